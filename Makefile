@@ -1,0 +1,57 @@
+# Front door of the project. `make help` lists the targets.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-stamp
+SMOKE_OUT ?= $(CURDIR)/.smoke
+
+.PHONY: help setup data notebooks smoke test lint presentation bench lab clean
+
+help:  ## list the targets
+	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	touch $@
+
+setup: $(STAMP)  ## create .venv and install xraylib with its dev tools
+
+data: $(STAMP)  ## download the data set into data/chest_xray unless XRAY_DATA_DIR has it
+	@if [ -n "$$XRAY_DATA_DIR" ] || [ -d data/chest_xray/train ]; then \
+	  $(BIN)/python -m xraylib scan "$${XRAY_DATA_DIR:-data/chest_xray}"; \
+	else $(BIN)/python -m xraylib download; fi
+
+notebooks: data  ## execute the notebook series in place on the real data (full profile)
+	XRAY_PROFILE=full $(BIN)/python -m xraylib notebooks
+
+lint: $(STAMP)  ## ruff lint and format check, mypy
+	$(BIN)/ruff check xraylib tests notebooks
+	$(BIN)/ruff format --check xraylib tests
+	$(BIN)/mypy xraylib
+
+smoke: $(STAMP)  ## re-execute every notebook under the smoke profile with nbval (outputs go to .smoke/)
+	@if [ -z "$$XRAY_DATA_DIR" ]; then \
+	  $(BIN)/python -m xraylib synthetic $(SMOKE_OUT)/phantoms --per-class 40 >/dev/null; \
+	  export XRAY_DATA_DIR=$(SMOKE_OUT)/phantoms; fi; \
+	XRAY_PROFILE=smoke XRAY_OUTPUT_DIR=$(SMOKE_OUT) \
+	  $(BIN)/python -m pytest --nbval-lax --nbval-current-env -p no:cacheprovider notebooks/
+
+test: $(STAMP)  ## the test command: lint, unit tests, then the notebooks under smoke
+	$(MAKE) lint
+	$(BIN)/python -m pytest
+	$(MAKE) smoke
+
+presentation: $(STAMP)  ## rebuild presentation.pdf from results and figures
+	$(BIN)/python -m xraylib presentation
+
+bench: $(STAMP)  ## input-pipeline and prediction throughput table
+	$(BIN)/python -m xraylib bench
+
+lab: $(STAMP)  ## register the xraylib kernel and open JupyterLab at notebooks/
+	$(BIN)/python -m ipykernel install --user --name xraylib --display-name "Python (xraylib)"
+	$(BIN)/jupyter lab --notebook-dir=notebooks
+
+clean:  ## remove caches and smoke outputs (keeps the data and .venv)
+	rm -rf data/cache $(SMOKE_OUT) .pytest_cache .ruff_cache .mypy_cache

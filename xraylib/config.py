@@ -1,0 +1,138 @@
+"""Project paths, run profiles and seeding: the one place that knows where things live.
+
+Paths are found from the package location, not the working directory, so a notebook in
+``notebooks/`` and a script anywhere agree. Three environment variables steer a run:
+
+* ``XRAY_PROFILE``: ``full`` (default, the committed results) or ``smoke`` (a few hundred
+  images, one or two epochs; used by CI to re-execute the notebooks in minutes).
+* ``XRAY_DATA_DIR``: where the images are (default ``data/chest_xray``).
+* ``XRAY_SEED``: the seed of every random choice (default 42).
+
+Under ``smoke`` every output (figures, results, models) goes to a scratch folder
+(``XRAY_OUTPUT_DIR``, default ``$TMPDIR/xraylib-smoke``) so a CI run never overwrites the
+committed outputs of a full run.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA_DIR = ROOT / "data"
+DEFAULT_IMAGES_DIR = DATA_DIR / "chest_xray"
+CACHE_DIR = DATA_DIR / "cache"
+NOTEBOOKS_DIR = ROOT / "notebooks"
+CLASS_NAMES = ("NORMAL", "PNEUMONIA")
+
+
+@dataclass(frozen=True)
+class Profile:
+    """Settings of one kind of run.
+
+    Attributes:
+        name: ``"full"`` or ``"smoke"``.
+        image_size: side of the square grayscale input, in pixels.
+        batch_size: training batch size.
+        epochs: maximum epochs of one training (early stopping may end it sooner).
+        patience: epochs without validation-AUC improvement before early stopping.
+        per_class: images kept per split and class (``None``: all of them).
+        tuner_trials: maximum trials of the keras-tuner search.
+        tuner_minutes: wall-clock budget of the search.
+    """
+
+    name: str
+    image_size: int
+    batch_size: int
+    epochs: int
+    patience: int
+    per_class: int | None
+    tuner_trials: int
+    tuner_minutes: float
+
+
+PROFILES: dict[str, Profile] = {
+    "full": Profile("full", image_size=128, batch_size=32, epochs=12, patience=4,
+                    per_class=None, tuner_trials=12, tuner_minutes=15.0),
+    "smoke": Profile("smoke", image_size=64, batch_size=32, epochs=2, patience=1,
+                     per_class=60, tuner_trials=2, tuner_minutes=1.5),
+}
+
+
+def profile(name: str | None = None) -> Profile:
+    """Return the profile named ``name``, or the one ``XRAY_PROFILE`` selects (default full).
+
+    >>> profile("smoke").epochs
+    2
+    """
+    key = (name or os.environ.get("XRAY_PROFILE", "full")).strip().lower()
+    if key not in PROFILES:
+        raise ValueError(f"XRAY_PROFILE={key!r} is not a profile; use one of {sorted(PROFILES)}")
+    return PROFILES[key]
+
+
+def seed() -> int:
+    """The project seed: ``XRAY_SEED`` or 42."""
+    return int(os.environ.get("XRAY_SEED", "42"))
+
+
+def data_dir() -> Path:
+    """Folder of the images: ``XRAY_DATA_DIR`` or ``data/chest_xray`` in the project."""
+    env = os.environ.get("XRAY_DATA_DIR")
+    return Path(env).expanduser().resolve() if env else DEFAULT_IMAGES_DIR
+
+
+def output_dir() -> Path:
+    """Root of everything a run writes: the project itself under ``full``, a scratch folder
+    under ``smoke`` (``XRAY_OUTPUT_DIR`` or ``$TMPDIR/xraylib-smoke``)."""
+    if profile().name == "full":
+        return ROOT
+    env = os.environ.get("XRAY_OUTPUT_DIR")
+    return Path(env) if env else Path(tempfile.gettempdir()) / "xraylib-smoke"
+
+
+def images_dir() -> Path:
+    """Where figures go (``images/``)."""
+    return _made(output_dir() / "images")
+
+
+def results_dir() -> Path:
+    """Where metrics and predictions go (``data/results/``)."""
+    return _made(output_dir() / "data" / "results")
+
+
+def models_dir() -> Path:
+    """Where trained models go (``data/models/``)."""
+    return _made(output_dir() / "data" / "models")
+
+
+def tuning_dir() -> Path:
+    """Where keras-tuner keeps its trials (``data/tuning/``)."""
+    return _made(output_dir() / "data" / "tuning")
+
+
+def _made(path: Path) -> Path:
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def set_seed(value: int | None = None) -> int:
+    """Seed Python, NumPy and Keras and make TensorFlow ops deterministic.
+
+    Call it before building each model: the same seed then gives the same weights, the same
+    shuffling and the same history on this CPU. Returns the seed used.
+    """
+    import keras
+    import tensorflow as tf
+
+    value = seed() if value is None else value
+    random.seed(value)
+    np.random.seed(value)
+    keras.utils.set_random_seed(value)
+    tf.config.experimental.enable_op_determinism()
+    return value

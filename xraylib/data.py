@@ -1,0 +1,436 @@
+"""Find, validate, split and cache the chest X-ray images, and feed them to Keras.
+
+The data set comes in several layouts (Mendeley ``chest_xray/{train,test}``, the Kaggle copy's
+``chest_xray/chest_xray/{train,val,test}``, or a plain ``{train,val,test}`` folder). :func:`scan`
+finds the split folders in any of them and classifies every file below:
+
+* a **usable** image: any mode PIL can open *and fully decode* (L, RGB, RGBA, P, LA, I;16,
+  CMYK, …) with a ``.jpeg``/``.jpg``/``.png`` extension in any case;
+* **ignored** junk, counted: ``.DS_Store``, ``Thumbs.db``, ``._*`` AppleDouble files,
+  ``__MACOSX/``, ``.ipynb_checkpoints/``, and files outside the split/class folders;
+* a **skipped** file, reported with its reason: empty, truncated, not an image.
+
+Images enter the models as grayscale ``uint8`` squares. Resizing squashes the whole image to
+the square (the aspect ratio is *not* kept), as the classic notebooks and the redistributed
+224×224 copies do, with Lanczos filtering; 16-bit images are scaled to 8 bits by their bit
+depth, never clipped. :func:`load` decodes every image once and caches the arrays under
+``data/cache/``, keyed by image size and a fingerprint of the file list, so later epochs and
+later notebooks never decode a JPEG again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from PIL import Image, UnidentifiedImageError
+from tqdm.auto import tqdm
+
+from xraylib import config
+
+SPLITS = ("train", "val", "test")
+IMAGE_SUFFIXES = (".jpeg", ".jpg", ".png")
+JUNK_NAMES = {".ds_store", "thumbs.db", "desktop.ini"}
+JUNK_FOLDERS = {"__macosx", ".ipynb_checkpoints"}
+FRAME_COLUMNS = ["path", "split", "label", "patient_id", "subtype", "width", "height", "mode"]
+
+
+class DataError(Exception):
+    """The data folder cannot be used; the message says what and where, in one line."""
+
+
+class ImageError(Exception):
+    """One image cannot be used; the message says which file and why, in one line."""
+
+
+@dataclass
+class Scan:
+    """What :func:`scan` found under ``root``.
+
+    Attributes:
+        root: the folder that holds the split folders.
+        frame: one row per usable image (columns ``FRAME_COLUMNS``; ``path`` is absolute).
+        ignored: junk files, relative to ``root``.
+        skipped: ``(relative path, reason)`` of every file that could not be used.
+        images: ``(N, S, S, 1)`` uint8 array aligned with ``frame`` when an image size was
+            asked for, else ``None``.
+    """
+
+    root: Path
+    frame: pd.DataFrame
+    ignored: list[str] = field(default_factory=list)
+    skipped: list[tuple[str, str]] = field(default_factory=list)
+    images: np.ndarray | None = None
+
+    def counts(self) -> dict[str, dict[str, int]]:
+        """Usable images per split and label, e.g. ``{"train": {"NORMAL": 1341, ...}}``."""
+        table = self.frame.groupby(["split", "label"]).size()
+        return {s: {lab: int(n) for lab, n in table[s].items()}
+                for s in SPLITS if s in table.index.get_level_values(0)}
+
+    def to_json(self) -> dict:
+        """The report as the ``scan --json`` command prints it."""
+        return {"root": str(self.root), "counts": self.counts(), "ignored": len(self.ignored),
+                "skipped": [{"path": p, "reason": r} for p, r in self.skipped]}
+
+
+@dataclass
+class Splits:
+    """Training and validation arrays plus the metadata of every image.
+
+    ``frame`` has one row per usable image of all splits with a ``subset`` column
+    (``train``/``val``/``test``); the arrays hold only the train and validation subsets: the
+    test images are read separately, once, by :func:`load_test`.
+    """
+
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_val: np.ndarray
+    y_val: np.ndarray
+    frame: pd.DataFrame
+    image_size: int
+
+    def __repr__(self) -> str:
+        return (f"Splits(train={len(self.y_train)} ({int(self.y_train.sum())} pneumonia), "
+                f"val={len(self.y_val)} ({int(self.y_val.sum())} pneumonia), "
+                f"image_size={self.image_size})")
+
+
+# --------------------------------------------------------------------------- names and ids
+
+_PERSON = re.compile(r"^(person\d+)_(bacteria|virus)_", re.IGNORECASE)
+_IM = re.compile(r"^((?:NORMAL\d+-)?IM-\d+)-", re.IGNORECASE)
+
+
+def parse_patient(filename: str) -> tuple[str, str]:
+    """Patient id and pneumonia subtype from a file name of the data set.
+
+    >>> parse_patient("person1_bacteria_1.jpeg")
+    ('person1', 'bacteria')
+    >>> parse_patient("NORMAL2-IM-0927-0001.jpeg")
+    ('NORMAL2-IM-0927', 'none')
+
+    A name of no known pattern is its own patient (its stem), subtype ``"none"``.
+    """
+    name = Path(filename).name
+    if m := _PERSON.match(name):
+        return m.group(1), m.group(2).lower()
+    if m := _IM.match(name):
+        return m.group(1), "none"
+    return Path(name).stem, "none"
+
+
+def _is_junk(relative: Path) -> bool:
+    name = relative.name
+    return (name.lower() in JUNK_NAMES or name.startswith("._")
+            or any(part.lower() in JUNK_FOLDERS for part in relative.parts[:-1]))
+
+
+# --------------------------------------------------------------------------- locating the data
+
+def find_root(root: str | Path) -> Path:
+    """The folder under ``root`` (itself or a descendant) that holds ``train`` and ``test``.
+
+    Raises :class:`DataError` when ``root`` does not exist or holds no such folder.
+    """
+    root = Path(root).expanduser()
+    if not root.is_dir():
+        raise DataError(f"no such folder: {root}")
+    queue = [root]
+    while queue:
+        folder = queue.pop(0)
+        names = {p.name.lower() for p in folder.iterdir() if p.is_dir()}
+        if {"train", "test"} <= names:
+            return folder
+        if len(folder.relative_to(root).parts) < 3:
+            queue += sorted(p for p in folder.iterdir()
+                            if p.is_dir() and p.name.lower() not in JUNK_FOLDERS)
+    raise DataError(f"{root} has no train/ and test/ folders (expected e.g. "
+                    f"chest_xray/train/NORMAL/*.jpeg); get the data with `python -m xraylib download`")
+
+
+def _list_files(root: Path) -> list[Path]:
+    """Every file below ``root``, sorted, as paths relative to it."""
+    found = []
+    for folder, dirs, files in os.walk(root):
+        dirs.sort()
+        base = Path(folder).relative_to(root)
+        found += [base / f for f in sorted(files)]
+    return found
+
+
+def _classify(relative: Path) -> tuple[str, str] | None:
+    """``(split, label)`` of a file inside a split/class folder, else ``None``."""
+    parts = [p.lower() for p in relative.parts]
+    if len(parts) < 3 or parts[0] not in SPLITS or parts[1].upper() not in config.CLASS_NAMES:
+        return None
+    return parts[0], parts[1].upper()
+
+
+# --------------------------------------------------------------------------- decoding
+
+def _to_gray(img: Image.Image) -> Image.Image:
+    """Any PIL mode → mode ``L``; 16/32-bit integer images are scaled by their bit depth."""
+    if img.mode.startswith("I") or img.mode == "F":
+        arr = np.asarray(img, dtype=np.float64)
+        top = arr.max(initial=0.0)
+        depth = 255.0 if top <= 255 else 4095.0 if top <= 4095 else 65535.0
+        return Image.fromarray(np.clip(arr / depth * 255.0 + 0.5, 0, 255).astype(np.uint8))
+    if img.mode in ("RGBA", "LA", "PA") or (img.mode == "P" and "transparency" in img.info):
+        img = img.convert("RGBA")
+        background = Image.new("RGBA", img.size, (0, 0, 0, 255))
+        img = Image.alpha_composite(background, img)
+    return img.convert("L")
+
+
+def _decode(path: Path, image_size: int | None) -> tuple[int, int, str, np.ndarray | None]:
+    """Fully decode one file; return its original width, height, mode and, if asked, the
+    ``(S, S, 1)`` uint8 array. Raises :class:`ImageError` with the reason."""
+    if path.stat().st_size == 0:
+        raise ImageError(f"{path}: empty file (0 bytes)")
+    try:
+        with Image.open(path) as img:
+            width, height, mode = img.width, img.height, img.mode
+            if img.format == "JPEG":
+                img.draft("L", (image_size or 256, image_size or 256))
+            img.load()
+            if image_size is None:
+                return width, height, mode, None
+            gray = _to_gray(img).resize((image_size, image_size), Image.Resampling.LANCZOS)
+            return width, height, mode, np.asarray(gray, dtype=np.uint8)[..., None]
+    except UnidentifiedImageError:
+        raise ImageError(f"{path}: not an image PIL can read") from None
+    except (OSError, SyntaxError, ValueError) as err:
+        raise ImageError(f"{path}: truncated or corrupt image ({err})") from None
+
+
+def read_image(path: str | Path, image_size: int) -> np.ndarray:
+    """One image file as a ``(S, S, 1)`` uint8 grayscale array, prepared as for training.
+
+    Raises :class:`ImageError` (one line: which file, why) for a missing or bad file.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ImageError(f"{path}: no such file")
+    return _decode(path, image_size)[3]
+
+
+# --------------------------------------------------------------------------- scanning
+
+def scan(root: str | Path, image_size: int | None = None, progress: bool = True,
+         workers: int = 2) -> Scan:
+    """Classify every file under ``root`` and fully decode every candidate image.
+
+    Args:
+        root: the data folder in any supported layout.
+        image_size: also return the images resized to this square size (see module doc).
+        progress: show a tqdm bar.
+        workers: decoding threads (PIL releases the GIL while decoding).
+
+    Raises:
+        DataError: no such folder, no train/test, or a class with no usable image.
+    """
+    root = find_root(root)
+    files = _list_files(root)
+    ignored, candidates, skipped = [], [], []
+    for rel in files:
+        where = _classify(rel)
+        if _is_junk(rel) or where is None:
+            ignored.append(rel.as_posix())
+        elif rel.suffix.lower() not in IMAGE_SUFFIXES:
+            skipped.append((rel.as_posix(), f"not an image file ({rel.suffix or 'no extension'})"))
+        else:
+            candidates.append((rel, *where))
+
+    def inspect(item: tuple[Path, str, str]):
+        try:
+            return _decode(root / item[0], image_size)
+        except ImageError as err:
+            return str(err).split(": ", 1)[1]
+
+    with ThreadPoolExecutor(max(1, workers)) as pool:
+        results = list(tqdm(pool.map(inspect, candidates), total=len(candidates),
+                            desc=f"scan {root.name}", unit="img", disable=not progress))
+    rows, arrays = [], []
+    for (rel, split, label), result in zip(candidates, results, strict=True):
+        if isinstance(result, str):
+            skipped.append((rel.as_posix(), result))
+            continue
+        width, height, mode, array = result
+        patient, subtype = parse_patient(rel.name)
+        rows.append((str(root / rel), split, label, patient, subtype, width, height, mode))
+        arrays.append(array)
+    frame = pd.DataFrame(rows, columns=FRAME_COLUMNS)
+    _check_usable(root, frame)
+    images = np.stack(arrays) if image_size and arrays else None
+    return Scan(root, frame, ignored, sorted(skipped), images)
+
+
+def _check_usable(root: Path, frame: pd.DataFrame) -> None:
+    """Raise :class:`DataError` unless train and test each have both classes."""
+    for split in ("train", "test"):
+        for label in config.CLASS_NAMES:
+            if not ((frame.split == split) & (frame.label == label)).any():
+                raise DataError(f"{root / split / label}: no usable image "
+                                f"(missing folder or every file skipped)")
+
+
+# --------------------------------------------------------------------------- cache
+
+def _fingerprint(root: Path, image_size: int) -> str:
+    """A hash of every file's relative path, size and modification time, and the size."""
+    digest = hashlib.sha1(f"v1 {image_size}".encode())
+    for rel in _list_files(root):
+        stat = (root / rel).stat()
+        digest.update(f"{rel.as_posix()}\0{stat.st_size}\0{stat.st_mtime_ns}\n".encode())
+    return digest.hexdigest()[:16]
+
+
+def load(root: str | Path | None = None, image_size: int | None = None,
+         cache_dir: Path | None = None, progress: bool = True) -> Scan:
+    """:func:`scan` with images, cached: the first call decodes, later calls read one file.
+
+    Args:
+        root: data folder (default :func:`config.data_dir`).
+        image_size: square size (default the profile's).
+        cache_dir: where cache files live (default ``data/cache``).
+
+    The cache file is ``xray_{size}px_{fingerprint}.npz``; adding, removing or changing any
+    file changes the fingerprint and rebuilds it.
+    """
+    root = find_root(root or config.data_dir())
+    image_size = image_size or config.profile().image_size
+    cache_dir = Path(cache_dir or config.CACHE_DIR)
+    cache = cache_dir / f"xray_{image_size}px_{_fingerprint(root, image_size)}.npz"
+    if cache.exists():
+        with np.load(cache, allow_pickle=False) as stored:
+            meta = json.loads(str(stored["meta"]))
+            frame = pd.DataFrame(meta["frame"], columns=FRAME_COLUMNS)
+            frame["path"] = [str(root / p) for p in frame.path]
+            return Scan(root, frame, meta["ignored"], [tuple(s) for s in meta["skipped"]],
+                        stored["images"])
+    result = scan(root, image_size, progress=progress)
+    stored_frame = result.frame.assign(path=[Path(p).relative_to(root).as_posix()
+                                             for p in result.frame.path])
+    meta = {"frame": stored_frame.to_dict("list"), "ignored": result.ignored,
+            "skipped": result.skipped}
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    partial = cache.with_name(cache.name + ".part.npz")
+    np.savez(partial, images=result.images, meta=np.array(json.dumps(meta)))
+    os.replace(partial, cache)
+    return result
+
+
+# --------------------------------------------------------------------------- splits
+
+def subsample(frame: pd.DataFrame, per_class: int, seed: int) -> pd.Index:
+    """Index of about ``per_class`` images per split and label, drawn by whole patients."""
+    rng = np.random.default_rng(seed)
+    keep: list[int] = []
+    for _, group in frame.groupby(["split", "label"], sort=True):
+        patients = group.patient_id.unique()
+        rng.shuffle(patients)
+        sizes = group.groupby("patient_id").size()
+        taken = patients[: int(np.searchsorted(sizes[patients].cumsum().to_numpy(),
+                                               per_class)) + 1]
+        keep += group.index[group.patient_id.isin(taken)].tolist()
+    return pd.Index(sorted(keep))
+
+
+def make_splits(frame: pd.DataFrame, val_fraction: float = 0.15,
+                seed: int | None = None) -> pd.DataFrame:
+    """Add a ``subset`` column: a patient-grouped, label-stratified validation split.
+
+    Train and the official val folder are pooled and split so that about ``val_fraction`` of
+    the images, with the same class ratio, go to validation and **no patient is on both
+    sides**; the official test set stays the test set. Fixed by ``seed``.
+
+    >>> splits = make_splits(scan("data/chest_xray").frame)  # doctest: +SKIP
+    """
+    from sklearn.model_selection import StratifiedGroupKFold
+
+    seed = config.seed() if seed is None else seed
+    frame = frame.copy()
+    frame["subset"] = np.where(frame.split == "test", "test", "train")
+    pool = frame.index[frame.subset == "train"]
+    folds = StratifiedGroupKFold(n_splits=max(2, round(1 / val_fraction)), shuffle=True,
+                                 random_state=seed)
+    _, val_rows = next(folds.split(pool, frame.loc[pool, "label"],
+                                   frame.loc[pool, "patient_id"]))
+    frame.loc[pool[val_rows], "subset"] = "val"
+    return frame
+
+
+def shared_patients(frame: pd.DataFrame, a: str = "train", b: str = "val") -> set[str]:
+    """Patient ids present in both subsets ``a`` and ``b`` (should be empty)."""
+    ids = frame.groupby("subset").patient_id.agg(set)
+    return ids.get(a, set()) & ids.get(b, set())
+
+
+def labels(frame: pd.DataFrame) -> np.ndarray:
+    """0/1 labels (1 = PNEUMONIA) of the rows of ``frame``."""
+    return (frame.label == "PNEUMONIA").to_numpy(dtype=np.int64)
+
+
+def load_splits(root: str | Path | None = None, profile: config.Profile | None = None,
+                seed: int | None = None, progress: bool = True) -> Splits:
+    """Everything a training notebook needs: cached images split into train and validation.
+
+    Uses the profile's image size and, under ``smoke``, its per-class subsample.
+    """
+    profile = profile or config.profile()
+    seed = config.seed() if seed is None else seed
+    found = load(root, profile.image_size, progress=progress)
+    frame = found.frame
+    if profile.per_class:
+        frame = frame.loc[subsample(frame, profile.per_class, seed)]
+    frame = make_splits(frame, seed=seed)
+    train, val = (frame.index[frame.subset == s] for s in ("train", "val"))
+    assert found.images is not None
+    return Splits(found.images[train], labels(frame.loc[train]),
+                  found.images[val], labels(frame.loc[val]), frame, profile.image_size)
+
+
+def load_test(splits: Splits, root: str | Path | None = None
+              ) -> tuple[np.ndarray, np.ndarray, pd.DataFrame]:
+    """The official test images, labels and metadata for the subset chosen in ``splits``.
+
+    Only the final evaluation notebook calls this, once.
+    """
+    found = load(root, splits.image_size, progress=False)
+    test = splits.frame[splits.frame.subset == "test"]
+    assert found.images is not None
+    return found.images[test.index], labels(test), test
+
+
+# --------------------------------------------------------------------------- tf.data
+
+def class_weights(y: Iterable[int]) -> dict[int, float]:
+    """'Balanced' class weights ``n / (2 · n_class)``, as scikit-learn computes them."""
+    y = np.asarray(list(y) if not isinstance(y, np.ndarray) else y)
+    counts = np.bincount(y, minlength=2)
+    return {k: float(len(y) / (2 * counts[k])) if counts[k] else 0.0 for k in (0, 1)}
+
+
+def make_dataset(x: np.ndarray, y: np.ndarray, batch_size: int, shuffle: bool = False,
+                 seed: int | None = None):
+    """A batched, prefetched ``tf.data.Dataset`` of ``(uint8 images, float32 labels)``.
+
+    With ``shuffle`` the order changes every epoch, reproducibly for a given ``seed``.
+    Images stay uint8: the model's Rescaling layer scales them.
+    """
+    import tensorflow as tf
+
+    ds = tf.data.Dataset.from_tensor_slices((x, np.asarray(y, dtype=np.float32)))
+    if shuffle:
+        ds = ds.shuffle(len(x), seed=config.seed() if seed is None else seed,
+                        reshuffle_each_iteration=True)
+    return ds.batch(batch_size).prefetch(tf.data.AUTOTUNE)
