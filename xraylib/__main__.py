@@ -18,7 +18,7 @@ from xraylib import config
 def _scan(args: argparse.Namespace) -> int:
     from xraylib.data import scan
 
-    found = scan(args.dir, progress=not args.json)
+    found = scan(args.dir, progress=not args.json and sys.stderr.isatty())
     if args.json:
         print(json.dumps(found.to_json(), indent=2))
         return 0

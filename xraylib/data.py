@@ -153,8 +153,8 @@ def find_root(root: str | Path) -> Path:
         if len(folder.relative_to(root).parts) < 3:
             queue += sorted(p for p in folder.iterdir()
                             if p.is_dir() and p.name.lower() not in JUNK_FOLDERS)
-    raise DataError(f"{root} has no train/ and test/ folders (expected e.g. "
-                    f"chest_xray/train/NORMAL/*.jpeg); get the data with `python -m xraylib download`")
+    raise DataError(f"{root} has no train/ and test/ folders (expected e.g. chest_xray/train/"
+                    f"NORMAL/*.jpeg); get the data with `python -m xraylib download`")
 
 
 def _list_files(root: Path) -> list[Path]:
@@ -279,7 +279,9 @@ def _check_usable(root: Path, frame: pd.DataFrame) -> None:
     for split in ("train", "test"):
         for label in config.CLASS_NAMES:
             if not ((frame.split == split) & (frame.label == label)).any():
-                raise DataError(f"{root / split / label}: no usable image "
+                named = [p for p in root.glob("*/*") if p.is_dir()
+                         and p.parent.name.lower() == split and p.name.upper() == label]
+                raise DataError(f"{named[0] if named else root / split / label}: no usable image "
                                 f"(missing folder or every file skipped)")
 
 
@@ -336,7 +338,7 @@ def subsample(frame: pd.DataFrame, per_class: int, seed: int) -> pd.Index:
     rng = np.random.default_rng(seed)
     keep: list[int] = []
     for _, group in frame.groupby(["split", "label"], sort=True):
-        patients = group.patient_id.unique()
+        patients = np.asarray(group.patient_id.unique(), dtype=object)
         rng.shuffle(patients)
         sizes = group.groupby("patient_id").size()
         taken = patients[: int(np.searchsorted(sizes[patients].cumsum().to_numpy(),
@@ -361,8 +363,10 @@ def make_splits(frame: pd.DataFrame, val_fraction: float = 0.15,
     frame = frame.copy()
     frame["subset"] = np.where(frame.split == "test", "test", "train")
     pool = frame.index[frame.subset == "train"]
-    folds = StratifiedGroupKFold(n_splits=max(2, round(1 / val_fraction)), shuffle=True,
-                                 random_state=seed)
+    # a tiny data set cannot have more folds than its larger class has patients
+    patients = frame.loc[pool].groupby("label").patient_id.nunique().max()
+    folds = StratifiedGroupKFold(n_splits=max(2, min(round(1 / val_fraction), patients)),
+                                 shuffle=True, random_state=seed)
     _, val_rows = next(folds.split(pool, frame.loc[pool, "label"],
                                    frame.loc[pool, "patient_id"]))
     frame.loc[pool[val_rows], "subset"] = "val"
