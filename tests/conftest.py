@@ -25,8 +25,9 @@ def session_cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(autouse=True)
-def isolated_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
-                         session_cache_dir: Path) -> None:
+def isolated_environment(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, session_cache_dir: Path
+) -> None:
     """Smoke profile, outputs in ``tmp_path/output``, cache in a temporary folder, Agg."""
     monkeypatch.setenv("XRAY_PROFILE", "smoke")
     monkeypatch.setenv("XRAY_OUTPUT_DIR", str(tmp_path / "output"))

@@ -29,9 +29,12 @@ def jpeg_bytes(shade: int = 90) -> bytes:
 
 def make_layout(root: Path, splits=("train", "test")) -> Path:
     for split in splits:
-        for label, name in (("NORMAL", "IM-0001-0001.jpeg"), ("NORMAL", "IM-0002-0001.jpeg"),
-                            ("PNEUMONIA", "person1_bacteria_1.jpeg"),
-                            ("PNEUMONIA", "person2_virus_2.jpeg")):
+        for label, name in (
+            ("NORMAL", "IM-0001-0001.jpeg"),
+            ("NORMAL", "IM-0002-0001.jpeg"),
+            ("PNEUMONIA", "person1_bacteria_1.jpeg"),
+            ("PNEUMONIA", "person2_virus_2.jpeg"),
+        ):
             folder = root / split / label
             folder.mkdir(parents=True, exist_ok=True)
             (folder / name).write_bytes(jpeg_bytes())
@@ -50,8 +53,13 @@ def layout(tmp_path: Path) -> Path:
 
 
 def run_module(*args: str, cwd: Path) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "xraylib", *map(str, args)], cwd=cwd,
-                          capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "xraylib", *map(str, args)],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
 def closed_port() -> int:
@@ -61,6 +69,7 @@ def closed_port() -> int:
 
 
 # --------------------------------------------------------------------------- scan
+
 
 def test_scan_prints_counts_and_one_line_per_skipped_file(layout, capsys):
     assert main(["scan", str(layout)]) == 0
@@ -73,8 +82,7 @@ def test_scan_prints_counts_and_one_line_per_skipped_file(layout, capsys):
     skipped = [line for line in out if line.startswith("  skipped ")]
     assert len(skipped) == 2
     assert "  skipped train/NORMAL/empty.jpeg: empty file (0 bytes)" in skipped
-    assert any(line.startswith("  skipped train/PNEUMONIA/cut.jpeg: truncated")
-               for line in skipped)
+    assert any(line.startswith("  skipped train/PNEUMONIA/cut.jpeg: truncated") for line in skipped)
 
 
 def test_scan_json_prints_the_documented_object(layout, capsys):
@@ -83,11 +91,15 @@ def test_scan_json_prints_the_documented_object(layout, capsys):
     report = json.loads(captured.out)
     assert set(report) == {"root", "counts", "ignored", "skipped"}
     assert report["root"] == str(layout)
-    assert report["counts"] == {"train": {"NORMAL": 2, "PNEUMONIA": 2},
-                                "test": {"NORMAL": 2, "PNEUMONIA": 2}}
+    assert report["counts"] == {
+        "train": {"NORMAL": 2, "PNEUMONIA": 2},
+        "test": {"NORMAL": 2, "PNEUMONIA": 2},
+    }
     assert report["ignored"] == 1
-    assert [s["path"] for s in report["skipped"]] == ["train/NORMAL/empty.jpeg",
-                                                      "train/PNEUMONIA/cut.jpeg"]
+    assert [s["path"] for s in report["skipped"]] == [
+        "train/NORMAL/empty.jpeg",
+        "train/PNEUMONIA/cut.jpeg",
+    ]
     assert all(set(s) == {"path", "reason"} and s["reason"] for s in report["skipped"])
     assert captured.err == ""
 
@@ -99,11 +111,15 @@ def no_usable_normal(tmp_path: Path) -> Path:
     return root
 
 
-@pytest.mark.parametrize(("make", "message"), [
-    (lambda tmp: tmp / "does-not-exist", "no such folder"),
-    (lambda tmp: make_layout(tmp / "only-train", splits=("train",)), "train/ and test/"),
-    (no_usable_normal, "NORMAL: no usable image"),
-], ids=["missing-folder", "no-train-test", "class-without-usable-image"])
+@pytest.mark.parametrize(
+    ("make", "message"),
+    [
+        (lambda tmp: tmp / "does-not-exist", "no such folder"),
+        (lambda tmp: make_layout(tmp / "only-train", splits=("train",)), "train/ and test/"),
+        (no_usable_normal, "NORMAL: no usable image"),
+    ],
+    ids=["missing-folder", "no-train-test", "class-without-usable-image"],
+)
 def test_scan_of_an_unusable_folder_exits_2_with_one_line(tmp_path, capsys, make, message):
     assert main(["scan", str(make(tmp_path))]) == 2
     captured = capsys.readouterr()
@@ -121,8 +137,11 @@ def test_scan_entry_point_runs_as_a_module(layout, tmp_path):
     assert "Traceback" not in result.stderr
 
 
-@pytest.mark.parametrize("make", [lambda tmp: tmp / "does-not-exist", no_usable_normal],
-                         ids=["missing-folder", "class-without-usable-image"])
+@pytest.mark.parametrize(
+    "make",
+    [lambda tmp: tmp / "does-not-exist", no_usable_normal],
+    ids=["missing-folder", "class-without-usable-image"],
+)
 def test_scan_entry_point_errors_are_one_line_without_traceback(tmp_path, make):
     result = run_module("scan", make(tmp_path), cwd=tmp_path)
     assert result.returncode == 2
@@ -132,6 +151,7 @@ def test_scan_entry_point_errors_are_one_line_without_traceback(tmp_path, make):
 
 
 # --------------------------------------------------------------------------- synthetic
+
 
 def test_synthetic_writes_a_usable_phantom_set(tmp_path, capsys):
     target = tmp_path / "phantoms"
@@ -153,19 +173,24 @@ def test_synthetic_seed_option_changes_the_images(tmp_path):
 
 # --------------------------------------------------------------------------- download
 
+
 def test_download_from_a_local_zip_installs_the_images(tmp_path, capsys):
     archive = tmp_path / "ChestXRay2017.zip"
     with zipfile.ZipFile(archive, "w") as zf:
         for split in ("train", "test"):
-            for label, name in (("NORMAL", "IM-0001-0001.jpeg"),
-                                ("PNEUMONIA", "person1_bacteria_1.jpeg")):
+            for label, name in (
+                ("NORMAL", "IM-0001-0001.jpeg"),
+                ("PNEUMONIA", "person1_bacteria_1.jpeg"),
+            ):
                 zf.writestr(f"chest_xray/{split}/{label}/{name}", jpeg_bytes())
         zf.writestr("__MACOSX/chest_xray/train/NORMAL/._IM-0001-0001.jpeg", b"junk")
     dest = tmp_path / "data" / "chest_xray"
     assert main(["download", "--from", str(archive), "--dest", str(dest)]) == 0
     assert f"data ready in {dest}" in capsys.readouterr().out
     assert data.scan(dest, progress=False).counts() == {
-        "train": {"NORMAL": 1, "PNEUMONIA": 1}, "test": {"NORMAL": 1, "PNEUMONIA": 1}}
+        "train": {"NORMAL": 1, "PNEUMONIA": 1},
+        "test": {"NORMAL": 1, "PNEUMONIA": 1},
+    }
 
 
 def test_download_offline_fails_with_one_line_pointing_to_from(tmp_path, capsys):
@@ -179,8 +204,15 @@ def test_download_offline_fails_with_one_line_pointing_to_from(tmp_path, capsys)
 
 
 def test_download_from_a_missing_file_fails_with_one_line(tmp_path, capsys):
-    status = main(["download", "--from", str(tmp_path / "nothing.zip"),
-                   "--dest", str(tmp_path / "chest_xray")])
+    status = main(
+        [
+            "download",
+            "--from",
+            str(tmp_path / "nothing.zip"),
+            "--dest",
+            str(tmp_path / "chest_xray"),
+        ]
+    )
     assert status != 0
     lines = capsys.readouterr().err.strip().splitlines()
     assert len(lines) == 1 and "does not exist" in lines[0]
@@ -188,13 +220,18 @@ def test_download_from_a_missing_file_fails_with_one_line(tmp_path, capsys):
 
 # --------------------------------------------------------------------------- arguments
 
-@pytest.mark.parametrize("argv", [
-    [],
-    ["frobnicate"],
-    ["scan"],
-    ["scan", "somewhere", "--colour"],
-    ["synthetic", "somewhere", "--per-class", "many"],
-], ids=["no-command", "unknown-command", "scan-without-dir", "unknown-option", "not-a-number"])
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        [],
+        ["frobnicate"],
+        ["scan"],
+        ["scan", "somewhere", "--colour"],
+        ["synthetic", "somewhere", "--per-class", "many"],
+    ],
+    ids=["no-command", "unknown-command", "scan-without-dir", "unknown-option", "not-a-number"],
+)
 def test_a_bad_argument_is_an_argparse_error(argv, capsys):
     with pytest.raises(SystemExit) as caught:
         main(argv)

@@ -22,6 +22,7 @@ SIZE = 16  # image side used by the tests that decode
 
 # --------------------------------------------------------------------------- helpers
 
+
 def gradient(width: int = 64, height: int = 48, top: int = 255) -> np.ndarray:
     """A left-to-right ramp from 0 to ``top``."""
     return np.tile(np.linspace(0, top, width), (height, 1))
@@ -45,14 +46,18 @@ def write(path: Path, content: bytes) -> Path:
     return path
 
 
-def make_layout(root: Path, splits=("train", "test"), labels=("NORMAL", "PNEUMONIA"),
-                per_folder: int = 2) -> Path:
+def make_layout(
+    root: Path, splits=("train", "test"), labels=("NORMAL", "PNEUMONIA"), per_folder: int = 2
+) -> Path:
     """``root/{split}/{label}/`` with ``per_folder`` small valid JPEGs of real-pattern names."""
     for s, split in enumerate(splits):
         for label in labels:
             for k in range(per_folder):
-                name = (f"person{s * 10 + k}_bacteria_{k}.jpeg" if label.upper() == "PNEUMONIA"
-                        else f"IM-{s * 10 + k:04d}-0001.jpeg")
+                name = (
+                    f"person{s * 10 + k}_bacteria_{k}.jpeg"
+                    if label.upper() == "PNEUMONIA"
+                    else f"IM-{s * 10 + k:04d}-0001.jpeg"
+                )
                 write(root / split / label / name, jpeg_bytes(40 * k))
     return root
 
@@ -83,8 +88,14 @@ def _odd_images() -> list[tuple[str, Image.Image, str]]:
 
 
 ODD_IMAGES = _odd_images()
-ODD_MODES = {"IM-0101": "RGB", "IM-0102": "RGBA", "IM-0103": "P", "IM-0104": "LA",
-             "IM-0105": "I;16", "IM-0106": "CMYK"}
+ODD_MODES = {
+    "IM-0101": "RGB",
+    "IM-0102": "RGBA",
+    "IM-0103": "P",
+    "IM-0104": "LA",
+    "IM-0105": "I;16",
+    "IM-0106": "CMYK",
+}
 
 
 def broken_files() -> dict[str, bytes]:
@@ -100,10 +111,15 @@ def broken_files() -> dict[str, bytes]:
     }
 
 
-JUNK = ["train/NORMAL/.DS_Store", "train/NORMAL/Thumbs.db", "train/NORMAL/._IM-0001-0001.jpeg",
-        "train/NORMAL/__MACOSX/IM-0001-0001.jpeg", "__MACOSX/train/NORMAL/._x.jpeg",
-        "train/PNEUMONIA/.ipynb_checkpoints/person1_bacteria_1-checkpoint.jpeg",
-        "README.txt"]
+JUNK = [
+    "train/NORMAL/.DS_Store",
+    "train/NORMAL/Thumbs.db",
+    "train/NORMAL/._IM-0001-0001.jpeg",
+    "train/NORMAL/__MACOSX/IM-0001-0001.jpeg",
+    "__MACOSX/train/NORMAL/._x.jpeg",
+    "train/PNEUMONIA/.ipynb_checkpoints/person1_bacteria_1-checkpoint.jpeg",
+    "README.txt",
+]
 
 
 @pytest.fixture(scope="module")
@@ -131,23 +147,27 @@ def phantom_frame(phantom_root: Path) -> pd.DataFrame:
 
 # --------------------------------------------------------------------------- patient ids
 
-@pytest.mark.parametrize(("name", "patient", "subtype"), [
-    ("person1_bacteria_1.jpeg", "person1", "bacteria"),
-    ("person1_virus_6.jpeg", "person1", "virus"),
-    ("person1000_virus_1681.jpeg", "person1000", "virus"),
-    ("person1000_bacteria_2931.jpeg", "person1000", "bacteria"),
-    ("person447_virus_921_1.jpeg", "person447", "virus"),
-    ("person1_virus_6_2.jpeg", "person1", "virus"),
-    ("IM-0115-0001.jpeg", "IM-0115", "none"),
-    ("IM-0011-0001-0001.jpeg", "IM-0011", "none"),
-    ("NORMAL2-IM-0927-0001.jpeg", "NORMAL2-IM-0927", "none"),
-    ("NORMAL2-IM-1427-0001-0002.jpeg", "NORMAL2-IM-1427", "none"),
-    ("PERSON3_BACTERIA_12.JPEG", "PERSON3", "bacteria"),
-    ("IM-0115-0001.JPEG", "IM-0115", "none"),
-    ("NORMAL2-IM-0927-0001.jpg", "NORMAL2-IM-0927", "none"),
-    ("scan_from_clinic.png", "scan_from_clinic", "none"),
-    ("odd.JPEG", "odd", "none"),
-])
+
+@pytest.mark.parametrize(
+    ("name", "patient", "subtype"),
+    [
+        ("person1_bacteria_1.jpeg", "person1", "bacteria"),
+        ("person1_virus_6.jpeg", "person1", "virus"),
+        ("person1000_virus_1681.jpeg", "person1000", "virus"),
+        ("person1000_bacteria_2931.jpeg", "person1000", "bacteria"),
+        ("person447_virus_921_1.jpeg", "person447", "virus"),
+        ("person1_virus_6_2.jpeg", "person1", "virus"),
+        ("IM-0115-0001.jpeg", "IM-0115", "none"),
+        ("IM-0011-0001-0001.jpeg", "IM-0011", "none"),
+        ("NORMAL2-IM-0927-0001.jpeg", "NORMAL2-IM-0927", "none"),
+        ("NORMAL2-IM-1427-0001-0002.jpeg", "NORMAL2-IM-1427", "none"),
+        ("PERSON3_BACTERIA_12.JPEG", "PERSON3", "bacteria"),
+        ("IM-0115-0001.JPEG", "IM-0115", "none"),
+        ("NORMAL2-IM-0927-0001.jpg", "NORMAL2-IM-0927", "none"),
+        ("scan_from_clinic.png", "scan_from_clinic", "none"),
+        ("odd.JPEG", "odd", "none"),
+    ],
+)
 def test_patient_id_and_subtype_follow_the_file_name(name, patient, subtype):
     assert data.parse_patient(name) == (patient, subtype)
 
@@ -157,13 +177,16 @@ def test_patient_id_ignores_the_folder():
 
 
 def test_images_of_one_patient_share_the_id():
-    ids = {data.parse_patient(n)[0] for n in
-           ("person5_bacteria_10.jpeg", "person5_bacteria_11.jpeg", "person5_virus_12.jpeg")}
+    ids = {
+        data.parse_patient(n)[0]
+        for n in ("person5_bacteria_10.jpeg", "person5_bacteria_11.jpeg", "person5_virus_12.jpeg")
+    }
     assert ids == {"person5"}
     assert data.parse_patient("IM-0001-0001.jpeg") != data.parse_patient("IM-0002-0001.jpeg")
 
 
 # --------------------------------------------------------------------------- read_image
+
 
 @pytest.mark.parametrize(("name", "image", "fmt"), ODD_IMAGES, ids=[n for n, _, _ in ODD_IMAGES])
 def test_read_image_gives_a_grayscale_uint8_square_for_any_mode(tmp_path, name, image, fmt):
@@ -174,8 +197,9 @@ def test_read_image_gives_a_grayscale_uint8_square_for_any_mode(tmp_path, name, 
     assert array.dtype == np.uint8
 
 
-@pytest.mark.parametrize(("name", "image", "fmt"), ODD_IMAGES[:10],
-                         ids=[n for n, _, _ in ODD_IMAGES[:10]])
+@pytest.mark.parametrize(
+    ("name", "image", "fmt"), ODD_IMAGES[:10], ids=[n for n, _, _ in ODD_IMAGES[:10]]
+)
 def test_read_image_keeps_the_gray_levels_of_a_ramp(tmp_path, name, image, fmt):
     """Dark stays dark, mid stays mid, bright stays bright, whatever the mode."""
     path = tmp_path / name
@@ -232,13 +256,16 @@ def test_read_image_of_a_missing_file_raises_image_error(tmp_path):
 
 # --------------------------------------------------------------------------- scan: files
 
+
 def test_scan_classifies_every_file_as_usable_ignored_or_skipped(messy_root, messy):
     assert len(messy.frame) + len(messy.ignored) + len(messy.skipped) == file_count(messy_root)
 
 
 def test_scan_counts_usable_images_per_split_and_label(messy):
-    assert messy.counts() == {"train": {"NORMAL": 2 + len(ODD_IMAGES), "PNEUMONIA": 2},
-                              "test": {"NORMAL": 2, "PNEUMONIA": 2}}
+    assert messy.counts() == {
+        "train": {"NORMAL": 2 + len(ODD_IMAGES), "PNEUMONIA": 2},
+        "test": {"NORMAL": 2, "PNEUMONIA": 2},
+    }
 
 
 def test_scan_frame_has_the_documented_columns(messy):
@@ -248,13 +275,16 @@ def test_scan_frame_has_the_documented_columns(messy):
     assert (messy.frame.width > 0).all() and (messy.frame.height > 0).all()
 
 
-@pytest.mark.parametrize(("name", "reason"), [
-    ("empty.jpeg", "empty"),
-    ("truncated.jpeg", "truncated"),
-    ("page.jpeg", "not an image"),
-    ("garbage_after_header.png", ""),
-    ("corrupt_pixels.png", ""),
-])
+@pytest.mark.parametrize(
+    ("name", "reason"),
+    [
+        ("empty.jpeg", "empty"),
+        ("truncated.jpeg", "truncated"),
+        ("page.jpeg", "not an image"),
+        ("garbage_after_header.png", ""),
+        ("corrupt_pixels.png", ""),
+    ],
+)
 def test_broken_files_are_skipped_with_their_reason(messy, name, reason):
     reasons = dict(messy.skipped)
     rel = f"train/PNEUMONIA/{name}"
@@ -311,11 +341,13 @@ def test_scan_json_report_has_the_documented_keys(messy):
     assert set(report) == {"root", "counts", "ignored", "skipped"}
     assert report["ignored"] == len(JUNK)
     assert {s["path"] for s in report["skipped"]} == {
-        f"train/PNEUMONIA/{n}" for n in broken_files()}
+        f"train/PNEUMONIA/{n}" for n in broken_files()
+    }
     assert all(set(s) == {"path", "reason"} for s in report["skipped"])
 
 
 # --------------------------------------------------------------------------- scan: layouts
+
 
 def test_kaggle_nesting_is_found(tmp_path):
     make_layout(tmp_path / "chest_xray" / "chest_xray", splits=("train", "val", "test"))
@@ -337,8 +369,10 @@ def test_mendeley_layout_without_val_is_usable(tmp_path):
 def test_folder_names_in_any_case_are_recognised(tmp_path):
     make_layout(tmp_path, splits=("Train", "TEST"), labels=("normal", "Pneumonia"))
     found = data.scan(tmp_path, progress=False)
-    assert found.counts() == {"train": {"NORMAL": 2, "PNEUMONIA": 2},
-                              "test": {"NORMAL": 2, "PNEUMONIA": 2}}
+    assert found.counts() == {
+        "train": {"NORMAL": 2, "PNEUMONIA": 2},
+        "test": {"NORMAL": 2, "PNEUMONIA": 2},
+    }
 
 
 def test_a_class_without_usable_image_is_a_data_error_naming_the_folder(tmp_path):
@@ -386,6 +420,7 @@ def test_data_errors_are_one_line(tmp_path):
 
 
 # --------------------------------------------------------------------------- load (cache)
+
 
 @pytest.fixture
 def small_root(tmp_path: Path) -> Path:
@@ -484,22 +519,40 @@ def test_load_leaves_no_partial_cache_file(small_root, tmp_path):
 
 # --------------------------------------------------------------------------- splits
 
+
 def metadata_frame(seed: int = 0, normal: int = 300, pneumonia: int = 900) -> pd.DataFrame:
     """A scan-like frame of real-pattern names, 1–3 images per patient (no image files)."""
     rng = np.random.default_rng(seed)
     rows, patient = [], 0
-    for split, label, count in [("train", "NORMAL", normal), ("train", "PNEUMONIA", pneumonia),
-                                ("val", "NORMAL", 8), ("val", "PNEUMONIA", 8),
-                                ("test", "NORMAL", 60), ("test", "PNEUMONIA", 100)]:
+    for split, label, count in [
+        ("train", "NORMAL", normal),
+        ("train", "PNEUMONIA", pneumonia),
+        ("val", "NORMAL", 8),
+        ("val", "PNEUMONIA", 8),
+        ("test", "NORMAL", 60),
+        ("test", "PNEUMONIA", 100),
+    ]:
         made = 0
         while made < count:
             patient += 1
             kind = "bacteria" if patient % 3 else "virus"
             for k in range(int(rng.integers(1, 4))):
-                name = (f"person{patient}_{kind}_{made}.jpeg" if label == "PNEUMONIA"
-                        else f"IM-{patient:04d}-{k + 1:04d}.jpeg")
-                rows.append((f"/data/{split}/{label}/{name}", split, label,
-                             *data.parse_patient(name), 100, 100, "L"))
+                name = (
+                    f"person{patient}_{kind}_{made}.jpeg"
+                    if label == "PNEUMONIA"
+                    else f"IM-{patient:04d}-{k + 1:04d}.jpeg"
+                )
+                rows.append(
+                    (
+                        f"/data/{split}/{label}/{name}",
+                        split,
+                        label,
+                        *data.parse_patient(name),
+                        100,
+                        100,
+                        "L",
+                    )
+                )
                 made += 1
     return pd.DataFrame(rows, columns=data.FRAME_COLUMNS)
 
@@ -597,8 +650,7 @@ def test_subsample_is_fixed_by_the_seed(phantom_frame):
 def test_load_splits_gives_aligned_train_and_val_arrays(phantom_root):
     from xraylib import config
 
-    splits = data.load_splits(phantom_root, profile=config.profile("smoke"), seed=0,
-                              progress=False)
+    splits = data.load_splits(phantom_root, profile=config.profile("smoke"), seed=0, progress=False)
     size = config.profile("smoke").image_size
     assert splits.x_train.shape == (len(splits.y_train), size, size, 1)
     assert splits.x_val.shape == (len(splits.y_val), size, size, 1)
@@ -610,6 +662,7 @@ def test_load_splits_gives_aligned_train_and_val_arrays(phantom_root):
 
 
 # --------------------------------------------------------------------------- tf.data
+
 
 @pytest.fixture(scope="module")
 def arrays() -> tuple[np.ndarray, np.ndarray]:
@@ -660,6 +713,7 @@ def test_class_weights_match_scikit_learn_balanced(y):
 
 # --------------------------------------------------------------------------- real data
 
+
 @pytest.fixture(scope="module")
 def real_scan(real_data_dir: Path) -> data.Scan:
     return data.scan(real_data_dir, progress=False)
@@ -667,9 +721,11 @@ def real_scan(real_data_dir: Path) -> data.Scan:
 
 @pytest.mark.realdata
 def test_real_data_counts_and_nothing_skipped(real_scan):
-    assert real_scan.counts() == {"train": {"NORMAL": 1341, "PNEUMONIA": 3875},
-                                  "val": {"NORMAL": 8, "PNEUMONIA": 8},
-                                  "test": {"NORMAL": 234, "PNEUMONIA": 390}}
+    assert real_scan.counts() == {
+        "train": {"NORMAL": 1341, "PNEUMONIA": 3875},
+        "val": {"NORMAL": 8, "PNEUMONIA": 8},
+        "test": {"NORMAL": 234, "PNEUMONIA": 390},
+    }
     assert real_scan.skipped == []
 
 

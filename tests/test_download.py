@@ -238,8 +238,9 @@ def test_kaggle_layout_is_normalised_without_macos_junk(tmp_path):
 
     assert sorted(p.name for p in dest.iterdir()) == ["test", "train", "val"]
     files = sorted(p.relative_to(dest).as_posix() for p in dest.rglob("*") if p.is_file())
-    assert files == [f"{s}/{label}/a.jpeg" for s in ("test", "train", "val")
-                     for label in ("NORMAL", "PNEUMONIA")]
+    assert files == [
+        f"{s}/{label}/a.jpeg" for s in ("test", "train", "val") for label in ("NORMAL", "PNEUMONIA")
+    ]
 
 
 def test_top_level_splits_in_any_case_are_found(tmp_path):

@@ -132,6 +132,6 @@ def test_phantom_files_decode_like_the_arrays_look(phantom_scan):
         pixels = np.asarray(img, dtype=float)
     h, w = pixels.shape
     border = pixels[:, : w // 20].mean()
-    lung = pixels[h // 2 - 3: h // 2 + 3, int(w * 0.3) - 2: int(w * 0.3) + 2].mean()
-    body = pixels[int(h * 0.9) - 2: int(h * 0.9) + 2, w // 2 - 12: w // 2 - 8].mean()
+    lung = pixels[h // 2 - 3 : h // 2 + 3, int(w * 0.3) - 2 : int(w * 0.3) + 2].mean()
+    body = pixels[int(h * 0.9) - 2 : int(h * 0.9) + 2, w // 2 - 12 : w // 2 - 8].mean()
     assert border < lung < body

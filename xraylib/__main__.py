@@ -14,6 +14,8 @@ from pathlib import Path
 
 from xraylib import config
 
+DEFAULT_CNN = "cnn_bn_gap_weighted"
+
 
 def _scan(args: argparse.Namespace) -> int:
     from xraylib.data import scan
@@ -35,8 +37,9 @@ def _scan(args: argparse.Namespace) -> int:
 def _download(args: argparse.Namespace) -> int:
     from xraylib.download import MENDELEY_URL, download
 
-    dest = download(dest=args.dest, url=args.url or MENDELEY_URL, sha256=args.sha256,
-                    source=args.source)
+    dest = download(
+        dest=args.dest, url=args.url or MENDELEY_URL, sha256=args.sha256, source=args.source
+    )
     print(f"data ready in {dest}")
     return 0
 
@@ -60,6 +63,91 @@ def _notebooks(args: argparse.Namespace) -> int:
     return 0
 
 
+def _train(args: argparse.Namespace) -> int:
+    import dataclasses
+
+    from xraylib import data, evaluate, models, train
+
+    base = config.profile()
+    profile = dataclasses.replace(
+        base, image_size=args.image_size or base.image_size, epochs=args.epochs or base.epochs
+    )
+    seed = config.seed() if args.seed is None else args.seed
+    splits = data.load_splits(args.data, profile=profile, seed=seed, progress=False)
+    train.new_session(seed)
+    if args.model == "dense":
+        model = models.build_dense(profile.image_size, name="dense")
+    else:
+        model = models.build_cnn(
+            profile.image_size, **models.CNN_DESIGNS[DEFAULT_CNN], name=DEFAULT_CNN
+        )
+    out = args.out or config.models_dir() / f"cli_{args.model}.keras"
+    result = train.fit(
+        model, splits, profile=profile, class_weight="balanced", seed=seed, save_path=out, verbose=2
+    )
+    p_val = result.model.predict(splits.x_val, batch_size=256, verbose=0).ravel()
+    scores = {k: round(v, 6) for k, v in evaluate.metrics(splits.y_val, p_val).items()}
+    print(
+        json.dumps(
+            {
+                "model": str(out),
+                "seed": seed,
+                "image_size": profile.image_size,
+                "best_epoch": result.best_epoch,
+                "epochs_run": len(result.history),
+                "validation": scores,
+            }
+        )
+    )
+    return 0
+
+
+def _predict(args: argparse.Namespace) -> int:
+    from xraylib import predict
+
+    model = predict.load_model(args.model)
+    threshold = predict.saved_threshold(args.model) if args.threshold is None else args.threshold
+    table, errors = predict.predict_images(model, args.images, threshold)
+    for _, message in errors:
+        print(f"xraylib predict: {message}", file=sys.stderr)
+    if args.json:
+        print(json.dumps(table.to_dict("records"), indent=2))
+    else:
+        for row in table.itertuples():
+            print(f"{row.path}\t{row.label}\t{row.probability:.4f}")
+    return 1 if errors else 0
+
+
+def _tune(args: argparse.Namespace) -> int:
+    from xraylib import tuning
+
+    role = "chief" if args.chief else "worker" if args.worker else "single"
+    result = tuning.run_tuner_process(
+        role, args.worker, args.oracle, args.trials, overwrite=args.overwrite
+    )
+    print(json.dumps(result.to_json()))
+    return 0
+
+
+def _presentation(args: argparse.Namespace) -> int:
+    from xraylib import presentation, report
+
+    out = presentation.build(args.out)
+    print(f"presentation written to {out}")
+    if config.profile().name == "full":
+        print(f"README tables refreshed in {report.update_readme()}")
+    return 0
+
+
+def _bench(args: argparse.Namespace) -> int:
+    from xraylib import bench
+
+    result = bench.run(n_images=args.images)
+    (config.results_dir() / "bench.json").write_text(json.dumps(result, indent=2) + "\n")
+    print(json.dumps(result, indent=2) if args.json else bench.format_table(result))
+    return 0
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="xraylib", description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True)
@@ -77,13 +165,62 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_argument("--dest", type=Path, default=config.DEFAULT_IMAGES_DIR)
     sub.add_argument("--url", help="archive URL (default: Mendeley Data ChestXRay2017.zip)")
     sub.add_argument("--sha256", help="expected sha256 of the archive")
-    sub.add_argument("--from", dest="source", type=Path,
-                     help="a local zip or folder to install instead of downloading")
+    sub.add_argument(
+        "--from",
+        dest="source",
+        type=Path,
+        help="a local zip or folder to install instead of downloading",
+    )
 
     sub = command("synthetic", _synthetic, "write a phantom data set in the real layout")
     sub.add_argument("dir", type=Path)
     sub.add_argument("--per-class", type=int, default=40)
     sub.add_argument("--seed", type=int, default=0)
+
+    sub = command(
+        "train",
+        _train,
+        "train a model on train, report validation metrics (last line: JSON), save it",
+    )
+    sub.add_argument("--data", type=Path, help="data folder (default: XRAY_DATA_DIR)")
+    sub.add_argument("--model", choices=["cnn", "dense"], default="cnn")
+    sub.add_argument("--epochs", type=int)
+    sub.add_argument("--image-size", type=int)
+    sub.add_argument("--seed", type=int)
+    sub.add_argument("--out", type=Path, help="where to save the .keras model")
+
+    sub = command("predict", _predict, "predict PNEUMONIA probabilities for image files")
+    sub.add_argument("images", nargs="+")
+    sub.add_argument("--model", type=Path, help="a .keras model (default data/models/final)")
+    sub.add_argument(
+        "--threshold",
+        type=float,
+        help="decision threshold (default: the one saved with the model, or 0.5)",
+    )
+    sub.add_argument("--json", action="store_true")
+
+    sub = command(
+        "tune",
+        _tune,
+        "keras-tuner search, alone or as the chief or a worker of a distributed search",
+    )
+    role = sub.add_mutually_exclusive_group()
+    role.add_argument("--chief", action="store_true", help="hand out trials, keep the results")
+    role.add_argument("--worker", metavar="ID", help="run trials for the chief")
+    sub.add_argument("--oracle", metavar="HOST:PORT", help="the chief's address")
+    sub.add_argument("--trials", type=int, help="maximum trials (default: the profile's)")
+    sub.add_argument("--overwrite", action="store_true", help="start the search afresh")
+
+    sub = command(
+        "presentation",
+        _presentation,
+        "rebuild presentation.pdf (and the README tables) from the results files",
+    )
+    sub.add_argument("--out", type=Path)
+
+    sub = command("bench", _bench, "training and prediction throughput, side by side")
+    sub.add_argument("--json", action="store_true")
+    sub.add_argument("--images", type=int, default=512, help="images per measurement")
 
     sub = command("notebooks", _notebooks, "execute the notebook series in place, timing each")
     sub.add_argument("names", nargs="*", help="parts of names to run (default: all), e.g. 01 02")
@@ -92,18 +229,15 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run one command; return its exit status."""
-    from xraylib.data import DataError
     from xraylib.download import DownloadError
+    from xraylib.errors import XrayError
 
     args = _parser().parse_args(argv)
     try:
         return args.run(args)
-    except DataError as err:
+    except XrayError as err:
         print(f"xraylib {args.command}: {err}", file=sys.stderr)
-        return 2
-    except DownloadError as err:
-        print(f"xraylib {args.command}: {err}", file=sys.stderr)
-        return 1
+        return 1 if isinstance(err, DownloadError) else 2
 
 
 if __name__ == "__main__":

@@ -26,8 +26,9 @@ def adabn(model: keras.Model, images: np.ndarray, batch_size: int = 128) -> kera
     """
     adapted = keras.models.clone_model(model)
     adapted.set_weights(model.get_weights())
-    norms = [layer for layer in adapted.layers
-             if isinstance(layer, keras.layers.BatchNormalization)]
+    norms = [
+        layer for layer in adapted.layers if isinstance(layer, keras.layers.BatchNormalization)
+    ]
     if not norms:
         raise ValueError(f"model {model.name!r} has no BatchNormalization layer to adapt")
     for layer in norms:

@@ -57,10 +57,26 @@ class Profile:
 
 
 PROFILES: dict[str, Profile] = {
-    "full": Profile("full", image_size=128, batch_size=32, epochs=12, patience=4,
-                    per_class=None, tuner_trials=12, tuner_minutes=15.0),
-    "smoke": Profile("smoke", image_size=64, batch_size=32, epochs=2, patience=1,
-                     per_class=60, tuner_trials=2, tuner_minutes=1.5),
+    "full": Profile(
+        "full",
+        image_size=96,
+        batch_size=32,
+        epochs=10,
+        patience=3,
+        per_class=None,
+        tuner_trials=10,
+        tuner_minutes=14.0,
+    ),
+    "smoke": Profile(
+        "smoke",
+        image_size=64,
+        batch_size=32,
+        epochs=2,
+        patience=1,
+        per_class=60,
+        tuner_trials=2,
+        tuner_minutes=1.5,
+    ),
 }
 
 

@@ -35,6 +35,7 @@ from PIL import Image, UnidentifiedImageError
 from tqdm.auto import tqdm
 
 from xraylib import config
+from xraylib.errors import XrayError
 
 SPLITS = ("train", "val", "test")
 IMAGE_SUFFIXES = (".jpeg", ".jpg", ".png")
@@ -43,11 +44,11 @@ JUNK_FOLDERS = {"__macosx", ".ipynb_checkpoints"}
 FRAME_COLUMNS = ["path", "split", "label", "patient_id", "subtype", "width", "height", "mode"]
 
 
-class DataError(Exception):
+class DataError(XrayError):
     """The data folder cannot be used; the message says what and where, in one line."""
 
 
-class ImageError(Exception):
+class ImageError(XrayError):
     """One image cannot be used; the message says which file and why, in one line."""
 
 
@@ -73,13 +74,20 @@ class Scan:
     def counts(self) -> dict[str, dict[str, int]]:
         """Usable images per split and label, e.g. ``{"train": {"NORMAL": 1341, ...}}``."""
         table = self.frame.groupby(["split", "label"]).size()
-        return {s: {lab: int(n) for lab, n in table[s].items()}
-                for s in SPLITS if s in table.index.get_level_values(0)}
+        return {
+            s: {lab: int(n) for lab, n in table[s].items()}
+            for s in SPLITS
+            if s in table.index.get_level_values(0)
+        }
 
     def to_json(self) -> dict:
         """The report as the ``scan --json`` command prints it."""
-        return {"root": str(self.root), "counts": self.counts(), "ignored": len(self.ignored),
-                "skipped": [{"path": p, "reason": r} for p, r in self.skipped]}
+        return {
+            "root": str(self.root),
+            "counts": self.counts(),
+            "ignored": len(self.ignored),
+            "skipped": [{"path": p, "reason": r} for p, r in self.skipped],
+        }
 
 
 @dataclass
@@ -99,9 +107,11 @@ class Splits:
     image_size: int
 
     def __repr__(self) -> str:
-        return (f"Splits(train={len(self.y_train)} ({int(self.y_train.sum())} pneumonia), "
-                f"val={len(self.y_val)} ({int(self.y_val.sum())} pneumonia), "
-                f"image_size={self.image_size})")
+        return (
+            f"Splits(train={len(self.y_train)} ({int(self.y_train.sum())} pneumonia), "
+            f"val={len(self.y_val)} ({int(self.y_val.sum())} pneumonia), "
+            f"image_size={self.image_size})"
+        )
 
 
 # --------------------------------------------------------------------------- names and ids
@@ -130,11 +140,15 @@ def parse_patient(filename: str) -> tuple[str, str]:
 
 def _is_junk(relative: Path) -> bool:
     name = relative.name
-    return (name.lower() in JUNK_NAMES or name.startswith("._")
-            or any(part.lower() in JUNK_FOLDERS for part in relative.parts[:-1]))
+    return (
+        name.lower() in JUNK_NAMES
+        or name.startswith("._")
+        or any(part.lower() in JUNK_FOLDERS for part in relative.parts[:-1])
+    )
 
 
 # --------------------------------------------------------------------------- locating the data
+
 
 def find_root(root: str | Path) -> Path:
     """The folder under ``root`` (itself or a descendant) that holds ``train`` and ``test``.
@@ -151,10 +165,13 @@ def find_root(root: str | Path) -> Path:
         if {"train", "test"} <= names:
             return folder
         if len(folder.relative_to(root).parts) < 3:
-            queue += sorted(p for p in folder.iterdir()
-                            if p.is_dir() and p.name.lower() not in JUNK_FOLDERS)
-    raise DataError(f"{root} has no train/ and test/ folders (expected e.g. chest_xray/train/"
-                    f"NORMAL/*.jpeg); get the data with `python -m xraylib download`")
+            queue += sorted(
+                p for p in folder.iterdir() if p.is_dir() and p.name.lower() not in JUNK_FOLDERS
+            )
+    raise DataError(
+        f"{root} has no train/ and test/ folders (expected e.g. chest_xray/train/"
+        f"NORMAL/*.jpeg); get the data with `python -m xraylib download`"
+    )
 
 
 def _list_files(root: Path) -> list[Path]:
@@ -176,6 +193,7 @@ def _classify(relative: Path) -> tuple[str, str] | None:
 
 
 # --------------------------------------------------------------------------- decoding
+
 
 def _to_gray(img: Image.Image) -> Image.Image:
     """Any PIL mode → mode ``L``; 16/32-bit integer images are scaled by their bit depth."""
@@ -220,13 +238,17 @@ def read_image(path: str | Path, image_size: int) -> np.ndarray:
     path = Path(path)
     if not path.is_file():
         raise ImageError(f"{path}: no such file")
-    return _decode(path, image_size)[3]
+    array = _decode(path, image_size)[3]
+    assert array is not None
+    return array
 
 
 # --------------------------------------------------------------------------- scanning
 
-def scan(root: str | Path, image_size: int | None = None, progress: bool = True,
-         workers: int = 2) -> Scan:
+
+def scan(
+    root: str | Path, image_size: int | None = None, progress: bool = True, workers: int = 2
+) -> Scan:
     """Classify every file under ``root`` and fully decode every candidate image.
 
     Args:
@@ -257,8 +279,15 @@ def scan(root: str | Path, image_size: int | None = None, progress: bool = True,
             return str(err).split(": ", 1)[1]
 
     with ThreadPoolExecutor(max(1, workers)) as pool:
-        results = list(tqdm(pool.map(inspect, candidates), total=len(candidates),
-                            desc=f"scan {root.name}", unit="img", disable=not progress))
+        results = list(
+            tqdm(
+                pool.map(inspect, candidates),
+                total=len(candidates),
+                desc=f"scan {root.name}",
+                unit="img",
+                disable=not progress,
+            )
+        )
     rows, arrays = [], []
     for (rel, split, label), result in zip(candidates, results, strict=True):
         if isinstance(result, str):
@@ -274,18 +303,56 @@ def scan(root: str | Path, image_size: int | None = None, progress: bool = True,
     return Scan(root, frame, ignored, sorted(skipped), images)
 
 
+def scan_images(folder: str | Path, progress: bool = True) -> Scan:
+    """Classify every file under any folder of X-rays, e.g. your own, without a split layout.
+
+    Same rules as :func:`scan` (junk ignored, bad files skipped with their reason); ``split``
+    is ``"own"``, and ``label`` is the parent folder's name when it is NORMAL or PNEUMONIA (a
+    labelled sample), else ``"unknown"``. Raises :class:`DataError` when ``folder`` does not
+    exist or holds no usable image.
+    """
+    root = Path(folder).expanduser()
+    if not root.is_dir():
+        raise DataError(f"no such folder: {root}")
+    skipped, rows = [], []
+    everything = _list_files(root)
+    ignored = [rel.as_posix() for rel in everything if _is_junk(rel)]
+    files = [rel for rel in everything if not _is_junk(rel)]
+    for rel in tqdm(files, desc=f"scan {root.name}", unit="img", disable=not progress):
+        if rel.suffix.lower() not in IMAGE_SUFFIXES:
+            skipped.append((rel.as_posix(), f"not an image file ({rel.suffix or 'no extension'})"))
+            continue
+        try:
+            width, height, mode, _ = _decode(root / rel, None)
+        except ImageError as err:
+            skipped.append((rel.as_posix(), str(err).split(": ", 1)[1]))
+            continue
+        parent = rel.parent.name.upper()
+        label = parent if parent in config.CLASS_NAMES else "unknown"
+        rows.append((str(root / rel), "own", label, *parse_patient(rel.name), width, height, mode))
+    if not rows:
+        raise DataError(f"{root}: no usable image (.jpeg, .jpg or .png)")
+    return Scan(root, pd.DataFrame(rows, columns=FRAME_COLUMNS), ignored, skipped)
+
+
 def _check_usable(root: Path, frame: pd.DataFrame) -> None:
     """Raise :class:`DataError` unless train and test each have both classes."""
     for split in ("train", "test"):
         for label in config.CLASS_NAMES:
             if not ((frame.split == split) & (frame.label == label)).any():
-                named = [p for p in root.glob("*/*") if p.is_dir()
-                         and p.parent.name.lower() == split and p.name.upper() == label]
-                raise DataError(f"{named[0] if named else root / split / label}: no usable image "
-                                f"(missing folder or every file skipped)")
+                named = [
+                    p
+                    for p in root.glob("*/*")
+                    if p.is_dir() and p.parent.name.lower() == split and p.name.upper() == label
+                ]
+                raise DataError(
+                    f"{named[0] if named else root / split / label}: no usable image "
+                    f"(missing folder or every file skipped)"
+                )
 
 
 # --------------------------------------------------------------------------- cache
+
 
 def _fingerprint(root: Path, image_size: int) -> str:
     """A hash of every file's relative path, size and modification time, and the size."""
@@ -296,8 +363,12 @@ def _fingerprint(root: Path, image_size: int) -> str:
     return digest.hexdigest()[:16]
 
 
-def load(root: str | Path | None = None, image_size: int | None = None,
-         cache_dir: Path | None = None, progress: bool = True) -> Scan:
+def load(
+    root: str | Path | None = None,
+    image_size: int | None = None,
+    cache_dir: Path | None = None,
+    progress: bool = True,
+) -> Scan:
     """:func:`scan` with images, cached: the first call decodes, later calls read one file.
 
     Args:
@@ -317,13 +388,19 @@ def load(root: str | Path | None = None, image_size: int | None = None,
             meta = json.loads(str(stored["meta"]))
             frame = pd.DataFrame(meta["frame"], columns=FRAME_COLUMNS)
             frame["path"] = [str(root / p) for p in frame.path]
-            return Scan(root, frame, meta["ignored"], [tuple(s) for s in meta["skipped"]],
-                        stored["images"])
+            return Scan(
+                root, frame, meta["ignored"], [tuple(s) for s in meta["skipped"]], stored["images"]
+            )
     result = scan(root, image_size, progress=progress)
-    stored_frame = result.frame.assign(path=[Path(p).relative_to(root).as_posix()
-                                             for p in result.frame.path])
-    meta = {"frame": stored_frame.to_dict("list"), "ignored": result.ignored,
-            "skipped": result.skipped}
+    assert result.images is not None
+    stored_frame = result.frame.assign(
+        path=[Path(p).relative_to(root).as_posix() for p in result.frame.path]
+    )
+    meta = {
+        "frame": stored_frame.to_dict("list"),
+        "ignored": result.ignored,
+        "skipped": result.skipped,
+    }
     cache_dir.mkdir(parents=True, exist_ok=True)
     partial = cache.with_name(cache.name + ".part.npz")
     np.savez(partial, images=result.images, meta=np.array(json.dumps(meta)))
@@ -333,6 +410,7 @@ def load(root: str | Path | None = None, image_size: int | None = None,
 
 # --------------------------------------------------------------------------- splits
 
+
 def subsample(frame: pd.DataFrame, per_class: int, seed: int) -> pd.Index:
     """Index of about ``per_class`` images per split and label, drawn by whole patients."""
     rng = np.random.default_rng(seed)
@@ -341,14 +419,14 @@ def subsample(frame: pd.DataFrame, per_class: int, seed: int) -> pd.Index:
         patients = np.asarray(group.patient_id.unique(), dtype=object)
         rng.shuffle(patients)
         sizes = group.groupby("patient_id").size()
-        taken = patients[: int(np.searchsorted(sizes[patients].cumsum().to_numpy(),
-                                               per_class)) + 1]
+        taken = patients[: int(np.searchsorted(sizes[patients].cumsum().to_numpy(), per_class)) + 1]
         keep += group.index[group.patient_id.isin(taken)].tolist()
     return pd.Index(sorted(keep))
 
 
-def make_splits(frame: pd.DataFrame, val_fraction: float = 0.15,
-                seed: int | None = None) -> pd.DataFrame:
+def make_splits(
+    frame: pd.DataFrame, val_fraction: float = 0.15, seed: int | None = None
+) -> pd.DataFrame:
     """Add a ``subset`` column: a patient-grouped, label-stratified validation split.
 
     Train and the official val folder are pooled and split so that about ``val_fraction`` of
@@ -365,10 +443,10 @@ def make_splits(frame: pd.DataFrame, val_fraction: float = 0.15,
     pool = frame.index[frame.subset == "train"]
     # a tiny data set cannot have more folds than its larger class has patients
     patients = frame.loc[pool].groupby("label").patient_id.nunique().max()
-    folds = StratifiedGroupKFold(n_splits=max(2, min(round(1 / val_fraction), patients)),
-                                 shuffle=True, random_state=seed)
-    _, val_rows = next(folds.split(pool, frame.loc[pool, "label"],
-                                   frame.loc[pool, "patient_id"]))
+    folds = StratifiedGroupKFold(
+        n_splits=max(2, min(round(1 / val_fraction), patients)), shuffle=True, random_state=seed
+    )
+    _, val_rows = next(folds.split(pool, frame.loc[pool, "label"], frame.loc[pool, "patient_id"]))
     frame.loc[pool[val_rows], "subset"] = "val"
     return frame
 
@@ -384,8 +462,12 @@ def labels(frame: pd.DataFrame) -> np.ndarray:
     return (frame.label == "PNEUMONIA").to_numpy(dtype=np.int64)
 
 
-def load_splits(root: str | Path | None = None, profile: config.Profile | None = None,
-                seed: int | None = None, progress: bool = True) -> Splits:
+def load_splits(
+    root: str | Path | None = None,
+    profile: config.Profile | None = None,
+    seed: int | None = None,
+    progress: bool = True,
+) -> Splits:
     """Everything a training notebook needs: cached images split into train and validation.
 
     Uses the profile's image size and, under ``smoke``, its per-class subsample.
@@ -399,12 +481,19 @@ def load_splits(root: str | Path | None = None, profile: config.Profile | None =
     frame = make_splits(frame, seed=seed)
     train, val = (frame.index[frame.subset == s] for s in ("train", "val"))
     assert found.images is not None
-    return Splits(found.images[train], labels(frame.loc[train]),
-                  found.images[val], labels(frame.loc[val]), frame, profile.image_size)
+    return Splits(
+        found.images[train],
+        labels(frame.loc[train]),
+        found.images[val],
+        labels(frame.loc[val]),
+        frame,
+        profile.image_size,
+    )
 
 
-def load_test(splits: Splits, root: str | Path | None = None
-              ) -> tuple[np.ndarray, np.ndarray, pd.DataFrame]:
+def load_test(
+    splits: Splits, root: str | Path | None = None
+) -> tuple[np.ndarray, np.ndarray, pd.DataFrame]:
     """The official test images, labels and metadata for the subset chosen in ``splits``.
 
     Only the final evaluation notebook calls this, once.
@@ -417,6 +506,7 @@ def load_test(splits: Splits, root: str | Path | None = None
 
 # --------------------------------------------------------------------------- tf.data
 
+
 def class_weights(y: Iterable[int]) -> dict[int, float]:
     """'Balanced' class weights ``n / (2 · n_class)``, as scikit-learn computes them."""
     y = np.asarray(list(y) if not isinstance(y, np.ndarray) else y)
@@ -424,8 +514,9 @@ def class_weights(y: Iterable[int]) -> dict[int, float]:
     return {k: float(len(y) / (2 * counts[k])) if counts[k] else 0.0 for k in (0, 1)}
 
 
-def make_dataset(x: np.ndarray, y: np.ndarray, batch_size: int, shuffle: bool = False,
-                 seed: int | None = None):
+def make_dataset(
+    x: np.ndarray, y: np.ndarray, batch_size: int, shuffle: bool = False, seed: int | None = None
+):
     """A batched, prefetched ``tf.data.Dataset`` of ``(uint8 images, float32 labels)``.
 
     With ``shuffle`` the order changes every epoch, reproducibly for a given ``seed``.
@@ -435,6 +526,7 @@ def make_dataset(x: np.ndarray, y: np.ndarray, batch_size: int, shuffle: bool = 
 
     ds = tf.data.Dataset.from_tensor_slices((x, np.asarray(y, dtype=np.float32)))
     if shuffle:
-        ds = ds.shuffle(len(x), seed=config.seed() if seed is None else seed,
-                        reshuffle_each_iteration=True)
+        ds = ds.shuffle(
+            len(x), seed=config.seed() if seed is None else seed, reshuffle_each_iteration=True
+        )
     return ds.batch(batch_size).prefetch(tf.data.AUTOTUNE)

@@ -35,6 +35,7 @@ from urllib.request import Request, urlopen
 from tqdm import tqdm
 
 from xraylib import config
+from xraylib.errors import XrayError
 
 MENDELEY_URL = (
     "https://data.mendeley.com/public-files/datasets/rscbjbr9sj/files/"
@@ -50,7 +51,7 @@ FROM_HINT = "`python -m xraylib download --from PATH`"
 _NETWORK_ERRORS = (URLError, TimeoutError, ConnectionError, http.client.HTTPException)
 
 
-class DownloadError(Exception):
+class DownloadError(XrayError):
     """A download, check or extraction failed; the message is one line that says what to do."""
 
 
@@ -219,10 +220,18 @@ def _stream(url: str, part: Path, progress: bool, timeout: float) -> None:
         total = offset + int(length) if length else None
         done = offset
         try:
-            with part.open("ab" if offset else "wb") as out, tqdm(
-                total=total, initial=offset, desc=part.stem, unit="B", unit_scale=True,
-                unit_divisor=1024, disable=not progress,
-            ) as bar:
+            with (
+                part.open("ab" if offset else "wb") as out,
+                tqdm(
+                    total=total,
+                    initial=offset,
+                    desc=part.stem,
+                    unit="B",
+                    unit_scale=True,
+                    unit_divisor=1024,
+                    disable=not progress,
+                ) as bar,
+            ):
                 while chunk := response.read(CHUNK_BYTES):
                     out.write(chunk)
                     bar.update(len(chunk))

@@ -42,20 +42,28 @@ def setup(seed: int | None = None, quiet: bool = False) -> config.Profile:
     from xraylib import plots
 
     assert sys.version_info >= (3, 10), "xraylib needs Python 3.10 or newer"
-    found = {"tensorflow": tf.__version__, "keras": keras.__version__,
-             "sklearn": sklearn.__version__}
+    found = {
+        "tensorflow": tf.__version__,
+        "keras": keras.__version__,
+        "sklearn": sklearn.__version__,
+    }
     for name, minimum in MIN_VERSIONS.items():
         assert _version_tuple(found[name]) >= _version_tuple(minimum), (
-            f"{name} {found[name]} is older than {minimum}: run `make setup`")
+            f"{name} {found[name]} is older than {minimum}: run `make setup`"
+        )
     tf.get_logger().setLevel("ERROR")
     used_seed = config.set_seed(seed)
     plots.set_style()
     profile = config.profile()
     if not quiet:
-        print(f"python {platform.python_version()} · tensorflow {tf.__version__} · "
-              f"keras {keras.__version__} · scikit-learn {sklearn.__version__}")
-        print(f"profile: {profile.name} (images {profile.image_size}px, batch "
-              f"{profile.batch_size}, up to {profile.epochs} epochs) · seed {used_seed}")
+        print(
+            f"python {platform.python_version()} · tensorflow {tf.__version__} · "
+            f"keras {keras.__version__} · scikit-learn {sklearn.__version__}"
+        )
+        print(
+            f"profile: {profile.name} (images {profile.image_size}px, batch "
+            f"{profile.batch_size}, up to {profile.epochs} epochs) · seed {used_seed}"
+        )
         print(f"data: {_shown(config.data_dir())} · outputs: {_shown(config.output_dir())}")
     return profile
 
@@ -63,7 +71,7 @@ def setup(seed: int | None = None, quiet: bool = False) -> config.Profile:
 def _shown(path: Path) -> str:
     """A path relative to the project when inside it (no machine-specific prefixes)."""
     try:
-        return path.resolve().relative_to(config.ROOT).as_posix() or "."
+        return path.absolute().relative_to(config.ROOT).as_posix() or "."
     except ValueError:
         return str(path)
 
@@ -88,14 +96,23 @@ def execute(notebooks: Sequence[Path] | None = None, timeout: int = 3600) -> pd.
         print(f"executing {path.name} ({config.profile().name} profile) …", flush=True)
         book = nbformat.read(path, as_version=4)
         start = time.perf_counter()
-        NotebookClient(book, timeout=timeout, kernel_name="python3",
-                       resources={"metadata": {"path": str(path.parent)}}).execute()
+        NotebookClient(
+            book,
+            timeout=timeout,
+            kernel_name="python3",
+            resources={"metadata": {"path": str(path.parent)}},
+        ).execute()
         seconds = time.perf_counter() - start
         nbformat.write(book, path)
         print(f"  done in {seconds / 60:.1f} min", flush=True)
-        rows.append({"notebook": path.stem, "profile": config.profile().name,
-                     "seconds": round(seconds, 1),
-                     "finished": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")})
+        rows.append(
+            {
+                "notebook": path.stem,
+                "profile": config.profile().name,
+                "seconds": round(seconds, 1),
+                "finished": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+            }
+        )
     table = config.results_dir() / "runtime.csv"
     done = pd.DataFrame(rows)
     if table.exists():

@@ -16,13 +16,19 @@ import numpy as np
 from PIL import Image
 
 #: images per class relative to ``per_class`` (the train NORMAL count), like the real split
-SHARES = {("train", "NORMAL"): 1.0, ("train", "PNEUMONIA"): 3.0,
-          ("val", "NORMAL"): 0.1, ("val", "PNEUMONIA"): 0.1,
-          ("test", "NORMAL"): 0.6, ("test", "PNEUMONIA"): 1.0}
+SHARES = {
+    ("train", "NORMAL"): 1.0,
+    ("train", "PNEUMONIA"): 3.0,
+    ("val", "NORMAL"): 0.1,
+    ("val", "PNEUMONIA"): 0.1,
+    ("test", "NORMAL"): 0.6,
+    ("test", "PNEUMONIA"): 1.0,
+}
 
 
-def phantom(rng: np.random.Generator, width: int, height: int,
-            pneumonia: bool) -> tuple[np.ndarray, np.ndarray]:
+def phantom(
+    rng: np.random.Generator, width: int, height: int, pneumonia: bool
+) -> tuple[np.ndarray, np.ndarray]:
     """One phantom as a ``(height, width)`` uint8 array and the boolean mask of its opacity
     (all False for a NORMAL phantom)."""
     yy, xx = np.mgrid[0:height, 0:width] / np.array([height, width])[:, None, None]
@@ -49,8 +55,9 @@ def phantom(rng: np.random.Generator, width: int, height: int,
     return np.clip(img, 0, 255).astype(np.uint8), mask
 
 
-def make_arrays(n: int, image_size: int = 64, seed: int = 0,
-                pneumonia_share: float = 0.5) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def make_arrays(
+    n: int, image_size: int = 64, seed: int = 0, pneumonia_share: float = 0.5
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """``n`` phantoms in memory: images ``(n, S, S, 1)`` uint8, labels ``(n,)`` (1 =
     PNEUMONIA) and opacity masks ``(n, S, S)``."""
     rng = np.random.default_rng(seed)
@@ -59,8 +66,9 @@ def make_arrays(n: int, image_size: int = 64, seed: int = 0,
     return (np.stack([p[0] for p in pairs])[..., None], y, np.stack([p[1] for p in pairs]))
 
 
-def _file_names(split: str, label: str, count: int, rng: np.random.Generator,
-                first_patient: int) -> list[str]:
+def _file_names(
+    split: str, label: str, count: int, rng: np.random.Generator, first_patient: int
+) -> list[str]:
     """``count`` real-pattern names, 1–3 images per patient."""
     names: list[str] = []
     patient = first_patient

@@ -1,0 +1,115 @@
+"""Prediction on files: any image mode works, bad files are reported and skipped."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from xraylib import config, data, models, predict
+
+SIZE = 32
+
+
+@pytest.fixture(scope="module")
+def model() -> models.keras.Model:
+    return models.build_cnn(SIZE, filters=(8, 16), dense_units=8)
+
+
+@pytest.fixture
+def images(tmp_path: Path) -> dict[str, Path]:
+    """One file per case: good images in several PIL modes, and three unusable files."""
+    rng = np.random.default_rng(0)
+    gray = rng.integers(0, 256, (40, 50), dtype=np.uint8)
+    files = {
+        "gray.jpeg": Image.fromarray(gray),
+        "rgb.JPG": Image.fromarray(np.stack([gray] * 3, -1)),
+        "rgba.png": Image.fromarray(np.stack([gray] * 3 + [np.full_like(gray, 255)], -1)),
+        "sixteen.png": Image.fromarray(gray.astype(np.uint16) * 256),
+        "palette.png": Image.fromarray(gray).convert("P"),
+    }
+    paths = {}
+    for name, image in files.items():
+        image.save(tmp_path / name)
+        paths[name] = tmp_path / name
+    assert Image.open(paths["sixteen.png"]).mode.startswith("I")
+    full = (tmp_path / "gray.jpeg").read_bytes()
+    (tmp_path / "truncated.jpeg").write_bytes(full[: len(full) // 2])
+    (tmp_path / "empty.jpeg").write_bytes(b"")
+    (tmp_path / "notes.png").write_text("not an image")
+    for name in ("truncated.jpeg", "empty.jpeg", "notes.png"):
+        paths[name] = tmp_path / name
+    paths["missing.jpeg"] = tmp_path / "missing.jpeg"
+    return paths
+
+
+def test_every_readable_mode_is_predicted_and_bad_files_are_reported(model, images) -> None:
+    good = ["gray.jpeg", "rgb.JPG", "rgba.png", "sixteen.png", "palette.png"]
+    bad = ["truncated.jpeg", "empty.jpeg", "notes.png", "missing.jpeg"]
+    order = [
+        "gray.jpeg",
+        "truncated.jpeg",
+        "rgb.JPG",
+        "empty.jpeg",
+        "rgba.png",
+        "notes.png",
+        "sixteen.png",
+        "missing.jpeg",
+        "palette.png",
+    ]
+    table, errors = predict.predict_images(model, [images[n] for n in order], threshold=0.5)
+    assert table.columns.tolist() == ["path", "label", "probability"]
+    assert [Path(p).name for p in table.path] == good
+    assert table.probability.between(0, 1).all()
+    assert set(table.label) <= set(config.CLASS_NAMES)
+    assert [Path(path).name for path, _ in errors] == bad
+    assert all("\n" not in message and Path(path).name in message for path, message in errors)
+
+
+def test_probabilities_are_those_of_the_model_on_the_training_preprocessing(model, images) -> None:
+    table, _ = predict.predict_images(
+        model, [images["gray.jpeg"], images["rgba.png"]], threshold=0.0
+    )
+    expected = model.predict(
+        np.stack(
+            [data.read_image(images["gray.jpeg"], SIZE), data.read_image(images["rgba.png"], SIZE)]
+        ),
+        verbose=0,
+    )
+    np.testing.assert_allclose(table.probability, expected.ravel(), atol=1e-6)
+    assert (table.label == "PNEUMONIA").all()
+
+
+def test_only_bad_files_give_an_empty_table(model, images) -> None:
+    table, errors = predict.predict_images(model, [images["empty.jpeg"]])
+    assert table.empty and table.columns.tolist() == ["path", "label", "probability"]
+    assert len(errors) == 1
+
+
+def test_missing_or_unreadable_model_raises_model_error(tmp_path) -> None:
+    with pytest.raises(predict.ModelError, match="no such model file"):
+        predict.load_model(tmp_path / "absent.keras")
+    broken = tmp_path / "broken.keras"
+    broken.write_bytes(b"PK\x03\x04 definitely not a zip")
+    with pytest.raises(predict.ModelError, match="not a readable Keras model") as caught:
+        predict.load_model(broken)
+    assert "\n" not in str(caught.value)
+
+
+def test_default_model_is_final_keras_in_the_models_folder() -> None:
+    assert predict.default_model_path() == config.models_dir() / "final.keras"
+    with pytest.raises(predict.ModelError, match="final.keras"):
+        predict.load_model()
+
+
+def test_save_final_stores_the_model_and_its_threshold(model, images) -> None:
+    assert predict.saved_threshold() == 0.5
+    path = predict.save_final(model, 0.27)
+    assert path == predict.default_model_path()
+    assert predict.saved_threshold() == pytest.approx(0.27)
+    reloaded = predict.load_model()
+    table, _ = predict.predict_images(reloaded, [images["gray.jpeg"]])
+    original, _ = predict.predict_images(model, [images["gray.jpeg"]])
+    np.testing.assert_allclose(table.probability, original.probability, atol=1e-6)

@@ -1,0 +1,61 @@
+"""The README's code runs as pasted, and its result tables equal the committed results."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+
+import pytest
+
+from xraylib import config, report
+
+README = (config.ROOT / "README.md").read_text()
+COMMITTED_RESULTS = config.ROOT / "data" / "results"
+
+
+def _section(title: str) -> str:
+    return README.split(f"## {title}\n", 1)[1].split("\n## ", 1)[0]
+
+
+def test_readme_example_runs_as_pasted_in_a_new_notebook_kernel(phantom_root, tmp_path):
+    code = re.search(
+        r"```python\n(.*?)```", _section("Use xraylib in your own notebook"), re.DOTALL
+    ).group(1)
+    env = {
+        **os.environ,
+        "XRAY_PROFILE": "smoke",
+        "XRAY_DATA_DIR": str(phantom_root),
+        "XRAY_OUTPUT_DIR": str(tmp_path),
+        "MPLBACKEND": "Agg",
+    }
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=tmp_path,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "'roc_auc'" in done.stdout
+
+
+def test_readme_results_table_equals_metrics_csv():
+    assert report.readme_block("results") == report.results_markdown(COMMITTED_RESULTS)
+
+
+def test_readme_bench_table_equals_bench_json():
+    assert report.readme_block("bench") == report.bench_markdown(COMMITTED_RESULTS)
+
+
+def test_readme_names_the_test_command_that_ci_runs():
+    assert "make test" in _section("The two commands")
+    assert "make test" in (config.ROOT / ".ci" / "run").read_text()
+
+
+@pytest.mark.parametrize("name", ["results", "bench"])
+def test_a_missing_generated_block_is_reported_by_name(name):
+    with pytest.raises(ValueError, match=name):
+        report.readme_block(name, text="no blocks here")

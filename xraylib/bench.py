@@ -1,0 +1,147 @@
+"""Side-by-side performance measurements (``python -m xraylib bench``).
+
+Measured in one process, on the same model and the same number of images:
+
+* **training images/s** of one epoch fed (a) the way the classic notebooks do it — every JPEG
+  decoded and resized in every epoch by ``keras.utils.image_dataset_from_directory`` — and
+  (b) from xraylib's cache of decoded uint8 arrays through ``tf.data``. Side (a) decodes files
+  of the size users download (about 2000×1700 px); the redistributed copies here are 224×224,
+  so bench writes full-size phantom files for that side and says so in its output;
+* **input-pipeline share**: the time to iterate the cached pipeline alone, as a share of the
+  time of a training epoch fed by it;
+* **prediction**: warm single-image latency (median of repeats) and images/s in batches.
+"""
+
+from __future__ import annotations
+
+import platform
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from xraylib import config, data, models, synthetic
+
+FULL_SIZE = (2000, 1700)
+
+
+def _full_size_folder(folder: Path, n_images: int, seed: int) -> Path:
+    """Write ``n_images`` full-size phantom JPEGs in two class folders (8 distinct images,
+    copied; decoding cost does not depend on which phantom it is)."""
+    rng = np.random.default_rng(seed)
+    originals = []
+    for k in range(8):
+        pixels, _ = synthetic.phantom(rng, *FULL_SIZE, pneumonia=bool(k % 2))
+        path = folder / f"original_{k}.jpeg"
+        Image.fromarray(pixels).save(path, quality=90)
+        originals.append(path)
+    for i in range(n_images):
+        label = config.CLASS_NAMES[i % 2]
+        (folder / label).mkdir(exist_ok=True)
+        shutil.copyfile(originals[i % 8], folder / label / f"image_{i:04d}.jpeg")
+    for path in originals:
+        path.unlink()
+    return folder
+
+
+def _epoch_seconds(model, dataset) -> float:
+    """Seconds of one training epoch over ``dataset`` (after a warm-up epoch)."""
+    model.fit(dataset, epochs=1, verbose=0)
+    start = time.perf_counter()
+    model.fit(dataset, epochs=1, verbose=0)
+    return time.perf_counter() - start
+
+
+def _iterate_seconds(dataset) -> float:
+    start = time.perf_counter()
+    for _ in dataset:
+        pass
+    return time.perf_counter() - start
+
+
+def run(
+    n_images: int = 512, image_size: int | None = None, batch_size: int = 32, repeats: int = 50
+) -> dict:
+    """Measure and return the table as a dict (see the module docstring for each field)."""
+    import keras
+    import tensorflow as tf
+
+    profile = config.PROFILES["full"]
+    image_size = image_size or profile.image_size
+    seed = config.set_seed()
+    cached = data.load(image_size=image_size, progress=False)
+    assert cached.images is not None
+    take = np.random.default_rng(seed).choice(len(cached.frame), n_images, replace=False)
+    x, y = cached.images[take], data.labels(cached.frame.iloc[take])
+    model = models.build_cnn(image_size)
+
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = _full_size_folder(Path(tmp), n_images, seed)
+        decoded = keras.utils.image_dataset_from_directory(
+            folder,
+            labels="inferred",
+            label_mode="binary",
+            color_mode="grayscale",
+            image_size=(image_size, image_size),
+            batch_size=batch_size,
+            shuffle=True,
+            seed=seed,
+            verbose=False,
+        ).map(lambda im, lab: (tf.cast(im, tf.uint8), lab))
+        decode_s = _epoch_seconds(model, decoded)
+
+    pipeline = data.make_dataset(x, y, batch_size, shuffle=True, seed=seed)
+    xraylib_s = _epoch_seconds(model, pipeline)
+    pipeline_s = _iterate_seconds(pipeline)
+
+    one = x[:1]
+    model(one, training=False)
+    latencies = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        model(one, training=False)
+        latencies.append(time.perf_counter() - start)
+    model.predict(x, batch_size=64, verbose=0)
+    start = time.perf_counter()
+    model.predict(x, batch_size=64, verbose=0)
+    predict_s = time.perf_counter() - start
+
+    return {
+        "train_images_per_s": {
+            "decode_every_epoch": round(n_images / decode_s, 1),
+            "xraylib": round(n_images / xraylib_s, 1),
+        },
+        "speedup": round(decode_s / xraylib_s, 2),
+        "pipeline_share": round(pipeline_s / xraylib_s, 4),
+        "predict_ms_warm": round(1000 * float(np.median(latencies)), 2),
+        "predict_images_per_s": round(n_images / predict_s, 1),
+        "device": f"CPU ({platform.processor() or platform.machine()}, "
+        f"{len(tf.config.list_physical_devices('CPU'))} device, "
+        f"{tf.config.threading.get_inter_op_parallelism_threads() or 'auto'} threads)",
+        "image_size": image_size,
+        "batch_size": batch_size,
+        "n_images": n_images,
+        "decode_side": f"{n_images} synthetic full-size {FULL_SIZE[0]}x{FULL_SIZE[1]} JPEGs "
+        f"(the data here are 224x224 copies)",
+        "model": f"build_cnn default, {model.count_params():,} weights",
+    }
+
+
+def format_table(result: dict) -> str:
+    """The measurements as a small text table."""
+    rate = result["train_images_per_s"]
+    lines = [
+        f"training, decode every epoch : {rate['decode_every_epoch']:>8.1f} images/s",
+        f"training, xraylib cache      : {rate['xraylib']:>8.1f} images/s  "
+        f"({result['speedup']:.2f}x)",
+        f"input pipeline share of step : {100 * result['pipeline_share']:>8.2f} %",
+        f"predict, one image (warm)    : {result['predict_ms_warm']:>8.2f} ms",
+        f"predict, batches of 64       : {result['predict_images_per_s']:>8.1f} images/s",
+        f"{result['model']}, {result['image_size']} px, batch {result['batch_size']}, "
+        f"{result['n_images']} images; {result['device']}",
+        f"decode side: {result['decode_side']}",
+    ]
+    return "\n".join(lines)

@@ -1,0 +1,416 @@
+"""Every figure of the project, in one style.
+
+Each ``plot_*`` function takes data, returns the matplotlib ``Figure`` and, given
+``save="NAME"``, also writes ``images/NAME.png`` (:func:`save_fig`). The style (seaborn
+``whitegrid``, ``notebook`` context) is applied inside each function, so importing this module
+changes nothing; :func:`set_style` makes it the default for a notebook's own figures too.
+
+>>> plots.plot_learning_curves(result.history, result.best_epoch,
+...                             save="02_dense_curves")  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import seaborn as sns
+from matplotlib.figure import Figure
+from sklearn.metrics import precision_recall_curve, roc_curve
+
+from xraylib import config, evaluate
+
+STYLE = {"style": "whitegrid", "context": "notebook", "palette": "deep"}
+#: One colour per class, the same in every figure.
+CLASS_COLORS = dict(zip(config.CLASS_NAMES, sns.color_palette("deep")[:2], strict=True))
+CURVES = (("loss", "loss"), ("accuracy", "accuracy"), ("auc", "ROC AUC"))
+SPLIT_ORDER = ("train", "val", "test")
+
+
+def set_style() -> None:
+    """Make the project style the default for every later figure (used by ``setup()``)."""
+    sns.set_theme(**STYLE)
+
+
+@contextmanager
+def _styled() -> Iterator[None]:
+    with sns.axes_style(STYLE["style"]), sns.plotting_context(STYLE["context"]):
+        yield
+
+
+def save_fig(fig: Figure, name: str) -> Path:
+    """Write ``fig`` to ``images/NAME.png`` (150 dpi, tight bounding box); return the path."""
+    path = config.images_dir() / f"{name}.png"
+    fig.savefig(path, dpi=150, bbox_inches="tight")
+    return path
+
+
+def _done(fig: Figure, save: str | None) -> Figure:
+    fig.tight_layout()
+    if save:
+        save_fig(fig, save)
+    return fig
+
+
+def _as_curves(p: np.ndarray | Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """One array or a mapping of name → array, as a mapping (``"model"`` for one array)."""
+    return dict(p) if isinstance(p, Mapping) else {"model": np.asarray(p)}
+
+
+# --------------------------------------------------------------------------- the data
+
+
+def plot_class_counts(frame: pd.DataFrame, by: str = "split", save: str | None = None) -> Figure:
+    """Images per split and class: counts (left) and the class shares (right).
+
+    ``by`` names the column that holds the split (``"split"``: the official folders;
+    ``"subset"``: train/val/test after the grouped validation split).
+    """
+    counts = pd.crosstab(frame[by], frame["label"]).reindex(
+        columns=list(config.CLASS_NAMES), fill_value=0
+    )
+    counts = counts.reindex(
+        [s for s in SPLIT_ORDER if s in counts.index]
+        + [s for s in counts.index if s not in SPLIT_ORDER]
+    )
+    shares = counts.div(counts.sum(axis=1), axis=0)
+    colors = [CLASS_COLORS[name] for name in counts.columns]
+    with _styled():
+        fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4))
+        counts.plot.bar(ax=left, color=colors, rot=0)
+        for bars in left.containers:
+            left.bar_label(bars, fontsize=9)
+        left.set(title="images per split", xlabel="", ylabel="images")
+        shares.plot.barh(ax=right, stacked=True, color=colors, legend=False)
+        for bars in right.containers:
+            right.bar_label(
+                bars,
+                labels=[f"{v:.0%}" for v in bars.datavalues],
+                label_type="center",
+                color="white",
+                fontsize=9,
+            )
+        right.set(title="class share", xlabel="share of the split", ylabel="", xlim=(0, 1))
+        right.invert_yaxis()
+    return _done(fig, save)
+
+
+def plot_image_grid(
+    images: np.ndarray,
+    titles: Sequence[str] | None = None,
+    ncols: int = 6,
+    value_range: tuple[float, float] | None = (0, 255),
+    save: str | None = None,
+) -> Figure:
+    """Images in a grid, in gray, with optional titles.
+
+    ``value_range`` maps pixel values to black and white (``(0, 255)`` shows true brightness,
+    so brightness changes stay visible); ``None`` stretches each image to its own range.
+    """
+    images = np.asarray(images)
+    n = len(images)
+    ncols = min(ncols, n)
+    nrows = int(np.ceil(n / ncols))
+    vmin, vmax = value_range if value_range is not None else (None, None)
+    with _styled():
+        fig, axes = plt.subplots(nrows, ncols, figsize=(2.2 * ncols, 2.4 * nrows), squeeze=False)
+        for i, ax in enumerate(axes.flat):
+            ax.axis("off")
+            if i < n:
+                ax.imshow(images[i].squeeze(), cmap="gray", vmin=vmin, vmax=vmax)
+                if titles is not None:
+                    ax.set_title(titles[i], fontsize=9)
+    return _done(fig, save)
+
+
+def plot_size_distribution(
+    widths: Sequence[int], heights: Sequence[int], save: str | None = None
+) -> Figure:
+    """Original image sizes: width against height (left), aspect ratio (right)."""
+    width, height = np.asarray(widths, float), np.asarray(heights, float)
+    with _styled():
+        fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4))
+        left.scatter(width, height, s=6, alpha=0.3)
+        left.set(title="original sizes", xlabel="width (px)", ylabel="height (px)")
+        sns.histplot(width / height, bins=40, ax=right)
+        right.axvline(1, color="gray", linestyle="--", label="square (what the model sees)")
+        right.set(title="aspect ratio", xlabel="width / height", ylabel="images")
+        right.legend()
+    return _done(fig, save)
+
+
+def plot_patients_per_class(frame: pd.DataFrame, save: str | None = None) -> Figure:
+    """Patients per class (left) and images per patient (right): why validation must be
+    split by patient, not by image."""
+    per_patient = frame.groupby(["label", "patient_id"]).size().rename("images").reset_index()
+    patients = per_patient["label"].value_counts().reindex(list(config.CLASS_NAMES), fill_value=0)
+    with _styled():
+        fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4))
+        bars = left.bar(
+            patients.index,
+            patients.to_numpy(),
+            color=[CLASS_COLORS[name] for name in patients.index],
+        )
+        left.bar_label(bars)
+        left.set(title="patients per class", ylabel="patients")
+        sns.histplot(
+            per_patient,
+            x="images",
+            hue="label",
+            hue_order=list(config.CLASS_NAMES),
+            palette=CLASS_COLORS,
+            discrete=True,
+            multiple="dodge",
+            shrink=0.8,
+            ax=right,
+        )
+        right.set(title="images per patient", xlabel="images of one patient", ylabel="patients")
+    return _done(fig, save)
+
+
+# --------------------------------------------------------------------------- training
+
+
+def plot_learning_curves(
+    history: pd.DataFrame, best_epoch: int | None = None, save: str | None = None
+) -> Figure:
+    """Loss, accuracy and ROC AUC per epoch, training against validation, with the best
+    epoch (the weights kept) marked."""
+    with _styled():
+        fig, axes = plt.subplots(1, len(CURVES), figsize=(4.2 * len(CURVES), 3.6))
+        for ax, (column, title) in zip(axes, CURVES, strict=True):
+            ax.plot(history["epoch"], history[column], marker="o", label="training")
+            ax.plot(history["epoch"], history[f"val_{column}"], marker="o", label="validation")
+            if best_epoch is not None:
+                ax.axvline(best_epoch, color="gray", linestyle="--", label="best epoch")
+            ax.set(title=title, xlabel="epoch")
+        axes[0].legend()
+    return _done(fig, save)
+
+
+def plot_learning_curves_compare(
+    histories: Mapping[str, pd.DataFrame], save: str | None = None
+) -> Figure:
+    """Several trainings side by side: validation AUC (left) and the overfitting gap,
+    validation loss minus training loss (right; growing means memorising)."""
+    with _styled():
+        fig, (left, right) = plt.subplots(1, 2, figsize=(12, 4))
+        for name, history in histories.items():
+            left.plot(history["epoch"], history["val_auc"], marker="o", label=name)
+            right.plot(
+                history["epoch"], history["val_loss"] - history["loss"], marker="o", label=name
+            )
+        left.set(title="validation ROC AUC", xlabel="epoch")
+        right.axhline(0, color="gray", linewidth=1)
+        right.set(title="overfitting gap (validation − training loss)", xlabel="epoch")
+        left.legend(fontsize=9)
+    return _done(fig, save)
+
+
+# --------------------------------------------------------------------------- evaluation
+
+
+def plot_confusion(
+    cm: np.ndarray,
+    class_names: Sequence[str] = config.CLASS_NAMES,
+    title: str | None = None,
+    save: str | None = None,
+) -> Figure:
+    """A 2×2 confusion matrix as counts (left) and as rates of each true class (right)."""
+    cm = np.asarray(cm)
+    rates = cm / np.maximum(cm.sum(axis=1, keepdims=True), 1)
+    labels = {"xticklabels": class_names, "yticklabels": class_names}
+    with _styled():
+        fig, (left, right) = plt.subplots(1, 2, figsize=(9, 3.8))
+        sns.heatmap(cm, annot=True, fmt="d", cmap="Blues", cbar=False, ax=left, **labels)
+        sns.heatmap(
+            rates,
+            annot=True,
+            fmt=".1%",
+            cmap="Blues",
+            vmin=0,
+            vmax=1,
+            cbar=False,
+            ax=right,
+            **labels,
+        )
+        left.set(title="counts", xlabel="predicted", ylabel="true")
+        right.set(title="share of each true class", xlabel="predicted", ylabel="")
+        if title:
+            fig.suptitle(title)
+    return _done(fig, save)
+
+
+def plot_roc_pr(
+    y: np.ndarray,
+    p: np.ndarray | Mapping[str, np.ndarray],
+    threshold: float | None = None,
+    save: str | None = None,
+) -> Figure:
+    """ROC curve (left) and precision-recall curve (right) of one model or several (a mapping
+    of name → probabilities), each with its operating point at ``threshold`` marked."""
+    y = np.asarray(y)
+    with _styled():
+        fig, (roc, pr) = plt.subplots(1, 2, figsize=(11, 4.5))
+        for name, probabilities in _as_curves(p).items():
+            m = evaluate.metrics(y, probabilities, threshold if threshold is not None else 0.5)
+            fpr, tpr, _ = roc_curve(y, probabilities)
+            (line,) = roc.plot(fpr, tpr, label=f"{name} (AUC {m['roc_auc']:.3f})")
+            precision, recall, _ = precision_recall_curve(y, probabilities)
+            pr.plot(
+                recall, precision, color=line.get_color(), label=f"{name} (AP {m['pr_auc']:.3f})"
+            )
+            if threshold is not None:
+                roc.plot(
+                    1 - m["specificity"],
+                    m["sensitivity"],
+                    "o",
+                    color=line.get_color(),
+                    markersize=9,
+                    markeredgecolor="black",
+                )
+                pr.plot(
+                    m["sensitivity"],
+                    m["precision"],
+                    "o",
+                    color=line.get_color(),
+                    markersize=9,
+                    markeredgecolor="black",
+                )
+        roc.plot([0, 1], [0, 1], color="gray", linestyle="--", linewidth=1, label="chance")
+        pr.axhline(
+            y.mean(), color="gray", linestyle="--", linewidth=1, label=f"chance ({y.mean():.2f})"
+        )
+        roc.set(title="ROC", xlabel="1 − specificity", ylabel="sensitivity")
+        pr.set(
+            title="precision-recall",
+            xlabel="recall (sensitivity)",
+            ylabel="precision",
+            ylim=(0, 1.02),
+        )
+        if threshold is not None:
+            roc.plot(
+                [],
+                [],
+                "o",
+                color="white",
+                markeredgecolor="black",
+                label=f"threshold {threshold:.3f}",
+            )
+        roc.legend(fontsize=9, loc="lower right")
+        pr.legend(fontsize=9, loc="lower left")
+    return _done(fig, save)
+
+
+def plot_threshold_tradeoff(
+    y: np.ndarray, p: np.ndarray, threshold: float | None = None, save: str | None = None
+) -> Figure:
+    """Sensitivity and specificity as the threshold moves, with the chosen one marked."""
+    fpr, tpr, thresholds = roc_curve(y, p, drop_intermediate=False)
+    keep = np.isfinite(thresholds)
+    with _styled():
+        fig, ax = plt.subplots(figsize=(7, 4))
+        ax.step(thresholds[keep], tpr[keep], where="post", label="sensitivity")
+        ax.step(thresholds[keep], 1 - fpr[keep], where="post", label="specificity")
+        if threshold is not None:
+            ax.axvline(
+                threshold, color="gray", linestyle="--", label=f"chosen threshold {threshold:.3f}"
+            )
+        ax.set(
+            title="the threshold trades sensitivity for specificity",
+            xlabel="threshold on the probability of PNEUMONIA",
+            ylabel="rate",
+            xlim=(0, 1),
+            ylim=(0, 1.02),
+        )
+        ax.legend(loc="lower left")
+    return _done(fig, save)
+
+
+def plot_calibration(
+    y: np.ndarray, p: np.ndarray | Mapping[str, np.ndarray], bins: int = 10, save: str | None = None
+) -> Figure:
+    """Reliability diagram (observed share of PNEUMONIA against mean predicted probability,
+    Brier score in the legend) above the histogram of the probabilities."""
+    with _styled():
+        fig, (top, bottom) = plt.subplots(
+            2, 1, figsize=(6, 6.5), sharex=True, gridspec_kw={"height_ratios": [3, 1]}
+        )
+        top.plot(
+            [0, 1], [0, 1], color="gray", linestyle="--", linewidth=1, label="perfectly calibrated"
+        )
+        for name, probabilities in _as_curves(p).items():
+            result = evaluate.calibration(y, probabilities, bins)
+            (line,) = top.plot(
+                result.table["mean_predicted"],
+                result.table["fraction_positive"],
+                marker="o",
+                label=f"{name} (Brier {result.brier:.3f})",
+            )
+            bottom.hist(
+                probabilities,
+                bins=np.linspace(0, 1, bins + 1),
+                histtype="step",
+                linewidth=2,
+                color=line.get_color(),
+            )
+        top.set(title="calibration", ylabel="observed share of PNEUMONIA", xlim=(0, 1), ylim=(0, 1))
+        bottom.set(xlabel="predicted probability of PNEUMONIA", ylabel="images")
+        top.legend(fontsize=9, loc="upper left")
+    return _done(fig, save)
+
+
+def plot_model_comparison(
+    metrics_df: pd.DataFrame, metric: str = "roc_auc", split: str = "val", save: str | None = None
+) -> Figure:
+    """One bar per model of ``metrics_df`` (a :func:`xraylib.evaluate.load_metrics` table) on
+    ``split``, best at the top, with the 95% bootstrap interval when the table has one."""
+    rows = metrics_df[metrics_df["split"] == split].sort_values(metric)
+    values = rows[metric].to_numpy(float)
+    errors = None
+    if {f"{metric}_low", f"{metric}_high"} <= set(rows.columns):
+        low, high = rows[f"{metric}_low"].to_numpy(float), rows[f"{metric}_high"].to_numpy(float)
+        errors = np.nan_to_num(np.vstack([values - low, high - values]))
+    with _styled():
+        fig, ax = plt.subplots(figsize=(8, 0.5 * len(rows) + 1.5))
+        ax.barh(rows["model"], values, xerr=errors, capsize=4, color=sns.color_palette()[0])
+        for y_position, value in enumerate(values):
+            ax.text(value, y_position, f" {value:.3f}", va="bottom", fontsize=9)
+        ax.set(
+            title=f"{metric} on {split}",
+            xlabel=metric,
+            ylabel="",
+            xlim=(max(0.0, np.nanmin(values) - 0.1) if len(values) else 0, 1.0),
+        )
+    return _done(fig, save)
+
+
+# --------------------------------------------------------------------------- explanation
+
+
+def plot_gradcam(
+    images: np.ndarray,
+    heatmaps: np.ndarray,
+    titles: Sequence[str] | None = None,
+    ncols: int = 4,
+    alpha: float = 0.4,
+    save: str | None = None,
+) -> Figure:
+    """Each X-ray (gray) with its Grad-CAM heat map laid over it (red: most evidence)."""
+    n = len(images)
+    ncols = min(ncols, n)
+    nrows = int(np.ceil(n / ncols))
+    with _styled():
+        fig, axes = plt.subplots(nrows, ncols, figsize=(3 * ncols, 3.2 * nrows), squeeze=False)
+        for i, ax in enumerate(axes.flat):
+            ax.axis("off")
+            if i < n:
+                ax.imshow(np.asarray(images[i]).squeeze(), cmap="gray", vmin=0, vmax=255)
+                ax.imshow(heatmaps[i], cmap="jet", alpha=alpha, vmin=0, vmax=1)
+                if titles is not None:
+                    ax.set_title(titles[i], fontsize=9)
+    return _done(fig, save)

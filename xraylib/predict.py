@@ -1,0 +1,115 @@
+"""Use a trained model on image files: load it, predict, keep going past bad files.
+
+The final model of notebook 06 lives in ``data/models/final.keras``; its decision threshold,
+chosen on validation, is stored beside it in ``final.json`` so the command line applies the
+same operating point the notebook reported.
+
+>>> model = load_model()                                            # doctest: +SKIP
+>>> table, errors = predict_images(model, ["a.jpeg", "b.png"], saved_threshold())  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import json
+import zipfile
+from collections.abc import Iterable
+from pathlib import Path
+
+import keras
+import numpy as np
+import pandas as pd
+
+from xraylib import config, data
+from xraylib.errors import XrayError
+from xraylib.train import save_model
+
+FINAL_NAME = "final"
+
+
+class ModelError(XrayError):
+    """A model file cannot be used; the message says which and why, in one line."""
+
+
+def default_model_path() -> Path:
+    """``data/models/final.keras``: the model notebook 06 hands over."""
+    return config.models_dir() / f"{FINAL_NAME}.keras"
+
+
+def load_model(path: str | Path | None = None) -> keras.Model:
+    """Load a saved ``.keras`` model (default :func:`default_model_path`).
+
+    Raises :class:`ModelError` when the file is missing or cannot be read as a Keras model.
+    """
+    path = Path(path) if path is not None else default_model_path()
+    if not path.is_file():
+        raise ModelError(f"{path}: no such model file (train one with `xraylib train`)")
+    if path.suffix == ".keras" and not zipfile.is_zipfile(path):
+        raise ModelError(f"{path}: not a readable Keras model (not a .keras zip archive)")
+    try:
+        return keras.models.load_model(path, compile=False)
+    except Exception as err:  # Keras raises many types for a bad file; all mean "unusable"
+        reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise ModelError(f"{path}: not a readable Keras model ({reason})") from None
+
+
+def save_final(model: keras.Model, threshold: float, path: str | Path | None = None) -> Path:
+    """Save the hand-over model and, beside it (same name, ``.json``), its threshold.
+
+    Returns the model path (default :func:`default_model_path`).
+    """
+    path = save_model(model, path if path is not None else default_model_path())
+    info = {
+        "threshold": float(threshold),
+        "model": model.name,
+        "image_size": int(model.input_shape[1]),
+    }
+    path.with_suffix(".json").write_text(json.dumps(info, indent=2) + "\n")
+    return path
+
+
+def saved_threshold(path: str | Path | None = None, default: float = 0.5) -> float:
+    """The threshold stored beside the model at ``path`` by :func:`save_final`, or
+    ``default`` when there is none."""
+    path = Path(path) if path is not None else default_model_path()
+    info = path.with_suffix(".json")
+    return float(json.loads(info.read_text())["threshold"]) if info.is_file() else default
+
+
+def predict_images(
+    model: keras.Model, paths: Iterable[str | Path], threshold: float = 0.5, batch_size: int = 64
+) -> tuple[pd.DataFrame, list[tuple[str, str]]]:
+    """Predict every readable image of ``paths``.
+
+    Each image is read like the training data (grayscale, resized to the model's input).
+    Returns a table with columns ``path``, ``label`` (PNEUMONIA when the probability is at
+    least ``threshold``) and ``probability`` (of PNEUMONIA), in the order given, and the list
+    of ``(path, error message)`` of the files that could not be read.
+    """
+    size = int(model.input_shape[1])
+    good: list[str] = []
+    images: list[np.ndarray] = []
+    errors: list[tuple[str, str]] = []
+    for path in map(str, paths):
+        try:
+            images.append(data.read_image(path, size))
+            good.append(path)
+        except data.ImageError as err:
+            errors.append((path, str(err)))
+    probabilities = np.zeros(0)
+    if images:
+        batch = np.stack(images)
+        probabilities = np.concatenate(
+            [
+                np.asarray(model.predict_on_batch(batch[i : i + batch_size])).ravel()
+                for i in range(0, len(batch), batch_size)
+            ]
+        )
+    normal, pneumonia = config.CLASS_NAMES
+    table = pd.DataFrame(
+        {
+            "path": good,
+            "label": np.where(probabilities >= threshold, pneumonia, normal),
+            "probability": probabilities.astype(float),
+        }
+    )
+    return table, errors
