@@ -11,6 +11,8 @@ uses it must be reported as such, next to the plain result.
 
 from __future__ import annotations
 
+import warnings
+
 import keras
 import numpy as np
 
@@ -19,7 +21,8 @@ def adabn(model: keras.Model, images: np.ndarray, batch_size: int = 128) -> kera
     """A copy of ``model`` whose batch-norm statistics are re-estimated on ``images``.
 
     Layers are updated in order, so each one sees inputs already normalised by the adapted
-    layers before it. The original model is left unchanged; labels are never used.
+    layers before it. The original model is left unchanged; labels are never used. A model
+    without batch normalisation comes back as an unchanged copy, with a warning.
 
     >>> adapted = adabn(model, x_unlabelled)  # doctest: +SKIP
     >>> p = adapted.predict(x_unlabelled)     # doctest: +SKIP
@@ -30,7 +33,10 @@ def adabn(model: keras.Model, images: np.ndarray, batch_size: int = 128) -> kera
         layer for layer in adapted.layers if isinstance(layer, keras.layers.BatchNormalization)
     ]
     if not norms:
-        raise ValueError(f"model {model.name!r} has no BatchNormalization layer to adapt")
+        warnings.warn(
+            f"model {model.name!r} has no batch normalisation: AdaBN leaves it unchanged",
+            stacklevel=2,
+        )
     for layer in norms:
         feed = keras.Model(adapted.inputs, layer.input)
         activations = feed.predict(images, batch_size=batch_size, verbose=0)

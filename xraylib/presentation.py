@@ -202,7 +202,7 @@ def build(out: str | Path | None = None) -> Path:
             ),
         )
         published = res.comparison.copy()
-        for column in published.columns[1:]:
+        for column in published.select_dtypes("number").columns:
             published[column] = published[column].map(lambda v: "–" if pd.isna(v) else f"{v:.3f}")
         _slide(
             pdf,
