@@ -31,9 +31,13 @@ lint: $(STAMP)  ## ruff lint and format check, mypy
 	$(BIN)/ruff format --check xraylib tests
 	$(BIN)/mypy xraylib
 
+# the phantom set is made once (new files would mean new cache keys, filling data/cache)
 smoke: $(STAMP)  ## re-execute every notebook under the smoke profile with nbval (outputs go to .smoke/)
 	@if [ -z "$$XRAY_DATA_DIR" ]; then \
-	  $(BIN)/python -m xraylib synthetic $(SMOKE_OUT)/phantoms --per-class 40 >/dev/null; \
+	  if [ ! -d $(SMOKE_OUT)/phantoms ]; then \
+	    rm -rf $(SMOKE_OUT)/phantoms.part && \
+	    $(BIN)/python -m xraylib synthetic $(SMOKE_OUT)/phantoms.part --per-class 40 >/dev/null && \
+	    mv $(SMOKE_OUT)/phantoms.part $(SMOKE_OUT)/phantoms || exit 1; fi; \
 	  export XRAY_DATA_DIR=$(SMOKE_OUT)/phantoms; fi; \
 	XRAY_PROFILE=smoke XRAY_OUTPUT_DIR=$(SMOKE_OUT) \
 	  $(BIN)/python -m pytest --nbval-lax --nbval-current-env -p no:cacheprovider notebooks/

@@ -241,6 +241,24 @@ def test_a_bad_argument_is_an_argparse_error(argv, capsys):
     assert "Traceback" not in err
 
 
+@pytest.mark.parametrize(
+    ("variable", "value", "argv", "message"),
+    [
+        ("XRAY_PROFILE", "fast", ["presentation"], "XRAY_PROFILE='fast' is not a profile"),
+        ("XRAY_SEED", "forty-two", ["train", "--epochs", "1"], "XRAY_SEED='forty-two'"),
+    ],
+    ids=["bad-profile", "bad-seed"],
+)
+def test_a_bad_environment_variable_exits_2_with_one_line(
+    variable, value, argv, message, tmp_path, monkeypatch, capsys
+):
+    monkeypatch.setenv(variable, value)
+    assert main([*argv, "--out", str(tmp_path / "out")]) == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1
+    assert lines[0].startswith(f"xraylib {argv[0]}: ") and message in lines[0]
+
+
 def test_help_lists_the_commands(capsys):
     with pytest.raises(SystemExit) as caught:
         main(["--help"])

@@ -326,6 +326,23 @@ def test_a_non_image_file_in_a_class_folder_is_skipped(tmp_path):
     assert [p for p, _ in found.skipped] == ["train/NORMAL/notes.txt"]
 
 
+def test_images_outside_the_split_class_folders_are_skipped_other_files_ignored(tmp_path):
+    root = make_layout(tmp_path)
+    for rel in ("train/IM-0009-0001.jpeg", "extra/person9_virus_1.PNG", "val/x/y/IM-1-1.jpg"):
+        write(root / rel, jpeg_bytes())
+    for rel in ("MANIFEST.csv", "README", "train/notes.txt"):
+        write(root / rel, b"not data")
+    found = data.scan(root, progress=False)
+    assert found.skipped == [
+        ("extra/person9_virus_1.PNG", data.OUTSIDE),
+        ("train/IM-0009-0001.jpeg", data.OUTSIDE),
+        ("val/x/y/IM-1-1.jpg", data.OUTSIDE),
+    ]
+    assert data.OUTSIDE == "outside the train|val|test/NORMAL|PNEUMONIA folders"
+    assert sorted(found.ignored) == ["MANIFEST.csv", "README", "train/notes.txt"]
+    assert found.counts()["train"] == {"NORMAL": 2, "PNEUMONIA": 2}
+
+
 def test_scan_with_an_image_size_returns_aligned_arrays(messy_root, messy):
     sized = data.scan(messy_root, image_size=SIZE, progress=False)
     assert sized.images is not None
@@ -517,6 +534,19 @@ def test_load_leaves_no_partial_cache_file(small_root, tmp_path):
     assert not any("part" in p.name for p in cache.iterdir())
 
 
+def test_the_partial_cache_file_is_unique_to_the_process(small_root, tmp_path, monkeypatch):
+    written: list[str] = []
+    savez = np.savez
+
+    def recording_savez(path, **arrays):
+        written.append(str(path))
+        savez(path, **arrays)
+
+    monkeypatch.setattr(np, "savez", recording_savez)
+    data.load(small_root, SIZE, cache_dir=tmp_path / "cache", progress=False)
+    assert len(written) == 1 and f".{os.getpid()}.part.npz" in written[0]
+
+
 # --------------------------------------------------------------------------- splits
 
 
@@ -657,8 +687,20 @@ def test_load_splits_gives_aligned_train_and_val_arrays(phantom_root):
     assert splits.x_train.dtype == np.uint8
     assert len(splits.y_train) == (splits.frame.subset == "train").sum()
     assert data.shared_patients(splits.frame) == set()
-    x_test, y_test, test = data.load_test(splits, phantom_root)
+    assert splits.root == data.find_root(phantom_root)
+    x_test, y_test, test = data.load_test(splits)  # from splits.root
     assert len(x_test) == len(y_test) == len(test) == (splits.frame.subset == "test").sum()
+    assert test.path.str.startswith(str(splits.root)).all()
+
+
+def test_load_test_refuses_images_other_than_those_the_splits_chose(small_root, tmp_path):
+    from xraylib import config
+
+    smoke = config.profile("smoke")
+    splits = data.load_splits(small_root, profile=smoke, seed=0, progress=False)
+    other = make_layout(tmp_path / "other")  # same layout and names, another folder
+    with pytest.raises(data.DataError, match="not those the splits chose"):
+        data.load_test(splits, other)
 
 
 # --------------------------------------------------------------------------- tf.data

@@ -190,3 +190,24 @@ def test_summary_and_published_comparison_tables(case, tmp_path) -> None:
     assert len(comparison) == 2 + len(evaluate.PUBLISHED)
     always = comparison.iloc[-1]
     assert always.accuracy == pytest.approx(390 / 624) and always.roc_auc == 0.5
+
+
+def test_forget_final_removes_test_rows_and_final_validation_rows(case, tmp_path) -> None:
+    y, p = case
+    assert evaluate.forget_final(tmp_path) == 0  # no metrics.csv yet
+    for model, split in [("cnn", "val"), ("cnn@final", "val"), ("cnn", "test"), ("b", "test")]:
+        evaluate.record(model, split, y, p, 0.5, results_dir=tmp_path, ci=False)
+    assert evaluate.forget_final(tmp_path) == 3
+    table = evaluate.load_metrics(tmp_path)
+    assert list(zip(table.model, table.split, strict=True)) == [("cnn", "val")]
+    assert evaluate.forget_final(tmp_path) == 0
+
+
+def test_format_with_ci_shows_the_interval_only_when_there_is_one() -> None:
+    row = pd.Series({"auc": 0.91234, "auc_low": 0.8901, "auc_high": 0.9312, "f1": 0.5})
+    assert evaluate.format_with_ci(row, "auc") == "0.912 (0.890–0.931)"
+    assert evaluate.format_with_ci(row, "auc", digits=2) == "0.91 (0.89–0.93)"
+    assert evaluate.format_with_ci(row, "f1") == "0.500"
+    assert (
+        evaluate.format_with_ci({"f1": 0.5, "f1_low": np.nan, "f1_high": np.nan}, "f1") == "0.500"
+    )

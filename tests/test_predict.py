@@ -98,13 +98,42 @@ def test_missing_or_unreadable_model_raises_model_error(tmp_path) -> None:
     assert "\n" not in str(caught.value)
 
 
-def test_default_model_is_final_keras_in_the_models_folder() -> None:
+@pytest.fixture
+def no_committed_model(tmp_path, monkeypatch) -> Path:
+    """A project root without a committed ``data/models/final.keras``; returns it."""
+    root = tmp_path / "project"
+    monkeypatch.setattr(config, "ROOT", root)
+    return root
+
+
+def test_default_model_is_final_keras_in_the_models_folder(no_committed_model) -> None:
     assert predict.default_model_path() == config.models_dir() / "final.keras"
     with pytest.raises(predict.ModelError, match="final.keras"):
         predict.load_model()
 
 
-def test_save_final_stores_the_model_and_its_threshold(model, images) -> None:
+def test_without_a_model_of_the_run_the_committed_one_is_used(model, no_committed_model) -> None:
+    committed = no_committed_model / "data" / "models" / "final.keras"
+    committed.parent.mkdir(parents=True)
+    predict.save_final(model, 0.3, committed)
+    assert not predict.default_model_path().exists()
+    assert predict.final_model_path() == committed
+    assert predict.saved_threshold() == pytest.approx(0.3)
+    assert predict.load_model().name == model.name
+    predict.save_final(model, 0.6)  # a model of this run's own takes precedence
+    assert predict.final_model_path() == predict.default_model_path()
+    assert predict.saved_threshold() == pytest.approx(0.6)
+
+
+@pytest.mark.parametrize("content", ["{not json", "{}", '{"threshold": "high"}', "[1]"])
+def test_a_malformed_threshold_file_raises_a_one_line_model_error(tmp_path, content) -> None:
+    (tmp_path / "final.json").write_text(content)
+    with pytest.raises(predict.ModelError, match="final.json") as caught:
+        predict.saved_threshold(tmp_path / "final.keras")
+    assert "\n" not in str(caught.value)
+
+
+def test_save_final_stores_the_model_and_its_threshold(model, images, no_committed_model) -> None:
     assert predict.saved_threshold() == 0.5
     path = predict.save_final(model, 0.27)
     assert path == predict.default_model_path()

@@ -59,3 +59,14 @@ def test_readme_names_the_test_command_that_ci_runs():
 def test_a_missing_generated_block_is_reported_by_name(name):
     with pytest.raises(ValueError, match=name):
         report.readme_block(name, text="no blocks here")
+
+
+def test_committed_notebooks_have_no_unfilled_placeholders_and_end_with_what_we_learned():
+    import nbformat
+
+    for path in sorted((config.ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb")):
+        cells = nbformat.read(path, as_version=4).cells
+        prose = "\n".join(c.source for c in cells if c.cell_type == "markdown")
+        assert "@@" not in prose, f"{path.name} has an unfilled placeholder"
+        assert "## What we learned" in prose, path.name
+        assert cells[0].source.startswith("# "), f"{path.name} lacks a title header"

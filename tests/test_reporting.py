@@ -9,15 +9,15 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from xraylib import bench, config, evaluate, experiment, models, plots, presentation, train
-from xraylib.data import load_splits
+from xraylib import bench, config, evaluate, experiment, models, plots, presentation, report, train
+from xraylib.data import load_splits, scan
 from xraylib.errors import XrayError
 from xraylib.notebook import execute
 
 
 def test_bench_reports_every_field_the_design_asks_for(phantom_root, monkeypatch):
     monkeypatch.setenv("XRAY_DATA_DIR", str(phantom_root))
-    result = bench.run(n_images=32, image_size=32, repeats=5)
+    result = bench.run(n_images=10_000, image_size=32, batch_size=16, repeats=5)
     for key in (
         "train_images_per_s",
         "speedup",
@@ -32,17 +32,31 @@ def test_bench_reports_every_field_the_design_asks_for(phantom_root, monkeypatch
         assert key in result
     assert set(result["train_images_per_s"]) == {"decode_every_epoch", "xraylib"}
     assert result["speedup"] > 0 and result["pipeline_share"] >= 0
-    assert "full-size" in result["decode_side"]
+    n_train = (scan(phantom_root, progress=False).frame.split == "train").sum()
+    assert result["n_images"] == n_train  # clamped to the training images, never test ones
+    assert "2000×1700" in result["decode_side"] and "224" not in result["decode_side"]
+    assert result["device"].startswith("TensorFlow devices CPU:0")
     json.dumps(result)
     assert "images/s" in bench.format_table(result)
 
 
-def _fake_results() -> None:
+def test_bench_with_fewer_than_two_batches_of_training_images_is_one_line(
+    phantom_root, monkeypatch
+):
+    monkeypatch.setenv("XRAY_DATA_DIR", str(phantom_root))
+    with pytest.raises(XrayError, match="fewer than 2 batches of 256") as caught:
+        bench.run(image_size=32, batch_size=256)
+    assert "\n" not in str(caught.value)
+
+
+def _fake_results(p_adabn: np.ndarray | None = None) -> None:
     """Results files and figures shaped like those notebooks 01 and 06 write."""
     rng = np.random.default_rng(0)
     y = rng.integers(0, 2, 200)
     p = np.clip(y * 0.6 + rng.random(200) * 0.5, 0, 1)
-    evaluate.record("m@final", "val", y, p, 0.5, extra={"notebook": "06"})
+    evaluate.record(
+        "m@final", "val", y, p, 0.5, extra={"notebook": "06", "target_sensitivity": 0.97}
+    )
     rows = {
         name: evaluate.record(model, "test", y, p, 0.5, extra={"adaptation": how})
         for name, model, how in [("plain", "m", "none"), ("adapted", "m+adabn", "AdaBN")]
@@ -57,7 +71,9 @@ def _fake_results() -> None:
             "label": np.where(y == 1, "PNEUMONIA", "NORMAL"),
         }
     )
-    evaluate.save_predictions("test", frame, {"p_plain": p, "p_adabn": p}, 0.5)
+    evaluate.save_predictions(
+        "test", frame, {"p_plain": p, "p_adabn": p if p_adabn is None else p_adabn}, 0.5
+    )
     counts = pd.DataFrame(
         {"NORMAL": [300, 8, 90, 398], "PNEUMONIA": [900, 8, 110, 1018]},
         index=pd.Index(["train", "val", "test", "total"], name="split"),
@@ -86,6 +102,50 @@ def test_presentation_without_results_says_which_file_is_missing(tmp_path):
         presentation.build(tmp_path / "slides.pdf")
 
 
+def test_presentation_builds_when_a_confusion_cell_is_empty(tmp_path):
+    _fake_results(p_adabn=np.linspace(0, 0.4, 200))  # always NORMAL: no TP and no FP
+    assert presentation.build(tmp_path / "slides.pdf").is_file()
+
+
+@pytest.mark.parametrize("split", ["test", "val"])
+def test_presentation_before_notebook_06_is_a_one_line_error(tmp_path, split):
+    _fake_results()
+    table = evaluate.load_metrics()
+    if split == "test":
+        table = table[table.split != "test"]
+    else:
+        table = table[~table.model.str.endswith("@final")]
+    table.to_csv(config.results_dir() / "metrics.csv", index=False)
+    with pytest.raises(XrayError, match="run notebook 06 first") as caught:
+        presentation.build(tmp_path / "slides.pdf")
+    assert "\n" not in str(caught.value)
+
+
+def test_readme_blocks_are_made_from_the_results_files():
+    _fake_results()
+    comparison = report.comparison_markdown()
+    lines = comparison.splitlines()
+    assert lines[0] == "| model | source | accuracy | sensitivity | specificity | roc_auc |"
+    assert len(lines) == 2 + len(pd.read_csv(config.results_dir() / "comparison.csv"))
+    assert "| – |" in comparison  # a published value the paper does not give
+    assert report.results_markdown().count("\n| m") == 2  # the plain and the adapted test row
+    assert set(report.BLOCKS) == {"results", "comparison", "bench"}
+
+
+@pytest.mark.parametrize(
+    ("make", "name", "hint"),
+    [
+        (report.results_markdown, "metrics.csv", "notebook 06"),
+        (report.comparison_markdown, "comparison.csv", "notebook 06"),
+        (report.bench_markdown, "bench.json", "make bench"),
+    ],
+)
+def test_a_missing_results_file_is_a_one_line_error(make, name, hint):
+    with pytest.raises(XrayError, match=rf"{name} is missing: .*{hint}") as caught:
+        make()
+    assert "\n" not in str(caught.value)
+
+
 def test_an_experiment_records_its_validation_row_history_and_model(phantom_root, monkeypatch):
     monkeypatch.setenv("XRAY_DATA_DIR", str(phantom_root))
     splits = load_splits(progress=False)
@@ -111,3 +171,17 @@ def test_the_notebook_runner_executes_in_place_and_records_wall_time(tmp_path, m
     assert nbformat.read(path, as_version=4).cells[0].outputs[0]["text"].strip() == "42"
     assert table.notebook.tolist() == ["01_tiny"] and table.seconds.iloc[0] > 0
     assert (config.results_dir() / "runtime.csv").is_file()
+
+
+def test_a_failing_notebook_is_one_line_and_earlier_times_are_kept(tmp_path):
+    import nbformat
+    from nbformat.v4 import new_code_cell, new_notebook
+
+    good, bad = tmp_path / "01_good.ipynb", tmp_path / "02_bad.ipynb"
+    nbformat.write(new_notebook(cells=[new_code_cell("x = 1")]), good)
+    nbformat.write(new_notebook(cells=[new_code_cell("1 / 0")]), bad)
+    with pytest.raises(XrayError, match="02_bad.ipynb failed: ZeroDivisionError") as caught:
+        execute([good, bad])
+    assert "\n" not in str(caught.value)
+    runtime = pd.read_csv(config.results_dir() / "runtime.csv")
+    assert runtime.notebook.tolist() == ["01_good"]

@@ -55,7 +55,7 @@ _PUBLIC = {
     "notebook": ["setup"],
     "download": ["download"],
     "synthetic": ["make_synthetic"],
-    "errors": ["XrayError"],
+    "errors": ["XrayError", "ConfigError"],
 }
 _WHERE = {name: module for module, names in _PUBLIC.items() for name in names}
 _MODULES = [

@@ -1,15 +1,19 @@
 """Side-by-side performance measurements (``python -m xraylib bench``).
 
-Measured in one process, on the same model and the same number of images:
+Measured in one process, on the same model and the same number of images (drawn from the
+*training* images only, never the test set; at most as many as there are):
 
 * **training images/s** of one epoch fed (a) the way the classic notebooks do it — every JPEG
   decoded and resized in every epoch by ``keras.utils.image_dataset_from_directory`` — and
-  (b) from xraylib's cache of decoded uint8 arrays through ``tf.data``. Side (a) decodes files
-  of the size users download (about 2000×1700 px); the redistributed copies here are 224×224,
-  so bench writes full-size phantom files for that side and says so in its output;
+  (b) from xraylib's cache of decoded uint8 arrays through ``tf.data``. Side (a) must decode
+  files of the size users download (about 2000×1700 px), whatever the size of the images at
+  hand, so bench always writes that many full-size synthetic JPEGs for it and says so in its
+  ``decode_side`` field;
 * **input-pipeline share**: the time to iterate the cached pipeline alone, as a share of the
   time of a training epoch fed by it;
 * **prediction**: warm single-image latency (median of repeats) and images/s in batches.
+
+``device`` names the TensorFlow logical devices (``CPU:0``, ``GPU:0``, …) of the run.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ import numpy as np
 from PIL import Image
 
 from xraylib import config, data, models, synthetic
+from xraylib.errors import XrayError
 
 FULL_SIZE = (2000, 1700)
 
@@ -65,7 +70,11 @@ def _iterate_seconds(dataset) -> float:
 def run(
     n_images: int = 512, image_size: int | None = None, batch_size: int = 32, repeats: int = 50
 ) -> dict:
-    """Measure and return the table as a dict (see the module docstring for each field)."""
+    """Measure and return the table as a dict (see the module docstring for each field).
+
+    ``n_images`` is clamped to the number of training images; fewer than two batches of them
+    raise :class:`XrayError` (one line).
+    """
     import keras
     import tensorflow as tf
 
@@ -74,7 +83,14 @@ def run(
     seed = config.set_seed()
     cached = data.load(image_size=image_size, progress=False)
     assert cached.images is not None
-    take = np.random.default_rng(seed).choice(len(cached.frame), n_images, replace=False)
+    train_rows = np.flatnonzero(cached.frame.split.to_numpy() == "train")
+    n_images = min(n_images, len(train_rows))
+    if n_images < 2 * batch_size:
+        raise XrayError(
+            f"{cached.root}: {n_images} training images to bench, fewer than 2 batches of "
+            f"{batch_size}; use more images or a smaller batch"
+        )
+    take = np.random.default_rng(seed).choice(train_rows, n_images, replace=False)
     x, y = cached.images[take], data.labels(cached.frame.iloc[take])
     model = models.build_cnn(image_size)
 
@@ -118,16 +134,23 @@ def run(
         "pipeline_share": round(pipeline_s / xraylib_s, 4),
         "predict_ms_warm": round(1000 * float(np.median(latencies)), 2),
         "predict_images_per_s": round(n_images / predict_s, 1),
-        "device": f"CPU ({platform.processor() or platform.machine()}, "
-        f"{len(tf.config.list_physical_devices('CPU'))} device, "
-        f"{tf.config.threading.get_inter_op_parallelism_threads() or 'auto'} threads)",
+        "device": _device_text(tf),
         "image_size": image_size,
         "batch_size": batch_size,
         "n_images": n_images,
-        "decode_side": f"{n_images} synthetic full-size {FULL_SIZE[0]}x{FULL_SIZE[1]} JPEGs "
-        f"(the data here are 224x224 copies)",
+        "decode_side": f"the decode side uses {n_images} synthetic {FULL_SIZE[0]}×{FULL_SIZE[1]} "
+        "JPEGs, the size of the downloaded originals",
         "model": f"build_cnn default, {model.count_params():,} weights",
     }
+
+
+def _device_text(tf) -> str:
+    """TensorFlow's logical devices, e.g. ``"TensorFlow devices CPU:0, GPU:0 (x86_64)"``."""
+    names = [d.name.removeprefix("/device:") for d in tf.config.list_logical_devices()]
+    return (
+        f"TensorFlow devices {', '.join(names) or 'none'} "
+        f"({platform.processor() or platform.machine()})"
+    )
 
 
 def format_table(result: dict) -> str:
@@ -141,7 +164,7 @@ def format_table(result: dict) -> str:
         f"predict, one image (warm)    : {result['predict_ms_warm']:>8.2f} ms",
         f"predict, batches of 64       : {result['predict_images_per_s']:>8.1f} images/s",
         f"{result['model']}, {result['image_size']} px, batch {result['batch_size']}, "
-        f"{result['n_images']} images; {result['device']}",
-        f"decode side: {result['decode_side']}",
+        f"{result['n_images']} training images; {result['device']}",
+        result["decode_side"],
     ]
     return "\n".join(lines)

@@ -23,6 +23,8 @@ from pathlib import Path
 
 import numpy as np
 
+from xraylib.errors import ConfigError
+
 ROOT = Path(__file__).resolve().parents[1]
 DATA_DIR = ROOT / "data"
 DEFAULT_IMAGES_DIR = DATA_DIR / "chest_xray"
@@ -83,18 +85,31 @@ PROFILES: dict[str, Profile] = {
 def profile(name: str | None = None) -> Profile:
     """Return the profile named ``name``, or the one ``XRAY_PROFILE`` selects (default full).
 
+    Raises :class:`~xraylib.errors.ConfigError` (one line) for an unknown name.
+
     >>> profile("smoke").epochs
     2
     """
     key = (name or os.environ.get("XRAY_PROFILE", "full")).strip().lower()
     if key not in PROFILES:
-        raise ValueError(f"XRAY_PROFILE={key!r} is not a profile; use one of {sorted(PROFILES)}")
+        raise ConfigError(
+            f"XRAY_PROFILE={key!r} is not a profile; use one of {', '.join(sorted(PROFILES))}"
+        )
     return PROFILES[key]
 
 
 def seed() -> int:
-    """The project seed: ``XRAY_SEED`` or 42."""
-    return int(os.environ.get("XRAY_SEED", "42"))
+    """The project seed: ``XRAY_SEED`` or 42.
+
+    Raises :class:`~xraylib.errors.ConfigError` (one line) when ``XRAY_SEED`` is not an integer.
+    """
+    text = os.environ.get("XRAY_SEED", "42")
+    try:
+        return int(text)
+    except ValueError:
+        raise ConfigError(
+            f"XRAY_SEED={text!r} is not an integer seed (e.g. XRAY_SEED=42)"
+        ) from None
 
 
 def data_dir() -> Path:

@@ -7,13 +7,16 @@ finds the split folders in any of them and classifies every file below:
 * a **usable** image: any mode PIL can open *and fully decode* (L, RGB, RGBA, P, LA, I;16,
   CMYK, …) with a ``.jpeg``/``.jpg``/``.png`` extension in any case;
 * **ignored** junk, counted: ``.DS_Store``, ``Thumbs.db``, ``._*`` AppleDouble files,
-  ``__MACOSX/``, ``.ipynb_checkpoints/``, and files outside the split/class folders;
-* a **skipped** file, reported with its reason: empty, truncated, not an image.
+  ``__MACOSX/``, ``.ipynb_checkpoints/``, and non-image files outside the split/class folders
+  (``MANIFEST.csv``, a README);
+* a **skipped** file, reported with its reason: empty, truncated, not an image, or an image
+  file lying outside the ``train|val|test/NORMAL|PNEUMONIA`` folders (it has no label).
 
 Images enter the models as grayscale ``uint8`` squares. Resizing squashes the whole image to
 the square (the aspect ratio is *not* kept), as the classic notebooks and the redistributed
-224×224 copies do, with Lanczos filtering; 16-bit images are scaled to 8 bits by their bit
-depth, never clipped. :func:`load` decodes every image once and caches the arrays under
+224×224 copies do, with Lanczos filtering; 16-bit images are scaled to 8 bits, never clipped,
+by a bit depth *guessed from the image's maximum value* (≤255: 8-bit, ≤4095: 12-bit, else
+16-bit). :func:`load` decodes every image once and caches the arrays under
 ``data/cache/``, keyed by image size and a fingerprint of the file list, so later epochs and
 later notebooks never decode a JPEG again.
 """
@@ -42,6 +45,7 @@ IMAGE_SUFFIXES = (".jpeg", ".jpg", ".png")
 JUNK_NAMES = {".ds_store", "thumbs.db", "desktop.ini"}
 JUNK_FOLDERS = {"__macosx", ".ipynb_checkpoints"}
 FRAME_COLUMNS = ["path", "split", "label", "patient_id", "subtype", "width", "height", "mode"]
+OUTSIDE = "outside the train|val|test/NORMAL|PNEUMONIA folders"
 
 
 class DataError(XrayError):
@@ -96,7 +100,9 @@ class Splits:
 
     ``frame`` has one row per usable image of all splits with a ``subset`` column
     (``train``/``val``/``test``); the arrays hold only the train and validation subsets: the
-    test images are read separately, once, by :func:`load_test`.
+    test images are read separately, once, by :func:`load_test`, from ``root`` (the data
+    folder :func:`load_splits` read; ``None`` for hand-made splits, meaning
+    :func:`config.data_dir`).
     """
 
     x_train: np.ndarray
@@ -105,6 +111,7 @@ class Splits:
     y_val: np.ndarray
     frame: pd.DataFrame
     image_size: int
+    root: Path | None = None
 
     def __repr__(self) -> str:
         return (
@@ -196,7 +203,8 @@ def _classify(relative: Path) -> tuple[str, str] | None:
 
 
 def _to_gray(img: Image.Image) -> Image.Image:
-    """Any PIL mode → mode ``L``; 16/32-bit integer images are scaled by their bit depth."""
+    """Any PIL mode → mode ``L``. Integer and float images (16/32-bit) are scaled by a bit
+    depth guessed from their maximum value: 255, 4095 (12-bit) or 65535; never clipped."""
     if img.mode.startswith("I") or img.mode == "F":
         arr = np.asarray(img, dtype=np.float64)
         top = arr.max(initial=0.0)
@@ -265,9 +273,12 @@ def scan(
     ignored, candidates, skipped = [], [], []
     for rel in files:
         where = _classify(rel)
-        if _is_junk(rel) or where is None:
+        is_image = rel.suffix.lower() in IMAGE_SUFFIXES
+        if _is_junk(rel) or (where is None and not is_image):
             ignored.append(rel.as_posix())
-        elif rel.suffix.lower() not in IMAGE_SUFFIXES:
+        elif where is None:
+            skipped.append((rel.as_posix(), OUTSIDE))
+        elif not is_image:
             skipped.append((rel.as_posix(), f"not an image file ({rel.suffix or 'no extension'})"))
         else:
             candidates.append((rel, *where))
@@ -377,7 +388,8 @@ def load(
         cache_dir: where cache files live (default ``data/cache``).
 
     The cache file is ``xray_{size}px_{fingerprint}.npz``; adding, removing or changing any
-    file changes the fingerprint and rebuilds it.
+    file changes the fingerprint and rebuilds it. It is written under a temporary name unique
+    to the process, then renamed, so concurrent runs never read a half-written cache.
     """
     root = find_root(root or config.data_dir())
     image_size = image_size or config.profile().image_size
@@ -402,7 +414,7 @@ def load(
         "skipped": result.skipped,
     }
     cache_dir.mkdir(parents=True, exist_ok=True)
-    partial = cache.with_name(cache.name + ".part.npz")
+    partial = cache.with_name(f"{cache.name}.{os.getpid()}.part.npz")  # one per process
     np.savez(partial, images=result.images, meta=np.array(json.dumps(meta)))
     os.replace(partial, cache)
     return result
@@ -429,9 +441,10 @@ def make_splits(
 ) -> pd.DataFrame:
     """Add a ``subset`` column: a patient-grouped, label-stratified validation split.
 
-    Train and the official val folder are pooled and split so that about ``val_fraction`` of
-    the images, with the same class ratio, go to validation and **no patient is on both
-    sides**; the official test set stays the test set. Fixed by ``seed``.
+    Train and the official val folder are pooled and split into ``round(1 / val_fraction)``
+    patient-grouped, stratified folds (7 for the default, so about one seventh, 14%, of the
+    images); the first fold, with about the same class ratio, goes to validation and **no
+    patient is on both sides**. The official test set stays the test set. Fixed by ``seed``.
 
     >>> splits = make_splits(scan("data/chest_xray").frame)  # doctest: +SKIP
     """
@@ -488,6 +501,7 @@ def load_splits(
         labels(frame.loc[val]),
         frame,
         profile.image_size,
+        found.root,
     )
 
 
@@ -496,11 +510,22 @@ def load_test(
 ) -> tuple[np.ndarray, np.ndarray, pd.DataFrame]:
     """The official test images, labels and metadata for the subset chosen in ``splits``.
 
-    Only the final evaluation notebook calls this, once.
+    Reads from ``root``, by default the folder ``splits`` was loaded from. Raises
+    :class:`DataError` when the images found there are not the ones ``splits`` chose (the
+    folder changed since, or another folder). Only the final evaluation notebook calls this,
+    once.
     """
-    found = load(root, splits.image_size, progress=False)
+    found = load(root or splits.root, splits.image_size, progress=False)
     test = splits.frame[splits.frame.subset == "test"]
     assert found.images is not None
+    reloaded = found.frame.path.reindex(test.index)
+    if reloaded.isna().any() or list(map(os.path.abspath, reloaded)) != list(
+        map(os.path.abspath, test.path)
+    ):
+        raise DataError(
+            f"{found.root}: the test images there are not those the splits chose "
+            "(the folder changed?): run load_splits() again"
+        )
     return found.images[test.index], labels(test), test
 
 

@@ -6,3 +6,8 @@ class XrayError(Exception):
 
     The command line prints it to stderr and exits non-zero; notebooks show it as is.
     """
+
+
+class ConfigError(XrayError):
+    """An environment variable (``XRAY_PROFILE``, ``XRAY_SEED``) has a value xraylib cannot use;
+    the message names the variable and the values it accepts."""

@@ -8,7 +8,8 @@ A metric that is undefined for the data at hand (ROC AUC with one class absent, 
 no positive prediction) is NaN, silently.
 
 Protocol: thresholds are chosen on validation predictions only (:func:`choose_threshold`); the
-test set is scored once, at that threshold, and written with :func:`record`.
+test set is scored once, at that threshold, and written with :func:`record`
+(:func:`forget_final` clears an earlier final evaluation first).
 """
 
 from __future__ import annotations
@@ -264,6 +265,23 @@ def record(
     return pd.Series(row)
 
 
+def forget_final(results_dir: Path | None = None) -> int:
+    """Remove the final evaluation from ``metrics.csv``: every ``test`` row and every row whose
+    model ends with ``@final``. Returns how many rows were removed (0 when there is no file).
+
+    Notebook 06 calls it before recording, so a re-run with another winner starts from a
+    clean table instead of leaving the previous winner's test rows beside the new ones.
+    """
+    path = Path(results_dir or config.results_dir()) / METRICS_FILE
+    if not path.exists():
+        return 0
+    table = load_metrics(path.parent)
+    final = (table["split"] == "test") | table["model"].astype(str).str.endswith("@final")
+    if final.any():
+        _write_csv_atomically(table[~final], path)
+    return int(final.sum())
+
+
 def save_predictions(
     name: str,
     frame: pd.DataFrame,
@@ -300,18 +318,26 @@ def save_predictions(
     return path
 
 
+def format_with_ci(row: Mapping, metric: str, digits: int = 3) -> str:
+    """``row[metric]`` with its 95% interval when the row has one: ``"0.912 (0.890–0.931)"``,
+    else just ``"0.912"``. ``row`` is a row written by :func:`record` (a Series or a dict).
+
+    >>> format_with_ci({"auc": 0.9123, "auc_low": 0.89, "auc_high": 0.931}, "auc")
+    '0.912 (0.890–0.931)'
+    """
+    low, high = row.get(f"{metric}_low"), row.get(f"{metric}_high")
+    point = f"{row[metric]:.{digits}f}"
+    if low is None or high is None or pd.isna(low) or pd.isna(high):
+        return point
+    return f"{point} ({low:.{digits}f}–{high:.{digits}f})"
+
+
 def summary_table(rows: Mapping[str, pd.Series], digits: int = 3) -> pd.DataFrame:
     """Rows written by :func:`record`, side by side: one row per metric, one column per
-    entry of ``rows``, each cell ``estimate (low–high)`` when the row has an interval."""
+    entry of ``rows``, each cell as :func:`format_with_ci` writes it."""
     table = {}
     for name, row in rows.items():
-        cells = {}
-        for metric in METRICS:
-            low, high = row.get(f"{metric}_low"), row.get(f"{metric}_high")
-            cell = f"{row[metric]:.{digits}f}"
-            if low is not None and high is not None and not pd.isna(low):
-                cell += f" ({low:.{digits}f}–{high:.{digits}f})"
-            cells[metric] = cell
+        cells = {metric: format_with_ci(row, metric, digits) for metric in METRICS}
         cells["threshold"] = f"{row['threshold']:.{digits}f}"
         cells["n"] = str(int(row["n"]))
         table[name] = cells

@@ -7,7 +7,7 @@ Every notebook starts with::
 
 which checks versions, seeds everything, sets the plot style and prints what the run will use.
 ``python -m xraylib notebooks`` (``make notebooks``) executes the series in order and records
-each notebook's wall time in ``data/results/runtime.csv``.
+each notebook's wall time in ``data/results/runtime.csv`` as soon as that notebook finishes.
 """
 
 from __future__ import annotations
@@ -16,14 +16,15 @@ import platform
 import sys
 import time
 from collections.abc import Sequence
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pandas as pd
 
 from xraylib import config
+from xraylib.errors import XrayError
 
-MIN_VERSIONS = {"tensorflow": "2.16", "keras": "3.0", "sklearn": "1.4"}
+MIN_VERSIONS = {"tensorflow": "2.16", "keras": "3.8", "sklearn": "1.4"}
 
 
 def _version_tuple(text: str) -> tuple[int, ...]:
@@ -41,7 +42,7 @@ def setup(seed: int | None = None, quiet: bool = False) -> config.Profile:
 
     from xraylib import plots
 
-    assert sys.version_info >= (3, 10), "xraylib needs Python 3.10 or newer"
+    assert sys.version_info >= (3, 11), "xraylib needs Python 3.11 or newer"
     found = {
         "tensorflow": tf.__version__,
         "keras": keras.__version__,
@@ -84,40 +85,54 @@ def series() -> list[Path]:
 def execute(notebooks: Sequence[Path] | None = None, timeout: int = 3600) -> pd.DataFrame:
     """Execute notebooks in place, in order, and record their wall times.
 
-    Each notebook runs with its own folder as the working directory in a fresh kernel of this
-    Python. Rows of ``runtime.csv`` (notebook, profile, seconds, finished) are replaced by name.
+    Each notebook runs with its own folder as the working directory in a fresh ``python3``
+    kernel. Its row of ``runtime.csv`` (notebook, profile, seconds, finished; rows replaced by
+    name) is written as soon as it finishes, so an interrupted series keeps the times of the
+    notebooks already done. A failing cell raises :class:`~xraylib.errors.XrayError` naming
+    the notebook and the first line of the error; the notebooks before it stay executed.
+    Returns the whole runtime table.
     """
     import nbformat
     from nbclient import NotebookClient
+    from nbclient.exceptions import CellExecutionError
 
-    rows = []
+    done = pd.DataFrame()
     for path in notebooks or series():
         path = Path(path).resolve()
         print(f"executing {path.name} ({config.profile().name} profile) …", flush=True)
         book = nbformat.read(path, as_version=4)
         start = time.perf_counter()
-        NotebookClient(
-            book,
-            timeout=timeout,
-            kernel_name="python3",
-            resources={"metadata": {"path": str(path.parent)}},
-        ).execute()
+        try:
+            NotebookClient(
+                book,
+                timeout=timeout,
+                kernel_name="python3",
+                resources={"metadata": {"path": str(path.parent)}},
+            ).execute()
+        except CellExecutionError as err:
+            first = (err.evalue.strip().splitlines() or [""])[0]
+            raise XrayError(f"{path.name} failed: {err.ename}: {first}") from None
         seconds = time.perf_counter() - start
         nbformat.write(book, path)
         print(f"  done in {seconds / 60:.1f} min", flush=True)
-        rows.append(
+        done = _record_runtime(
             {
                 "notebook": path.stem,
                 "profile": config.profile().name,
                 "seconds": round(seconds, 1),
-                "finished": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+                "finished": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
             }
         )
+    return done
+
+
+def _record_runtime(row: dict) -> pd.DataFrame:
+    """Replace (or add) ``row`` in ``runtime.csv`` by notebook name; return the table."""
     table = config.results_dir() / "runtime.csv"
-    done = pd.DataFrame(rows)
+    done = pd.DataFrame([row])
     if table.exists():
         earlier = pd.read_csv(table)
-        done = pd.concat([earlier[~earlier.notebook.isin(done.notebook)], done])
+        done = pd.concat([earlier[earlier.notebook != row["notebook"]], done])
     done = done.sort_values("notebook").reset_index(drop=True)
     done.to_csv(table, index=False)
     return done

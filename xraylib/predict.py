@@ -2,7 +2,9 @@
 
 The final model of notebook 06 lives in ``data/models/final.keras``; its decision threshold,
 chosen on validation, is stored beside it in ``final.json`` so the command line applies the
-same operating point the notebook reported.
+same operating point the notebook reported. Without a path, :func:`load_model` and
+:func:`saved_threshold` use :func:`final_model_path`: the run's own ``final.keras`` when there
+is one, else the committed one, so ``xraylib predict`` also works under ``XRAY_PROFILE=smoke``.
 
 >>> model = load_model()                                            # doctest: +SKIP
 >>> table, errors = predict_images(model, ["a.jpeg", "b.png"], saved_threshold())  # doctest: +SKIP
@@ -31,16 +33,24 @@ class ModelError(XrayError):
 
 
 def default_model_path() -> Path:
-    """``data/models/final.keras``: the model notebook 06 hands over."""
+    """``data/models/final.keras`` of this run's outputs: where :func:`save_final` writes the
+    model notebook 06 hands over (under ``smoke``, in the scratch output folder)."""
     return config.models_dir() / f"{FINAL_NAME}.keras"
 
 
+def final_model_path() -> Path:
+    """The hand-over model to read: :func:`default_model_path` when it exists, else the
+    committed ``data/models/final.keras`` of the project (which may not exist either)."""
+    own = default_model_path()
+    return own if own.is_file() else config.ROOT / "data" / "models" / f"{FINAL_NAME}.keras"
+
+
 def load_model(path: str | Path | None = None) -> keras.Model:
-    """Load a saved ``.keras`` model (default :func:`default_model_path`).
+    """Load a saved ``.keras`` model (default :func:`final_model_path`).
 
     Raises :class:`ModelError` when the file is missing or cannot be read as a Keras model.
     """
-    path = Path(path) if path is not None else default_model_path()
+    path = Path(path) if path is not None else final_model_path()
     if not path.is_file():
         raise ModelError(f"{path}: no such model file (train one with `xraylib train`)")
     if path.suffix == ".keras" and not zipfile.is_zipfile(path):
@@ -68,11 +78,25 @@ def save_final(model: keras.Model, threshold: float, path: str | Path | None = N
 
 
 def saved_threshold(path: str | Path | None = None, default: float = 0.5) -> float:
-    """The threshold stored beside the model at ``path`` by :func:`save_final`, or
-    ``default`` when there is none."""
-    path = Path(path) if path is not None else default_model_path()
+    """The threshold stored beside the model at ``path`` (default :func:`final_model_path`)
+    by :func:`save_final`, or ``default`` when there is none.
+
+    Raises :class:`ModelError` (one line) when that ``.json`` file is malformed.
+    """
+    path = Path(path) if path is not None else final_model_path()
     info = path.with_suffix(".json")
-    return float(json.loads(info.read_text())["threshold"]) if info.is_file() else default
+    if not info.is_file():
+        return default
+    try:
+        threshold = float(json.loads(info.read_text())["threshold"])
+    except (ValueError, KeyError, TypeError) as err:  # JSONDecodeError is a ValueError
+        reason = str(err).splitlines()[0] if str(err) else type(err).__name__
+        raise ModelError(
+            f"{info}: malformed, no readable threshold ({type(err).__name__}: {reason})"
+        ) from None
+    if not 0 <= threshold <= 1:
+        raise ModelError(f"{info}: threshold {threshold} is not between 0 and 1")
+    return threshold
 
 
 def predict_images(

@@ -15,26 +15,35 @@ from pathlib import Path
 import pandas as pd
 
 from xraylib import config
+from xraylib.errors import XrayError
+from xraylib.evaluate import format_with_ci
+
+RUN_06 = "run notebook 06 first (make notebooks)"
 
 README = config.ROOT / "README.md"
 TEST_METRICS = ["accuracy", "sensitivity", "specificity", "precision", "f1", "roc_auc", "pr_auc"]
+COMPARISON_COLUMNS = ["model", "source", "accuracy", "sensitivity", "specificity", "roc_auc"]
 
 
-def _with_ci(row: pd.Series, metric: str) -> str:
-    low, high = row.get(f"{metric}_low"), row.get(f"{metric}_high")
-    if low is None or pd.isna(low):
-        return f"{row[metric]:.3f}"
-    return f"{row[metric]:.3f} ({low:.3f}–{high:.3f})"
+def _results_file(results_dir: Path | None, name: str, how: str) -> Path:
+    """``results_dir/name``; a one-line :class:`XrayError` saying ``how`` to make it if missing."""
+    path = Path(results_dir or config.results_dir()) / name
+    if not path.is_file():
+        raise XrayError(f"{path} is missing: {how}")
+    return path
 
 
 def results_markdown(results_dir: Path | None = None) -> str:
-    """The test-set results (plain and adapted) with 95% bootstrap CIs, as a Markdown table."""
-    metrics = pd.read_csv(Path(results_dir or config.results_dir()) / "metrics.csv")
+    """The test-set results (plain and adapted) with 95% bootstrap CIs, as a Markdown table.
+
+    Raises :class:`XrayError` (one line) when ``metrics.csv`` is missing.
+    """
+    metrics = pd.read_csv(_results_file(results_dir, "metrics.csv", RUN_06))
     tests = metrics[metrics.split == "test"]
     header = "| model | adaptation | threshold | " + " | ".join(TEST_METRICS) + " | n |"
     lines = [header, "|" + "---|" * (len(TEST_METRICS) + 4)]
     for _, row in tests.iterrows():
-        cells = [_with_ci(row, m) for m in TEST_METRICS]
+        cells = [format_with_ci(row, m) for m in TEST_METRICS]
         lines.append(
             f"| {row.model} | {row.adaptation} | {row.threshold:.3f} | "
             + " | ".join(cells)
@@ -43,9 +52,29 @@ def results_markdown(results_dir: Path | None = None) -> str:
     return "\n".join(lines)
 
 
+def comparison_markdown(results_dir: Path | None = None) -> str:
+    """Our test results next to published ones and the "always PNEUMONIA" answer
+    (``comparison.csv``, written by notebook 06) as a Markdown table; unknown values are "–".
+
+    Raises :class:`XrayError` (one line) when ``comparison.csv`` is missing.
+    """
+    table = pd.read_csv(_results_file(results_dir, "comparison.csv", RUN_06))
+    lines = ["| " + " | ".join(COMPARISON_COLUMNS) + " |", "|" + "---|" * len(COMPARISON_COLUMNS)]
+    for _, row in table.iterrows():
+        cells = [str(row[c]).replace("|", "\\|") for c in COMPARISON_COLUMNS[:2]] + [
+            "–" if pd.isna(row[m]) else f"{row[m]:.3f}" for m in COMPARISON_COLUMNS[2:]
+        ]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 def bench_markdown(results_dir: Path | None = None) -> str:
-    """The ``bench`` measurements (``data/results/bench.json``) as a Markdown table."""
-    bench = json.loads((Path(results_dir or config.results_dir()) / "bench.json").read_text())
+    """The ``bench`` measurements (``data/results/bench.json``) as a Markdown table.
+
+    Raises :class:`XrayError` (one line) when ``bench.json`` is missing.
+    """
+    path = _results_file(results_dir, "bench.json", "run `make bench` first")
+    bench = json.loads(path.read_text())
     rate = bench["train_images_per_s"]
     rows = [
         ("training, decode every JPEG every epoch", f"{rate['decode_every_epoch']:.1f} images/s"),
@@ -58,13 +87,17 @@ def bench_markdown(results_dir: Path | None = None) -> str:
     lines = ["| measurement | value |", "|---|---|", *(f"| {a} | {b} |" for a, b in rows)]
     lines.append(
         f"\n{bench['model']}, {bench['image_size']} px, batch {bench['batch_size']}, "
-        f"{bench['n_images']} images, {bench['device']}. Decode side: "
+        f"{bench['n_images']} training images, {bench['device']}; "
         f"{bench['decode_side']}."
     )
     return "\n".join(lines)
 
 
-BLOCKS: dict[str, Callable[[], str]] = {"results": results_markdown, "bench": bench_markdown}
+BLOCKS: dict[str, Callable[[], str]] = {
+    "results": results_markdown,
+    "comparison": comparison_markdown,
+    "bench": bench_markdown,
+}
 
 
 def _find(name: str, text: str) -> re.Match:
