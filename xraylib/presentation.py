@@ -76,12 +76,14 @@ def _slide(
     image: Path | None = None,
     table: pd.DataFrame | None = None,
 ) -> None:
-    """One 16:9 slide: a title, bullets on the left, a picture or table on the right."""
+    """One 16:9 slide: a title, bullets on the left, a picture or table on the right (a table
+    of more than four columns spans the slide below the bullets)."""
     fig = plt.figure(figsize=SLIDE)
-    fig.text(0.04, 0.92, title, fontsize=26, weight="bold", color=INK, va="top")
-    fig.add_artist(plt.Line2D([0.04, 0.96], [0.84, 0.84], color=ACCENT, lw=2))
-    text_width = 0.42 if (image is not None or table is not None) else 0.9
-    y = 0.78
+    fig.text(0.04, 0.92, textwrap.fill(title, 60), fontsize=24, weight="bold", color=INK, va="top")
+    fig.add_artist(plt.Line2D([0.04, 0.96], [0.80, 0.80], color=ACCENT, lw=2))
+    wide = table is not None and len(table.columns) > 4
+    text_width = 0.42 if (image is not None or (table is not None and not wide)) else 0.9
+    y = 0.74
     for bullet in bullets:
         wrapped = textwrap.fill(bullet, width=int(110 * text_width))
         fig.text(
@@ -99,13 +101,15 @@ def _slide(
         ax.imshow(plt.imread(image))
         ax.axis("off")
     if table is not None:
-        ax = fig.add_axes((0.5 if bullets else 0.05, 0.08, 0.47 if bullets else 0.9, 0.7))
+        box = (0.05, 0.06, 0.9, y - 0.08) if wide or not bullets else (0.5, 0.08, 0.47, 0.66)
+        ax = fig.add_axes(box)
         ax.axis("off")
         shown = ax.table(
             cellText=table.to_numpy(),
             colLabels=list(table.columns),
             loc="upper center",
             cellLoc="center",
+            colWidths=_column_widths(table),
         )
         shown.auto_set_font_size(False)
         shown.set_fontsize(12)
@@ -120,6 +124,12 @@ def _slide(
     )
     pdf.savefig(fig)
     plt.close(fig)
+
+
+def _column_widths(table: pd.DataFrame) -> list[float]:
+    """Column widths (fractions of the table) proportional to the longest text in each."""
+    longest = [max([len(str(c))] + [len(str(v)) for v in table[c]]) + 2 for c in table.columns]
+    return [n / sum(longest) for n in longest]
 
 
 def _pct(value: float) -> str:
@@ -237,7 +247,7 @@ def build(out: str | Path | None = None) -> Path:
                 "Kermany et al. used a large network pre-trained on millions of photos; ours is "
                 "small and trained from scratch on a laptop-class CPU.",
             ],
-            table=published,
+            table=published.drop(columns="source"),
         )
         _slide(
             pdf,
