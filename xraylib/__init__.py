@@ -17,8 +17,9 @@ The names below are the public API (``__all__``); they are imported on first use
 import importlib
 import os
 
-# TensorFlow's C++ start-up chatter (CPU instruction sets) is harmless here.
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+# TensorFlow's C++ log lines (CPU instruction sets, a tf.data NodeDef attribute notice) are
+# harmless here; errors still reach Python as exceptions.
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 __version__ = "0.1.0"
 

@@ -11,7 +11,8 @@ Measured in one process, on the same model and the same number of images (drawn 
   ``decode_side`` field;
 * **input-pipeline share**: the time to iterate the cached pipeline alone, as a share of the
   time of a training epoch fed by it;
-* **prediction**: warm single-image latency (median of repeats) and images/s in batches.
+* **prediction**: warm single-image latency (median of repeats of `predict_on_batch`, the call
+  `xraylib predict` uses) and images/s in batches.
 
 ``device`` names the TensorFlow logical devices (``CPU:0``, ``GPU:0``, …) of the run.
 """
@@ -114,11 +115,11 @@ def run(
     pipeline_s = _iterate_seconds(pipeline)
 
     one = x[:1]
-    model(one, training=False)
+    model.predict_on_batch(one)
     latencies = []
     for _ in range(repeats):
         start = time.perf_counter()
-        model(one, training=False)
+        model.predict_on_batch(one)
         latencies.append(time.perf_counter() - start)
     model.predict(x, batch_size=64, verbose=0)
     start = time.perf_counter()

@@ -175,6 +175,7 @@ class CnnHyperModel(keras_tuner.HyperModel):
             epochs=epochs,
             class_weight=data.class_weights(splits.y_train),
             callbacks=[stop, *callbacks],
+            shuffle=False,  # the dataset is already shuffled with the seed
             verbose=verbose,
         )
         auc = history.history["val_auc"]
