@@ -211,3 +211,21 @@ def test_format_with_ci_shows_the_interval_only_when_there_is_one() -> None:
     assert (
         evaluate.format_with_ci({"f1": 0.5, "f1_low": np.nan, "f1_high": np.nan}, "f1") == "0.500"
     )
+
+
+def test_bootstrap_by_patient_equals_by_image_when_every_patient_has_one_image() -> None:
+    rng = np.random.default_rng(3)
+    y, p = rng.integers(0, 2, 300), rng.random(300)
+    by_image = evaluate.bootstrap_ci(y, p, 0.5, n_boot=200)
+    by_patient = evaluate.bootstrap_ci(y, p, 0.5, n_boot=200, groups=np.arange(300))
+    pd.testing.assert_frame_equal(by_image, by_patient)
+
+
+def test_bootstrap_by_patient_is_wider_when_patients_repeat_their_images() -> None:
+    rng = np.random.default_rng(4)
+    y1, p1 = rng.integers(0, 2, 60), rng.random(60)
+    y, p, patients = np.repeat(y1, 10), np.repeat(p1, 10), np.repeat(np.arange(60), 10)
+    by_image = evaluate.bootstrap_ci(y, p, 0.5)
+    by_patient = evaluate.bootstrap_ci(y, p, 0.5, groups=patients)
+    width = lambda t: t.loc["accuracy", "high"] - t.loc["accuracy", "low"]  # noqa: E731
+    assert width(by_patient) > 2 * width(by_image)

@@ -147,18 +147,30 @@ def bootstrap_ci(
     n_boot: int = 1000,
     seed: int = 0,
     alpha: float = 0.05,
+    groups: np.ndarray | pd.Series | None = None,
 ) -> pd.DataFrame:
     """Percentile bootstrap intervals: one row per metric, columns ``estimate, low, high``.
 
-    Images are resampled with replacement ``n_boot`` times; a resample where a metric is
-    undefined (e.g. no negatives) is left out of that metric's interval.
+    Images are resampled with replacement ``n_boot`` times — or, with ``groups`` (e.g. the
+    patient id of each image), whole groups are, so that several images of one child count as
+    one draw and the interval is not too narrow. A resample where a metric is undefined (e.g.
+    no negatives) is left out of that metric's interval.
+
+    >>> float(bootstrap_ci([0, 1, 1, 0], [0.2, 0.9, 0.6, 0.4]).loc["roc_auc", "estimate"])
+    1.0
     """
     y, p = _as_arrays(y_true, p)
+    if groups is None:
+        units, n_units = np.arange(y.size), y.size
+    else:
+        units, labels = pd.factorize(np.asarray(groups))
+        n_units = len(labels)
     rng = np.random.default_rng(seed)
-    draws = rng.integers(0, y.size, size=(n_boot, y.size))
-    offsets = (np.arange(n_boot) * y.size)[:, None]
-    weights = np.bincount((draws + offsets).ravel(), minlength=n_boot * y.size)
-    scores = _scores(y, p, weights.reshape(n_boot, y.size).astype(float), threshold)
+    draws = rng.integers(0, n_units, size=(n_boot, n_units))
+    offsets = (np.arange(n_boot) * n_units)[:, None]
+    drawn = np.bincount((draws + offsets).ravel(), minlength=n_boot * n_units)
+    weights = drawn.reshape(n_boot, n_units)[:, units]  # each image counts as often as its unit
+    scores = _scores(y, p, weights.astype(float), threshold)
     estimate = metrics(y, p, threshold)
     rows = {}
     for name, values in scores.items():
@@ -231,13 +243,15 @@ def record(
     results_dir: Path | None = None,
     extra: dict | None = None,
     ci: bool = True,
+    groups: np.ndarray | pd.Series | None = None,
 ) -> pd.Series:
     """Score predictions and write them as the ``(model_name, split)`` row of ``metrics.csv``.
 
     An existing row for the same model and split is replaced, so a notebook can be re-run.
     Columns: ``model, split, threshold``, the metrics, ``n``, then ``<metric>_low`` and
     ``<metric>_high`` (95% bootstrap interval, when ``ci``), then the ``extra`` items (e.g.
-    epochs, seconds, notebook). Returns the row.
+    epochs, seconds, notebook). With ``groups`` (patient ids) the intervals resample patients,
+    not images (see :func:`bootstrap_ci`). Returns the row.
     """
     values = metrics(y_true, p, threshold)
     row = {
@@ -248,7 +262,7 @@ def record(
         "n": values["n"],
     }
     if ci:
-        intervals = bootstrap_ci(y_true, p, threshold, seed=config.seed())
+        intervals = bootstrap_ci(y_true, p, threshold, seed=config.seed(), groups=groups)
         for name in METRICS:
             row[f"{name}_low"] = intervals.at[name, "low"]
             row[f"{name}_high"] = intervals.at[name, "high"]
