@@ -46,6 +46,10 @@ class Profile:
         per_class: images kept per split and class (``None``: all of them).
         tuner_trials: maximum trials of the keras-tuner search.
         tuner_minutes: wall-clock budget of the search.
+
+    >>> smoke = profile("smoke")
+    >>> smoke.image_size, smoke.epochs, smoke.per_class
+    (64, 2, 60)
     """
 
     name: str
@@ -113,7 +117,11 @@ def seed() -> int:
 
 
 def data_dir() -> Path:
-    """Folder of the images: ``XRAY_DATA_DIR`` or ``data/chest_xray`` in the project."""
+    """Folder of the images: ``XRAY_DATA_DIR`` or ``data/chest_xray`` in the project.
+
+    >>> xraylib.data_dir()  # doctest: +SKIP
+    PosixPath('.../data/chest_xray')
+    """
     env = os.environ.get("XRAY_DATA_DIR")
     return Path(env).expanduser().resolve() if env else DEFAULT_IMAGES_DIR
 
@@ -157,6 +165,10 @@ def set_seed(value: int | None = None) -> int:
 
     Call it before building each model: the same seed then gives the same weights, the same
     shuffling and the same history on this CPU. Returns the seed used.
+
+    >>> xraylib.set_seed(42)  # doctest: +SKIP
+    42
+    >>> model = xraylib.build_cnn(96, filters=(16, 32, 64))  # doctest: +SKIP
     """
     import keras
     import tensorflow as tf

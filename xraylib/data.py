@@ -31,6 +31,7 @@ from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -39,6 +40,9 @@ from tqdm.auto import tqdm
 
 from xraylib import config
 from xraylib.errors import XrayError
+
+if TYPE_CHECKING:
+    import tensorflow as tf
 
 SPLITS = ("train", "val", "test")
 IMAGE_SUFFIXES = (".jpeg", ".jpg", ".png")
@@ -49,11 +53,21 @@ OUTSIDE = "outside the train|val|test/NORMAL|PNEUMONIA folders"
 
 
 class DataError(XrayError):
-    """The data folder cannot be used; the message says what and where, in one line."""
+    """The data folder cannot be used; the message says what and where, in one line.
+
+    >>> scan("no/such/folder")
+    Traceback (most recent call last):
+    xraylib.data.DataError: no such folder: no/such/folder
+    """
 
 
 class ImageError(XrayError):
-    """One image cannot be used; the message says which file and why, in one line."""
+    """One image cannot be used; the message says which file and why, in one line.
+
+    >>> read_image("missing.jpeg", 96)
+    Traceback (most recent call last):
+    xraylib.data.ImageError: missing.jpeg: no such file
+    """
 
 
 @dataclass
@@ -103,6 +117,10 @@ class Splits:
     test images are read separately, once, by :func:`load_test`, from ``root`` (the data
     folder :func:`load_splits` read; ``None`` for hand-made splits, meaning
     :func:`config.data_dir`).
+
+    >>> splits = xraylib.load_splits()  # doctest: +SKIP
+    >>> splits.x_val.shape, splits.y_val.mean()  # doctest: +SKIP
+    >>> splits.frame.groupby(["subset", "label"]).size()  # doctest: +SKIP
     """
 
     x_train: np.ndarray
@@ -242,6 +260,10 @@ def read_image(path: str | Path, image_size: int) -> np.ndarray:
     """One image file as a ``(S, S, 1)`` uint8 grayscale array, prepared as for training.
 
     Raises :class:`ImageError` (one line: which file, why) for a missing or bad file.
+
+    >>> x = xraylib.read_image("my_xray.png", image_size=96)  # doctest: +SKIP
+    >>> x.shape, x.dtype  # doctest: +SKIP
+    ((96, 96, 1), dtype('uint8'))
     """
     path = Path(path)
     if not path.is_file():
@@ -267,6 +289,10 @@ def scan(
 
     Raises:
         DataError: no such folder, no train/test, or a class with no usable image.
+
+    >>> found = xraylib.scan("data/chest_xray", progress=False)  # doctest: +SKIP
+    >>> found.counts()["test"]  # doctest: +SKIP
+    {'NORMAL': 234, 'PNEUMONIA': 390}
     """
     root = find_root(root)
     files = _list_files(root)
@@ -321,6 +347,9 @@ def scan_images(folder: str | Path, progress: bool = True) -> Scan:
     is ``"own"``, and ``label`` is the parent folder's name when it is NORMAL or PNEUMONIA (a
     labelled sample), else ``"unknown"``. Raises :class:`DataError` when ``folder`` does not
     exist or holds no usable image.
+
+    >>> own = xraylib.scan_images("~/my_xrays", progress=False)  # doctest: +SKIP
+    >>> own.frame[["path", "label"]], own.skipped  # doctest: +SKIP
     """
     root = Path(folder).expanduser()
     if not root.is_dir():
@@ -390,6 +419,10 @@ def load(
     The cache file is ``xray_{size}px_{fingerprint}.npz``; adding, removing or changing any
     file changes the fingerprint and rebuilds it. It is written under a temporary name unique
     to the process, then renamed, so concurrent runs never read a half-written cache.
+
+    >>> found = xraylib.load(image_size=96, progress=False)  # doctest: +SKIP
+    >>> found.images.shape[1:]  # doctest: +SKIP
+    (96, 96, 1)
     """
     root = find_root(root or config.data_dir())
     image_size = image_size or config.profile().image_size
@@ -465,7 +498,11 @@ def make_splits(
 
 
 def shared_patients(frame: pd.DataFrame, a: str = "train", b: str = "val") -> set[str]:
-    """Patient ids present in both subsets ``a`` and ``b`` (should be empty)."""
+    """Patient ids present in both subsets ``a`` and ``b`` (should be empty).
+
+    >>> xraylib.shared_patients(splits.frame, "train", "val")  # doctest: +SKIP
+    set()
+    """
     ids = frame.groupby("subset").patient_id.agg(set)
     return ids.get(a, set()) & ids.get(b, set())
 
@@ -484,6 +521,10 @@ def load_splits(
     """Everything a training notebook needs: cached images split into train and validation.
 
     Uses the profile's image size and, under ``smoke``, its per-class subsample.
+
+    >>> splits = xraylib.load_splits(profile=xraylib.profile("smoke"))  # doctest: +SKIP
+    >>> splits.x_train.shape[1:]  # doctest: +SKIP
+    (64, 64, 1)
     """
     profile = profile or config.profile()
     seed = config.seed() if seed is None else seed
@@ -533,7 +574,11 @@ def load_test(
 
 
 def class_weights(y: Iterable[int]) -> dict[int, float]:
-    """'Balanced' class weights ``n / (2 · n_class)``, as scikit-learn computes them."""
+    """'Balanced' class weights ``n / (2 · n_class)``, as scikit-learn computes them.
+
+    >>> class_weights([0, 1, 1, 1])
+    {0: 2.0, 1: 0.6666666666666666}
+    """
     y = np.asarray(list(y) if not isinstance(y, np.ndarray) else y)
     counts = np.bincount(y, minlength=2)
     return {k: float(len(y) / (2 * counts[k])) if counts[k] else 0.0 for k in (0, 1)}
@@ -541,11 +586,14 @@ def class_weights(y: Iterable[int]) -> dict[int, float]:
 
 def make_dataset(
     x: np.ndarray, y: np.ndarray, batch_size: int, shuffle: bool = False, seed: int | None = None
-):
+) -> tf.data.Dataset:
     """A batched, prefetched ``tf.data.Dataset`` of ``(uint8 images, float32 labels)``.
 
     With ``shuffle`` the order changes every epoch, reproducibly for a given ``seed``.
     Images stay uint8: the model's Rescaling layer scales them.
+
+    >>> val_set = xraylib.make_dataset(splits.x_val, splits.y_val, batch_size=32)  # doctest: +SKIP
+    >>> images, labels = next(iter(val_set))  # doctest: +SKIP
     """
     import tensorflow as tf
 

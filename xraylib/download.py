@@ -178,6 +178,9 @@ def download(
     download the archive to ``dest.parent / "downloads"`` and extract it. ``expected_size``
     defaults to :data:`MENDELEY_SIZE` for :data:`MENDELEY_URL` and is unchecked for another
     URL; ``keep_archive=False`` deletes the archive once extracted.
+
+    >>> xraylib.download()  # doctest: +SKIP
+    >>> xraylib.download(source=Path("~/Downloads/ChestXRay2017.zip"))  # doctest: +SKIP
     """
     dest = Path(dest) if dest is not None else config.DEFAULT_IMAGES_DIR
     if source is not None:

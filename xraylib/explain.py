@@ -43,6 +43,10 @@ def grad_cam(
         batch_size: images per gradient computation.
 
     An image with no positive evidence gets a map of zeros.
+
+    >>> heat = xraylib.grad_cam(model, splits.x_val[:8])  # doctest: +SKIP
+    >>> heat.shape  # doctest: +SKIP
+    (8, 96, 96)
     """
     head = model.layers[-1]
     layer = model.get_layer(layer_name or last_conv_layer(model))

@@ -33,6 +33,9 @@ def augmentation(
     translation as fractions of the side); a factor of 0 leaves that transformation out.
     Horizontal flips are off by default: a flipped chest X-ray puts the heart on the wrong side.
     The block is active only when the model is called with ``training=True`` (inside ``fit``).
+
+    >>> geometric = xraylib.augmentation(contrast=0, brightness=0)  # doctest: +SKIP
+    >>> model = xraylib.build_cnn(96, augment=geometric)  # doctest: +SKIP
     """
     steps: list[layers.Layer] = []
     if rotation:
@@ -85,6 +88,10 @@ def build_dense(
     """Build and compile the dense baseline: flattened pixels, a stack of ReLU layers, sigmoid.
 
     It ignores that neighbouring pixels belong together, which is what the CNNs add.
+
+    >>> model = xraylib.build_dense(96, widths=(256, 64), dropout=0.3)  # doctest: +SKIP
+    >>> model.output_shape  # doctest: +SKIP
+    (None, 1)
     """
     inputs = keras.Input((image_size, image_size, 1), dtype="uint8", name="image")
     x = layers.Rescaling(1 / 255, name="rescale")(inputs)
@@ -138,6 +145,10 @@ def build_cnn(
         augment: a block such as :func:`augmentation`, applied to the uint8-range images.
         learning_rate: Adam learning rate.
         name: model name (shown in summaries and results tables).
+
+    >>> model = xraylib.build_cnn(96, filters=(16, 32, 64))  # doctest: +SKIP
+    >>> model.get_layer("block3_conv").filters  # doctest: +SKIP
+    64
     """
     if pooling not in ("gap", "flatten"):
         raise ValueError(f"pooling must be 'gap' or 'flatten', not {pooling!r}")
@@ -178,7 +189,8 @@ def build_cnn(
 
 
 #: The five CNN designs of notebook 03, one decision added at a time; keyword arguments of
-#: :func:`build_cnn`. Notebook 04 rebuilds the best one with augmentation.
+#: :func:`build_cnn`. Notebook 04 rebuilds the best one with augmentation. Example:
+#: ``xraylib.build_cnn(96, **xraylib.CNN_DESIGNS["cnn_deeper"], name="cnn_deeper")``.
 CNN_DESIGNS: dict[str, dict] = {
     "cnn_plain": dict(
         filters=(32, 64, 128), batch_norm=False, dropout=0.0, pooling="flatten", dense_units=64

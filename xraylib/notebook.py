@@ -35,6 +35,9 @@ def setup(seed: int | None = None, quiet: bool = False) -> config.Profile:
     """Check versions, seed Python/NumPy/Keras, set the plot style; print the run's settings.
 
     Returns the active :class:`~xraylib.config.Profile`.
+
+    >>> profile = xraylib.setup()  # doctest: +SKIP
+    >>> model = xraylib.build_cnn(profile.image_size)  # doctest: +SKIP
     """
     import keras
     import sklearn

@@ -32,7 +32,10 @@ SPLIT_ORDER = ("train", "val", "test")
 
 
 def set_style() -> None:
-    """Make the project style the default for every later figure (used by ``setup()``)."""
+    """Make the project style the default for every later figure (used by ``setup()``).
+
+    >>> plots.set_style()  # doctest: +SKIP
+    """
     sns.set_theme(**STYLE)
 
 
@@ -43,7 +46,12 @@ def _styled() -> Iterator[None]:
 
 
 def save_fig(fig: Figure, name: str) -> Path:
-    """Write ``fig`` to ``images/NAME.png`` (150 dpi, tight bounding box); return the path."""
+    """Write ``fig`` to ``images/NAME.png`` (150 dpi, tight bounding box); return the path.
+
+    >>> fig = plots.plot_confusion(cm)  # doctest: +SKIP
+    >>> plots.save_fig(fig, "06_confusion_final")  # doctest: +SKIP
+    PosixPath('.../images/06_confusion_final.png')
+    """
     path = config.images_dir() / f"{name}.png"
     fig.savefig(path, dpi=150, bbox_inches="tight")
     return path
@@ -69,6 +77,10 @@ def plot_class_counts(frame: pd.DataFrame, by: str = "split", save: str | None =
 
     ``by`` names the column that holds the split (``"split"``: the official folders;
     ``"subset"``: train/val/test after the grouped validation split).
+
+    >>> found = xraylib.load()  # doctest: +SKIP
+    >>> fig = plots.plot_class_counts(found.frame, save="01_class_counts")  # doctest: +SKIP
+    >>> fig = plots.plot_class_counts(splits.frame, by="subset")  # doctest: +SKIP
     """
     counts = pd.crosstab(frame[by], frame["label"]).reindex(
         columns=list(config.CLASS_NAMES), fill_value=0
@@ -110,6 +122,9 @@ def plot_image_grid(
 
     ``value_range`` maps pixel values to black and white (``(0, 255)`` shows true brightness,
     so brightness changes stay visible); ``None`` stretches each image to its own range.
+
+    >>> labels = ["PNEUMONIA" if y else "NORMAL" for y in splits.y_train[:12]]  # doctest: +SKIP
+    >>> fig = plots.plot_image_grid(splits.x_train[:12], titles=labels)  # doctest: +SKIP
     """
     images = np.asarray(images)
     n = len(images)
@@ -130,7 +145,11 @@ def plot_image_grid(
 def plot_size_distribution(
     widths: Sequence[int], heights: Sequence[int], save: str | None = None
 ) -> Figure:
-    """Original image sizes: width against height (left), aspect ratio (right)."""
+    """Original image sizes: width against height (left), aspect ratio (right).
+
+    >>> frame = xraylib.load().frame  # doctest: +SKIP
+    >>> fig = plots.plot_size_distribution(frame.width, frame.height)  # doctest: +SKIP
+    """
     width, height = np.asarray(widths, float), np.asarray(heights, float)
     with _styled():
         fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4))
@@ -145,7 +164,11 @@ def plot_size_distribution(
 
 def plot_patients_per_class(frame: pd.DataFrame, save: str | None = None) -> Figure:
     """Patients per class (left) and images per patient (right): why validation must be
-    split by patient, not by image."""
+    split by patient, not by image.
+
+    >>> pool = splits.frame[splits.frame.subset != "test"]  # doctest: +SKIP
+    >>> fig = plots.plot_patients_per_class(pool, save="01_patients_per_class")  # doctest: +SKIP
+    """
     per_patient = frame.groupby(["label", "patient_id"]).size().rename("images").reset_index()
     patients = per_patient["label"].value_counts().reindex(list(config.CLASS_NAMES), fill_value=0)
     with _styled():
@@ -179,7 +202,11 @@ def plot_learning_curves(
     history: pd.DataFrame, best_epoch: int | None = None, save: str | None = None
 ) -> Figure:
     """Loss, accuracy and ROC AUC per epoch, training against validation, with the best
-    epoch (the weights kept) marked."""
+    epoch (the weights kept) marked.
+
+    >>> result = xraylib.fit(model, splits)  # doctest: +SKIP
+    >>> fig = plots.plot_learning_curves(result.history, result.best_epoch)  # doctest: +SKIP
+    """
     with _styled():
         fig, axes = plt.subplots(1, len(CURVES), figsize=(4.2 * len(CURVES), 3.6))
         for ax, (column, title) in zip(axes, CURVES, strict=True):
@@ -196,7 +223,11 @@ def plot_learning_curves_compare(
     histories: Mapping[str, pd.DataFrame], save: str | None = None
 ) -> Figure:
     """Several trainings side by side: validation AUC (left) and the overfitting gap,
-    validation loss minus training loss (right; growing means memorising)."""
+    validation loss minus training loss (right; growing means memorising).
+
+    >>> histories = {"dense": dense_result.history, "cnn": cnn_result.history}  # doctest: +SKIP
+    >>> fig = plots.plot_learning_curves_compare(histories)  # doctest: +SKIP
+    """
     with _styled():
         fig, (left, right) = plt.subplots(1, 2, figsize=(12, 4))
         for name, history in histories.items():
@@ -220,7 +251,11 @@ def plot_confusion(
     title: str | None = None,
     save: str | None = None,
 ) -> Figure:
-    """A 2×2 confusion matrix as counts (left) and as rates of each true class (right)."""
+    """A 2×2 confusion matrix as counts (left) and as rates of each true class (right).
+
+    >>> cm = xraylib.confusion(splits.y_val, p_val, threshold=0.5)  # doctest: +SKIP
+    >>> fig = plots.plot_confusion(cm, title="cnn · validation")  # doctest: +SKIP
+    """
     cm = np.asarray(cm)
     rates = cm / np.maximum(cm.sum(axis=1, keepdims=True), 1)
     labels = {"xticklabels": class_names, "yticklabels": class_names}
@@ -252,7 +287,12 @@ def plot_roc_pr(
     save: str | None = None,
 ) -> Figure:
     """ROC curve (left) and precision-recall curve (right) of one model or several (a mapping
-    of name → probabilities), each with its operating point at ``threshold`` marked."""
+    of name → probabilities), each with its operating point at ``threshold`` marked.
+
+    >>> p_val = model.predict(splits.x_val).ravel()  # doctest: +SKIP
+    >>> fig = plots.plot_roc_pr(splits.y_val, p_val, threshold=0.5)  # doctest: +SKIP
+    >>> fig = plots.plot_roc_pr(y_test, {"plain": p_test, "AdaBN": p_adapted})  # doctest: +SKIP
+    """
     y = np.asarray(y)
     with _styled():
         fig, (roc, pr) = plt.subplots(1, 2, figsize=(11, 4.5))
@@ -309,7 +349,11 @@ def plot_roc_pr(
 def plot_threshold_tradeoff(
     y: np.ndarray, p: np.ndarray, threshold: float | None = None, save: str | None = None
 ) -> Figure:
-    """Sensitivity and specificity as the threshold moves, with the chosen one marked."""
+    """Sensitivity and specificity as the threshold moves, with the chosen one marked.
+
+    >>> threshold = xraylib.choose_threshold(splits.y_val, p_val)  # doctest: +SKIP
+    >>> fig = plots.plot_threshold_tradeoff(splits.y_val, p_val, threshold)  # doctest: +SKIP
+    """
     fpr, tpr, thresholds = roc_curve(y, p, drop_intermediate=False)
     keep = np.isfinite(thresholds)
     with _styled():
@@ -335,7 +379,12 @@ def plot_calibration(
     y: np.ndarray, p: np.ndarray | Mapping[str, np.ndarray], bins: int = 10, save: str | None = None
 ) -> Figure:
     """Reliability diagram (observed share of PNEUMONIA against mean predicted probability,
-    Brier score in the legend) above the histogram of the probabilities."""
+    Brier score in the legend) above the histogram of the probabilities.
+
+    >>> fig = plots.plot_calibration(splits.y_val, p_val, bins=10)  # doctest: +SKIP
+    >>> curves = {"plain": p_test, "AdaBN": p_adapted}  # doctest: +SKIP
+    >>> fig = plots.plot_calibration(y_test, curves)  # doctest: +SKIP
+    """
     with _styled():
         fig, (top, bottom) = plt.subplots(
             2, 1, figsize=(6, 6.5), sharex=True, gridspec_kw={"height_ratios": [3, 1]}
@@ -368,7 +417,11 @@ def plot_model_comparison(
     metrics_df: pd.DataFrame, metric: str = "roc_auc", split: str = "val", save: str | None = None
 ) -> Figure:
     """One bar per model of ``metrics_df`` (a :func:`xraylib.evaluate.load_metrics` table) on
-    ``split``, best at the top, with the 95% bootstrap interval when the table has one."""
+    ``split``, best at the top, with the 95% bootstrap interval when the table has one.
+
+    >>> table = xraylib.load_metrics()  # doctest: +SKIP
+    >>> fig = plots.plot_model_comparison(table, metric="roc_auc", split="val")  # doctest: +SKIP
+    """
     rows = metrics_df[metrics_df["split"] == split].sort_values(metric)
     values = rows[metric].to_numpy(float)
     errors = None
@@ -400,7 +453,11 @@ def plot_gradcam(
     alpha: float = 0.4,
     save: str | None = None,
 ) -> Figure:
-    """Each X-ray (gray) with its Grad-CAM heat map laid over it (red: most evidence)."""
+    """Each X-ray (gray) with its Grad-CAM heat map laid over it (red: most evidence).
+
+    >>> heat = xraylib.grad_cam(model, splits.x_val[:8])  # doctest: +SKIP
+    >>> fig = plots.plot_gradcam(splits.x_val[:8], heat, save="06_gradcam")  # doctest: +SKIP
+    """
     n = len(images)
     ncols = min(ncols, n)
     nrows = int(np.ceil(n / ncols))

@@ -49,6 +49,9 @@ def load_model(path: str | Path | None = None) -> keras.Model:
     """Load a saved ``.keras`` model (default :func:`final_model_path`).
 
     Raises :class:`ModelError` when the file is missing or cannot be read as a Keras model.
+
+    >>> model = xraylib.load_model()  # doctest: +SKIP
+    >>> deeper = xraylib.load_model("data/models/cnn_deeper.keras")  # doctest: +SKIP
     """
     path = Path(path) if path is not None else final_model_path()
     if not path.is_file():
@@ -82,6 +85,10 @@ def saved_threshold(path: str | Path | None = None, default: float = 0.5) -> flo
     by :func:`save_final`, or ``default`` when there is none.
 
     Raises :class:`ModelError` (one line) when that ``.json`` file is malformed.
+
+    >>> threshold = xraylib.saved_threshold()  # doctest: +SKIP
+    >>> xraylib.saved_threshold("data/models/cnn_deeper.keras")  # doctest: +SKIP
+    0.5
     """
     path = Path(path) if path is not None else final_model_path()
     info = path.with_suffix(".json")
@@ -108,6 +115,10 @@ def predict_images(
     Returns a table with columns ``path``, ``label`` (PNEUMONIA when the probability is at
     least ``threshold``) and ``probability`` (of PNEUMONIA), in the order given, and the list
     of ``(path, error message)`` of the files that could not be read.
+
+    >>> model, threshold = xraylib.load_model(), xraylib.saved_threshold()  # doctest: +SKIP
+    >>> paths = ["my_xrays/a.jpeg", "my_xrays/b.png"]  # doctest: +SKIP
+    >>> table, errors = xraylib.predict_images(model, paths, threshold)  # doctest: +SKIP
     """
     size = int(model.input_shape[1])
     good: list[str] = []

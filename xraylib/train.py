@@ -35,6 +35,10 @@ class FitResult:
         best_epoch: the epoch (from 1) whose weights the model holds.
         seconds: wall time of the whole training, validation included.
         images_per_s: training images per second, counting only the training passes.
+
+    >>> result = xraylib.fit(model, splits)  # doctest: +SKIP
+    >>> result.history[["epoch", "auc", "val_auc"]]  # doctest: +SKIP
+    >>> result.best_epoch, round(result.images_per_s)  # doctest: +SKIP
     """
 
     model: keras.Model
@@ -72,6 +76,10 @@ def new_session(seed: int | None = None) -> int:
 
     Call it right before building a model: the same seed then gives the same initial weights.
     Returns the seed used (``XRAY_SEED`` or 42 when ``seed`` is None).
+
+    >>> xraylib.new_session()  # doctest: +SKIP
+    42
+    >>> model = xraylib.build_cnn(96, filters=(16, 32, 64))  # doctest: +SKIP
     """
     keras.backend.clear_session()
     return config.set_seed(seed)
@@ -117,6 +125,11 @@ def fit(
 
     Early stopping watches ``val_auc`` with the profile's patience and restores the weights of
     the best epoch, which ``best_epoch`` reports.
+
+    >>> splits = xraylib.load_splits()  # doctest: +SKIP
+    >>> model = xraylib.build_cnn(96, filters=(16, 32, 64))  # doctest: +SKIP
+    >>> result = xraylib.fit(model, splits, save_path="data/models/cnn.keras")  # doctest: +SKIP
+    >>> result.best_epoch, result.history["val_auc"].max()  # doctest: +SKIP
     """
     if class_weight not in ("balanced", None):
         raise ValueError(f"class_weight must be 'balanced' or None, not {class_weight!r}")
