@@ -243,6 +243,23 @@ def test_kaggle_layout_is_normalised_without_macos_junk(tmp_path):
     ]
 
 
+def test_windows_and_macos_junk_is_left_out_of_archives_and_folders(tmp_path):
+    junk = [
+        "chest_xray/train/NORMAL/.DS_Store",
+        "chest_xray/test/PNEUMONIA/Thumbs.db",
+        "chest_xray/train/.ipynb_checkpoints/a.jpeg",
+    ]
+    dest = extract(
+        make_zip(tmp_path / "junk.zip", MENDELEY_FILES + junk), tmp_path / "out", progress=False
+    )
+    copied = install_from(dest, tmp_path / "copy")
+
+    for root in (dest, copied):
+        names = {p.name for p in root.rglob("*")}
+        assert not names & {".DS_Store", "Thumbs.db", ".ipynb_checkpoints"}
+        assert (root / "train" / "NORMAL" / "a.jpeg").is_file()
+
+
 def test_top_level_splits_in_any_case_are_found(tmp_path):
     names = ["TRAIN/NORMAL/a.jpeg", "Test/PNEUMONIA/a.jpeg"]
     dest = extract(make_zip(tmp_path / "plain.zip", names), tmp_path / "out", progress=False)

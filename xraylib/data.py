@@ -30,7 +30,7 @@ import re
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePath
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -163,12 +163,19 @@ def parse_patient(filename: str) -> tuple[str, str]:
     return Path(name).stem, "none"
 
 
-def _is_junk(relative: Path) -> bool:
+def is_junk(relative: PurePath) -> bool:
+    """Whether a path (relative to the data folder, or an archive entry) is system junk:
+    ``.DS_Store``, ``Thumbs.db``, ``desktop.ini``, ``._*`` AppleDouble files, or anything in or
+    named ``__MACOSX`` or ``.ipynb_checkpoints``.
+
+    >>> is_junk(PurePath("train/NORMAL/._IM-0001.jpeg")), is_junk(PurePath("train/x.jpeg"))
+    (True, False)
+    """
     name = relative.name
     return (
         name.lower() in JUNK_NAMES
         or name.startswith("._")
-        or any(part.lower() in JUNK_FOLDERS for part in relative.parts[:-1])
+        or any(part.lower() in JUNK_FOLDERS for part in relative.parts)
     )
 
 
@@ -300,7 +307,7 @@ def scan(
     for rel in files:
         where = _classify(rel)
         is_image = rel.suffix.lower() in IMAGE_SUFFIXES
-        if _is_junk(rel) or (where is None and not is_image):
+        if is_junk(rel) or (where is None and not is_image):
             ignored.append(rel.as_posix())
         elif where is None:
             skipped.append((rel.as_posix(), OUTSIDE))
@@ -356,8 +363,8 @@ def scan_images(folder: str | Path, progress: bool = True) -> Scan:
         raise DataError(f"no such folder: {root}")
     skipped, rows = [], []
     everything = _list_files(root)
-    ignored = [rel.as_posix() for rel in everything if _is_junk(rel)]
-    files = [rel for rel in everything if not _is_junk(rel)]
+    ignored = [rel.as_posix() for rel in everything if is_junk(rel)]
+    files = [rel for rel in everything if not is_junk(rel)]
     for rel in tqdm(files, desc=f"scan {root.name}", unit="img", disable=not progress):
         if rel.suffix.lower() not in IMAGE_SUFFIXES:
             skipped.append((rel.as_posix(), f"not an image file ({rel.suffix or 'no extension'})"))

@@ -35,6 +35,7 @@ from urllib.request import Request, urlopen
 from tqdm import tqdm
 
 from xraylib import config
+from xraylib.data import is_junk
 from xraylib.errors import XrayError
 
 MENDELEY_URL = (
@@ -143,7 +144,7 @@ def install_from(source: Path, dest: Path) -> Path:
             " holds train/ and test/"
         )
     files = (PurePosixPath(p.relative_to(source).as_posix()) for p in source.rglob("*"))
-    root = _split_root(path for path in files if not _is_junk(path))
+    root = _split_root(path for path in files if not is_junk(path))
     if root is None:
         raise DownloadError(
             f"{source} holds no folder with both train/ and test/ subfolders: pass the folder"
@@ -158,7 +159,7 @@ def install_from(source: Path, dest: Path) -> Path:
                 shutil.copytree(
                     split,
                     staging / split.name.lower(),
-                    ignore=shutil.ignore_patterns("__MACOSX", "._*"),
+                    ignore=lambda _, names: [n for n in names if is_junk(PurePosixPath(n))],
                 )
     return dest
 
@@ -285,12 +286,7 @@ def _safe_entries(zf: zipfile.ZipFile, archive: Path) -> list[zipfile.ZipInfo]:
                 " destination (zip-slip): nothing was extracted; get the archive from a"
                 " trusted source"
             )
-    return [info for info in zf.infolist() if not _is_junk(PurePosixPath(info.filename))]
-
-
-def _is_junk(path: PurePosixPath) -> bool:
-    """macOS metadata (``__MACOSX/``, ``._*``) that zip tools add next to the real files."""
-    return "__MACOSX" in path.parts or path.name.startswith("._")
+    return [info for info in zf.infolist() if not is_junk(PurePosixPath(info.filename))]
 
 
 def _split_root(files: Iterable[PurePosixPath]) -> PurePosixPath | None:
