@@ -780,3 +780,32 @@ def test_real_data_split_keeps_patients_apart_and_the_class_ratio(real_scan):
     assert 0.10 <= len(val) / (len(val) + len(train)) <= 0.20
     assert (frame.subset[frame.split == "test"] == "test").all()
     assert (frame.subset == "test").sum() == 624
+
+
+def test_scan_images_reads_any_folder_labels_known_subfolders_and_reports_bad_files(tmp_path):
+    from PIL import Image
+
+    for name in ("NORMAL/a.jpeg", "PNEUMONIA/b.png", "loose.jpg"):
+        (tmp_path / name).parent.mkdir(exist_ok=True)
+        Image.new("L", (20, 30), 90).save(tmp_path / name)
+    (tmp_path / "NORMAL" / "cut.jpeg").write_bytes(
+        (tmp_path / "NORMAL" / "a.jpeg").read_bytes()[:60]
+    )
+    (tmp_path / "notes.txt").write_text("not an x-ray")
+    (tmp_path / ".DS_Store").write_bytes(b"junk")
+
+    found = data.scan_images(tmp_path, progress=False)
+
+    labels = dict(zip(found.frame.path.map(lambda p: Path(p).name), found.frame.label, strict=True))
+    assert labels == {"a.jpeg": "NORMAL", "b.png": "PNEUMONIA", "loose.jpg": "unknown"}
+    assert set(found.frame.split) == {"own"}
+    assert found.ignored == [".DS_Store"]
+    reasons = dict(found.skipped)
+    assert reasons["notes.txt"].startswith("not an image file")
+    assert "NORMAL/cut.jpeg" in reasons
+
+
+def test_scan_images_without_a_usable_image_says_so_in_one_line(tmp_path):
+    (tmp_path / "notes.txt").write_text("x")
+    with pytest.raises(data.DataError, match="no usable image"):
+        data.scan_images(tmp_path, progress=False)

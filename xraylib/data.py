@@ -312,9 +312,29 @@ def scan(
         elif where is None:
             skipped.append((rel.as_posix(), OUTSIDE))
         elif not is_image:
-            skipped.append((rel.as_posix(), f"not an image file ({rel.suffix or 'no extension'})"))
+            skipped.append((rel.as_posix(), _not_an_image(rel)))
         else:
             candidates.append((rel, *where))
+    found = _decode_all(root, candidates, ignored, skipped, image_size, progress, workers)
+    _check_usable(root, found.frame)
+    return found
+
+
+def _not_an_image(rel: Path) -> str:
+    return f"not an image file ({rel.suffix or 'no extension'})"
+
+
+def _decode_all(
+    root: Path,
+    candidates: list[tuple[Path, str, str]],
+    ignored: list[str],
+    skipped: list[tuple[str, str]],
+    image_size: int | None,
+    progress: bool,
+    workers: int = 2,
+) -> Scan:
+    """Decode every ``(relative path, split, label)`` candidate in threads; bad files join
+    ``skipped`` with their reason, good ones become rows (and arrays, given ``image_size``)."""
 
     def inspect(item: tuple[Path, str, str]):
         try:
@@ -342,7 +362,6 @@ def scan(
         rows.append((str(root / rel), split, label, patient, subtype, width, height, mode))
         arrays.append(array)
     frame = pd.DataFrame(rows, columns=FRAME_COLUMNS)
-    _check_usable(root, frame)
     images = np.stack(arrays) if image_size and arrays else None
     return Scan(root, frame, ignored, sorted(skipped), images)
 
@@ -361,25 +380,19 @@ def scan_images(folder: str | Path, progress: bool = True) -> Scan:
     root = Path(folder).expanduser()
     if not root.is_dir():
         raise DataError(f"no such folder: {root}")
-    skipped, rows = [], []
-    everything = _list_files(root)
-    ignored = [rel.as_posix() for rel in everything if is_junk(rel)]
-    files = [rel for rel in everything if not is_junk(rel)]
-    for rel in tqdm(files, desc=f"scan {root.name}", unit="img", disable=not progress):
-        if rel.suffix.lower() not in IMAGE_SUFFIXES:
-            skipped.append((rel.as_posix(), f"not an image file ({rel.suffix or 'no extension'})"))
-            continue
-        try:
-            width, height, mode, _ = _decode(root / rel, None)
-        except ImageError as err:
-            skipped.append((rel.as_posix(), str(err).split(": ", 1)[1]))
-            continue
+    ignored, skipped, candidates = [], [], []
+    for rel in _list_files(root):
         parent = rel.parent.name.upper()
-        label = parent if parent in config.CLASS_NAMES else "unknown"
-        rows.append((str(root / rel), "own", label, *parse_patient(rel.name), width, height, mode))
-    if not rows:
+        if is_junk(rel):
+            ignored.append(rel.as_posix())
+        elif rel.suffix.lower() not in IMAGE_SUFFIXES:
+            skipped.append((rel.as_posix(), _not_an_image(rel)))
+        else:
+            candidates.append((rel, "own", parent if parent in config.CLASS_NAMES else "unknown"))
+    found = _decode_all(root, candidates, ignored, skipped, None, progress)
+    if found.frame.empty:
         raise DataError(f"{root}: no usable image (.jpeg, .jpg or .png)")
-    return Scan(root, pd.DataFrame(rows, columns=FRAME_COLUMNS), ignored, skipped)
+    return found
 
 
 def _check_usable(root: Path, frame: pd.DataFrame) -> None:
