@@ -1,4 +1,4 @@
-"""AdaBN: batch-norm statistics re-estimated on unlabelled images, nothing else changed."""
+"""Label-free adaptation: AdaBN re-estimates batch-norm statistics, prior shift the class rate."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ def trained():
     train.new_session(0)
     x, y, _ = synthetic.make_arrays(64, 32, seed=0)
     model = models.build_cnn(32, filters=(8, 16))
+    model.compile(optimizer="adam", loss="binary_crossentropy")
     model.fit(x, y, epochs=1, verbose=0)
     return model, x
 
@@ -54,3 +55,53 @@ def test_adabn_on_a_model_without_batch_norm_warns_and_changes_nothing():
     with pytest.warns(UserWarning, match="no batch normalisation"):
         adapted = adapt.adabn(model, x)
     np.testing.assert_allclose(adapted.predict(x, verbose=0), model.predict(x, verbose=0))
+
+
+def test_adabn_adapts_every_member_of_an_ensemble(trained):
+    model, x = trained
+    twin = keras.models.clone_model(model)
+    twin.set_weights(model.get_weights())
+    twin.name = "twin"
+    together = models.ensemble([model, twin])
+    shifted = np.clip(x.astype(int) + 40, 0, 255).astype(np.uint8)
+    adapted = adapt.adabn(together, shifted)
+    alone = adapt.adabn(model, shifted)
+    np.testing.assert_allclose(
+        adapted.predict(shifted, verbose=0), alone.predict(shifted, verbose=0), rtol=1e-5
+    )
+    assert len(models.ensemble_members(adapted)) == 2
+
+
+def _calibrated(prior: float, n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Labels drawn with ``prior`` and the Bayes posterior under a 0.5 training prior of a
+    one-dimensional score that is N(+1, 1) for PNEUMONIA and N(-1, 1) for NORMAL."""
+    rng = np.random.default_rng(seed)
+    y = (rng.random(n) < prior).astype(int)
+    score = rng.normal(2 * y - 1, 1.0)
+    return y, 1 / (1 + np.exp(-2 * score))
+
+
+def test_prior_shift_recovers_the_new_rate_without_labels():
+    y, p = _calibrated(0.25, 20000, seed=0)
+    shifted = adapt.prior_shift(p, train_prior=0.5)
+    assert shifted.prior == pytest.approx(y.mean(), abs=0.02)
+    assert shifted.iterations > 1 and shifted.train_prior == 0.5
+
+    # adjusted probabilities are posteriors under the new rate: better log-loss
+    def log_loss(q):
+        return -np.mean(y * np.log(q) + (1 - y) * np.log(1 - q))
+
+    assert log_loss(shifted.p) < log_loss(p)
+
+
+def test_prior_shift_is_monotone_and_leaves_the_ranking_alone():
+    _, p = _calibrated(0.8, 2000, seed=1)
+    shifted = adapt.prior_shift(p, train_prior=0.5)
+    order = np.argsort(p)
+    assert np.all(np.diff(shifted.p[order]) >= 0)
+    assert shifted.prior > 0.5
+
+
+def test_prior_shift_refuses_an_impossible_training_rate():
+    with pytest.raises(ValueError, match="train_prior"):
+        adapt.prior_shift(np.array([0.2, 0.8]), train_prior=1.0)

@@ -1,4 +1,4 @@
-"""Metrics against scikit-learn, the threshold rules, bootstrap intervals, results files."""
+"""Metrics against scikit-learn, the threshold rules, bootstrap intervals, stress validation."""
 
 from __future__ import annotations
 
@@ -34,13 +34,15 @@ def _sklearn(y: np.ndarray, p: np.ndarray, threshold: float) -> dict[str, float]
         "roc_auc": sk.roc_auc_score(y, p),
         "pr_auc": sk.average_precision_score(y, p),
         "brier": sk.brier_score_loss(y, p),
+        # our log-loss clips at 1e-7 as Keras does; scikit-learn at machine epsilon
+        "log_loss": sk.log_loss(y, np.clip(p, evaluate.EPSILON, 1 - evaluate.EPSILON)),
     }
 
 
 @pytest.mark.parametrize("threshold", [0.3, 0.5, 0.71])
 def test_metrics_agree_with_scikit_learn(case, threshold: float) -> None:
     y, p = case
-    ours = evaluate.metrics(y, p, threshold)
+    ours = evaluate.compute_metrics(y, p, threshold)
     for name, expected in _sklearn(y, p, threshold).items():
         assert ours[name] == pytest.approx(expected, abs=1e-12), name
     assert ours["n"] == 624 and ours["threshold"] == threshold
@@ -50,9 +52,9 @@ def test_undefined_metrics_are_nan_without_warnings() -> None:
     p = np.array([0.1, 0.4, 0.6, 0.9])
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        only_pneumonia = evaluate.metrics(np.ones(4), p)
-        only_normal = evaluate.metrics(np.zeros(4), p)
-        nothing_predicted = evaluate.metrics(np.array([0, 1, 0, 1]), p, threshold=0.95)
+        only_pneumonia = evaluate.compute_metrics(np.ones(4), p)
+        only_normal = evaluate.compute_metrics(np.zeros(4), p)
+        nothing_predicted = evaluate.compute_metrics(np.array([0, 1, 0, 1]), p, threshold=0.95)
     assert np.isnan(only_pneumonia["roc_auc"]) and np.isnan(only_pneumonia["specificity"])
     assert only_pneumonia["sensitivity"] == 0.5 and only_pneumonia["pr_auc"] == 1.0
     assert np.isnan(only_normal["roc_auc"]) and np.isnan(only_normal["sensitivity"])
@@ -72,15 +74,15 @@ def test_youden_threshold_separates_a_separable_case() -> None:
     p = np.array([0.1, 0.2, 0.3, 0.6, 0.7, 0.8])
     threshold = evaluate.choose_threshold(y, p)
     assert threshold == 0.6
-    m = evaluate.metrics(y, p, threshold)
+    m = evaluate.compute_metrics(y, p, threshold)
     assert m["sensitivity"] == 1.0 and m["specificity"] == 1.0
 
 
 def test_youden_threshold_maximises_sensitivity_plus_specificity(case) -> None:
     y, p = case
-    best = evaluate.metrics(y, p, evaluate.choose_threshold(y, p))
+    best = evaluate.compute_metrics(y, p, evaluate.choose_threshold(y, p))
     for candidate in np.unique(p):
-        other = evaluate.metrics(y, p, candidate)
+        other = evaluate.compute_metrics(y, p, candidate)
         assert (
             best["sensitivity"] + best["specificity"]
             >= other["sensitivity"] + other["specificity"] - 1e-12
@@ -91,9 +93,9 @@ def test_youden_threshold_maximises_sensitivity_plus_specificity(case) -> None:
 def test_target_sensitivity_gives_the_highest_threshold_reaching_it(case, target: float) -> None:
     y, p = case
     threshold = evaluate.choose_threshold(y, p, target_sensitivity=target)
-    assert evaluate.metrics(y, p, threshold)["sensitivity"] >= target
+    assert evaluate.compute_metrics(y, p, threshold)["sensitivity"] >= target
     higher = np.unique(p)[np.unique(p) > threshold]
-    assert all(evaluate.metrics(y, p, t)["sensitivity"] < target for t in higher)
+    assert all(evaluate.compute_metrics(y, p, t)["sensitivity"] < target for t in higher)
 
 
 def test_threshold_needs_both_classes() -> None:
@@ -136,73 +138,6 @@ def test_calibration_table_matches_scikit_learn(case) -> None:
     assert result.brier == pytest.approx(sk.brier_score_loss(y, p))
 
 
-def test_record_writes_one_row_per_model_and_split_and_replaces_it(case, tmp_path) -> None:
-    y, p = case
-    evaluate.record("cnn", "val", y, p, 0.5, results_dir=tmp_path, extra={"epochs": 3})
-    evaluate.record("cnn", "test", y, p, 0.5, results_dir=tmp_path, ci=False)
-    row = evaluate.record(
-        "cnn", "val", y, 1 - p, 0.4, results_dir=tmp_path, extra={"epochs": 5, "notebook": "03"}
-    )
-    table = evaluate.load_metrics(tmp_path)
-    assert sorted(zip(table.model, table.split, strict=True)) == [("cnn", "test"), ("cnn", "val")]
-    val = table[table.split == "val"].iloc[0]
-    assert val.threshold == 0.4 and val.epochs == 5 and val.notebook == "03"
-    assert val.roc_auc == pytest.approx(row.roc_auc) == pytest.approx(1 - sk.roc_auc_score(y, p))
-    expected_start = ["model", "split", "threshold", *evaluate.METRICS, "n"]
-    assert list(table.columns[: len(expected_start)]) == expected_start
-    assert {"roc_auc_low", "roc_auc_high", "f1_low", "brier_high"} <= set(table.columns)
-    assert np.isnan(table[table.split == "test"].iloc[0].roc_auc_low)
-    assert [f.name for f in tmp_path.iterdir()] == ["metrics.csv"]
-
-
-def test_load_metrics_without_a_file_is_empty(tmp_path) -> None:
-    table = evaluate.load_metrics(tmp_path)
-    assert table.empty and {"model", "split", "roc_auc"} <= set(table.columns)
-
-
-def test_save_predictions_keeps_the_frame_and_adds_probabilities(tmp_path) -> None:
-    frame = pd.DataFrame(
-        {"path": ["a.jpeg", "b.jpeg"], "label": ["NORMAL", "PNEUMONIA"]}, index=[10, 20]
-    )
-    path = evaluate.save_predictions(
-        "val",
-        frame,
-        {"p_plain": [0.2, 0.9], "p_adabn": [0.6, 0.7]},
-        threshold=0.5,
-        results_dir=tmp_path,
-    )
-    saved = pd.read_csv(path)
-    assert path.name == "val_predictions.csv"
-    assert saved.p_plain_label.tolist() == ["NORMAL", "PNEUMONIA"]
-    assert saved.p_adabn_label.tolist() == ["PNEUMONIA", "PNEUMONIA"]
-    single = pd.read_csv(
-        evaluate.save_predictions("one", frame, np.array([0.2, 0.9]), results_dir=tmp_path)
-    )
-    assert single.columns.tolist() == ["path", "label", "probability"]
-
-
-def test_summary_and_published_comparison_tables(case, tmp_path) -> None:
-    y, p = case
-    row = evaluate.record("cnn", "test", y, p, 0.5, results_dir=tmp_path)
-    summary = evaluate.summary_table({"plain": row})
-    assert summary.loc["roc_auc", "plain"].startswith(f"{row.roc_auc:.3f} (")
-    comparison = evaluate.published_comparison({"plain": row}, y)
-    assert len(comparison) == 2 + len(evaluate.PUBLISHED)
-    always = comparison.iloc[-1]
-    assert always.accuracy == pytest.approx(390 / 624) and always.roc_auc == 0.5
-
-
-def test_forget_final_removes_test_rows_and_final_validation_rows(case, tmp_path) -> None:
-    y, p = case
-    assert evaluate.forget_final(tmp_path) == 0  # no metrics.csv yet
-    for model, split in [("cnn", "val"), ("cnn@final", "val"), ("cnn", "test"), ("b", "test")]:
-        evaluate.record(model, split, y, p, 0.5, results_dir=tmp_path, ci=False)
-    assert evaluate.forget_final(tmp_path) == 3
-    table = evaluate.load_metrics(tmp_path)
-    assert list(zip(table.model, table.split, strict=True)) == [("cnn", "val")]
-    assert evaluate.forget_final(tmp_path) == 0
-
-
 def test_format_with_ci_shows_the_interval_only_when_there_is_one() -> None:
     row = pd.Series({"auc": 0.91234, "auc_low": 0.8901, "auc_high": 0.9312, "f1": 0.5})
     assert evaluate.format_with_ci(row, "auc") == "0.912 (0.890–0.931)"
@@ -229,3 +164,54 @@ def test_bootstrap_by_patient_is_wider_when_patients_repeat_their_images() -> No
     by_patient = evaluate.bootstrap_ci(y, p, 0.5, groups=patients)
     width = lambda t: t.loc["accuracy", "high"] - t.loc["accuracy", "low"]  # noqa: E731
     assert width(by_patient) > 2 * width(by_image)
+
+
+def test_log_loss_clips_certain_mistakes_instead_of_being_infinite() -> None:
+    scores = evaluate.compute_metrics([0, 1], [1.0, 0.0])
+    assert np.isfinite(scores["log_loss"]) and scores["log_loss"] > 10
+
+
+def test_threshold_spread_brackets_the_chosen_threshold(case) -> None:
+    y, p = case
+    chosen = evaluate.choose_threshold(y, p, target_sensitivity=0.9)
+    spread = evaluate.threshold_spread(y, p, 0.9, groups=np.arange(624) // 2, n_boot=200)
+    assert len(spread) == 200
+    low, high = np.quantile(spread, [0.025, 0.975])
+    assert low < chosen < high
+
+
+@pytest.mark.parametrize("name", list(evaluate.PERTURBATIONS))
+def test_every_perturbation_keeps_shape_and_uint8_and_is_repeatable(name: str) -> None:
+    x = np.random.default_rng(0).integers(0, 256, (3, 32, 32, 1), dtype=np.uint8)
+    out = evaluate.perturb(x, name)
+    assert out.shape == x.shape and out.dtype == np.uint8
+    np.testing.assert_array_equal(out, evaluate.perturb(x, name))
+    if name == "none":
+        np.testing.assert_array_equal(out, x)
+    else:
+        assert not np.array_equal(out, x)
+
+
+def test_zoom_out_leaves_a_black_frame_and_zoom_in_removes_it() -> None:
+    x = np.full((1, 40, 40, 1), 200, np.uint8)
+    assert evaluate.perturb(x, "zoom out 15%")[0, 0, 0, 0] == 0
+    assert evaluate.perturb(x, "zoom in 15%")[0, 0, 0, 0] == 200
+
+
+def test_unknown_perturbation_is_refused() -> None:
+    with pytest.raises(ValueError, match="unknown perturbation"):
+        evaluate.perturb(np.zeros((1, 8, 8, 1), np.uint8), "sepia")
+
+
+def test_stress_test_scores_every_perturbation_and_summary_leaves_none_out() -> None:
+    rng = np.random.default_rng(1)
+    y = np.r_[np.ones(20, int), np.zeros(20, int)]
+    x = np.where(y[:, None, None, None] == 1, 180, 60) + rng.integers(0, 20, (40, 16, 16, 1))
+    x = x.astype(np.uint8)
+    table = evaluate.stress_test(lambda images: images.mean(axis=(1, 2, 3)) / 255, x, y)
+    assert list(table.index) == list(evaluate.PERTURBATIONS)
+    assert table.loc["none", "roc_auc"] == 1.0
+    summary = evaluate.stress_summary(table)
+    perturbed = table.drop(index="none")
+    assert summary["stress_log_loss"] == pytest.approx(perturbed["log_loss"].mean())
+    assert summary["stress_worst_roc_auc"] == perturbed["roc_auc"].min()

@@ -1,4 +1,4 @@
-"""Model builders: shapes, parameter counts, layer names, augmentation and compiled metrics."""
+"""Model builders: shapes, parameter counts, layer names, augmentation, ensembles."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import keras
 import numpy as np
 import pytest
 
-from xraylib import models
+from xraylib import experiment, models
 
 
 def _conv(kernel: int, inputs: int, filters: int, bias: bool) -> int:
@@ -45,10 +45,15 @@ def test_cnn_flatten_head_sees_the_last_feature_map() -> None:
     assert model.count_params() == _conv(3, 1, 8, True) + _conv(3, 8, 16, True) + 8 * 8 * 16 + 1
 
 
-@pytest.mark.parametrize("name", sorted(models.CNN_DESIGNS))
+@pytest.mark.parametrize("name", sorted(experiment.DESIGNS))
 def test_every_notebook_design_builds(name: str) -> None:
-    model = models.build_cnn(64, **models.CNN_DESIGNS[name], name=name)
+    model = experiment.DESIGNS[name].build(64, name=name)
     assert model.name == name and model.output.shape == (None, 1)
+
+
+def test_builders_default_to_the_profile_image_size() -> None:
+    assert models.build_cnn(filters=(8,)).input_shape == (None, 64, 64, 1)  # smoke profile
+    assert models.build_dense(widths=(4,)).input_shape == (None, 64, 64, 1)
 
 
 def test_conv_layers_are_named_by_block() -> None:
@@ -79,9 +84,37 @@ def test_augmentation_does_not_flip_unless_asked() -> None:
     assert [layer.name for layer in models.augmentation(0, 0, 0, 0, 0).layers] == []
 
 
-def test_compiled_metrics_have_the_names_the_history_uses() -> None:
-    model = models.build_cnn(32, filters=(8,))
-    x = np.random.default_rng(0).integers(0, 256, (8, 32, 32, 1), dtype=np.uint8)
-    y = np.array([0, 1] * 4, dtype="float32")
-    result = model.evaluate(x, y, verbose=0, return_dict=True)
-    assert set(result) == {"loss", "accuracy", "precision", "recall", "auc", "pr_auc"}
+def test_acquisition_augmentation_adds_gamma_blur_and_noise_and_saves() -> None:
+    block = models.augmentation(0, 0, 0, 0.2, 0.2, gamma=0.3, blur=1.0, noise=0.02)
+    names = [layer.name for layer in block.layers]
+    assert {"gamma", "blur", "noise"} <= set(names)
+    model = models.build_cnn(32, filters=(8,), augment=block)
+    x = np.random.default_rng(0).integers(0, 256, (4, 32, 32, 1), dtype=np.uint8)
+    assert not np.allclose(np.asarray(block(x.astype("float32"), training=True)), x)
+    reloaded = keras.models.clone_model(model)
+    assert reloaded.get_layer("augmentation").get_layer("gamma").factor == 0.3
+
+
+def test_random_gamma_keeps_the_grey_range_and_is_identity_outside_training() -> None:
+    layer = models.RandomGamma(0.5, seed=1)
+    x = np.linspace(0, 255, 4 * 8 * 8).reshape(4, 8, 8, 1).astype("float32")
+    np.testing.assert_array_equal(np.asarray(layer(x, training=False)), x)
+    out = np.asarray(layer(x, training=True))
+    assert out.min() >= 0 and out.max() <= 255.001 and not np.allclose(out, x)
+
+
+def test_ensemble_averages_its_members_and_gives_them_back() -> None:
+    members = [models.build_cnn(32, filters=(8,), name=f"m{i}") for i in range(3)]
+    together = models.ensemble(members, name="three")
+    x = np.random.default_rng(0).integers(0, 256, (5, 32, 32, 1), dtype=np.uint8)
+    expected = np.mean([m.predict(x, verbose=0) for m in members], axis=0)
+    np.testing.assert_allclose(together.predict(x, verbose=0), expected, rtol=1e-6)
+    assert [m.name for m in models.ensemble_members(together)] == ["m0", "m1", "m2"]
+    single = models.build_cnn(32, filters=(8,), augment=models.augmentation())
+    assert models.ensemble_members(single) == [single]
+
+
+def test_ensemble_members_need_distinct_names() -> None:
+    twins = [models.build_cnn(32, filters=(8,), name="same") for _ in range(2)]
+    with pytest.raises(ValueError, match="distinct names"):
+        models.ensemble(twins)

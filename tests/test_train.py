@@ -1,9 +1,10 @@
-"""Training: validation AUC beats chance, the same seed gives the same history, saving."""
+"""Training: the recipe (schedule, early stopping on val_loss), reproducibility, saving."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+import keras
 import numpy as np
 import pandas as pd
 import pytest
@@ -16,12 +17,15 @@ PROFILE = config.Profile(
     "test",
     image_size=SIZE,
     batch_size=32,
-    epochs=2,
-    patience=2,
+    epochs=4,
     per_class=None,
     tuner_trials=1,
     tuner_minutes=0.1,
+    final_image_size=SIZE,
+    final_epochs=2,
+    ensemble_members=2,
 )
+RECIPE = train.Recipe(learning_rate=3e-3, warmup_epochs=0.5)
 
 
 @pytest.fixture(scope="module")
@@ -33,12 +37,12 @@ def splits() -> data.Splits:
 
 
 def _small_cnn() -> models.keras.Model:
-    return models.build_cnn(SIZE, filters=(16, 32, 64), dense_units=16, learning_rate=3e-3)
+    return models.build_cnn(SIZE, filters=(16, 32, 64), dense_units=16)
 
 
-def _train(splits: data.Splits, **kwargs) -> train.FitResult:
+def _train(splits: data.Splits, recipe: train.Recipe = RECIPE, **kwargs) -> train.FitResult:
     train.new_session(7)
-    return train.fit(_small_cnn(), splits, profile=PROFILE, seed=7, verbose=0, **kwargs)
+    return train.fit(_small_cnn(), splits, recipe, profile=PROFILE, seed=7, verbose=0, **kwargs)
 
 
 @pytest.fixture(scope="module")
@@ -51,24 +55,44 @@ def result(splits: data.Splits, saved_path: Path) -> train.FitResult:
     return _train(splits, save_path=saved_path)
 
 
-def test_two_epochs_beat_chance_on_validation(result: train.FitResult) -> None:
+def test_four_epochs_beat_chance_on_validation(result: train.FitResult) -> None:
     assert result.history["val_auc"].max() >= 0.8
 
 
 def test_history_is_a_frame_with_epochs_from_one(result: train.FitResult) -> None:
     history = result.history
-    assert history["epoch"].tolist() == [1, 2]
-    assert {"loss", "auc", "pr_auc", "val_loss", "val_auc", "val_pr_auc"} <= set(history)
-    assert result.best_epoch == int(history["val_auc"].idxmax()) + 1
+    assert history["epoch"].tolist() == [1, 2, 3, 4]
+    assert {"loss", "auc", "pr_auc", "brier", "val_loss", "val_auc", "val_brier"} <= set(history)
+    assert result.best_epoch == 4  # no early stopping: the last epoch
     assert result.seconds > 0 and result.images_per_s > 0
+    assert result.recipe == RECIPE
 
 
-def test_model_keeps_the_best_epoch_weights(result: train.FitResult, splits: data.Splits) -> None:
+def test_model_keeps_the_last_epoch_weights(result: train.FitResult, splits: data.Splits) -> None:
     scores = result.model.evaluate(
         splits.x_val, splits.y_val.astype("float32"), verbose=0, return_dict=True
     )
-    best = result.history.loc[result.best_epoch - 1, "val_auc"]
-    assert scores["auc"] == pytest.approx(best, abs=1e-6)
+    assert scores["loss"] == pytest.approx(result.history["val_loss"].iloc[-1], rel=1e-5)
+
+
+def test_warmup_then_cosine_reaches_the_peak_and_ends_at_zero() -> None:
+    recipe = train.Recipe(learning_rate=1e-2, warmup_epochs=1)
+    schedule = recipe.optimizer(steps_per_epoch=10, epochs=5).learning_rate
+    optimizer = recipe.optimizer(steps_per_epoch=10, epochs=5)
+    rate = optimizer._learning_rate
+    assert float(rate(0)) == 0.0
+    assert float(rate(10)) == pytest.approx(1e-2)
+    assert float(rate(30)) < 1e-2 and float(rate(50)) == pytest.approx(0.0, abs=1e-9)
+    assert float(schedule) == 0.0  # the optimiser starts at step 0
+    constant = train.Recipe(schedule="constant").optimizer(10, 5)
+    assert float(constant.learning_rate) == pytest.approx(1e-3)
+
+
+def test_early_stopping_watches_val_loss_and_restores_the_best_epoch(
+    splits: data.Splits,
+) -> None:
+    result = _train(splits, RECIPE.with_changes(epochs=3, patience=1))
+    assert result.best_epoch == int(result.history["val_loss"].idxmin()) + 1
 
 
 def test_same_seed_and_data_give_the_same_history(
@@ -78,10 +102,11 @@ def test_same_seed_and_data_give_the_same_history(
     pd.testing.assert_frame_equal(again.history, result.history, check_exact=True)
 
 
-def test_save_path_holds_the_best_model_and_no_temporary_file(
+def test_save_path_holds_the_model_without_optimizer_state_and_no_temporary_file(
     result: train.FitResult, splits: data.Splits, saved_path: Path
 ) -> None:
     assert sorted(p.name for p in saved_path.parent.iterdir()) == ["small.keras"]
+    assert getattr(keras.models.load_model(saved_path), "optimizer", None) is None
     np.testing.assert_allclose(
         load_model(saved_path).predict(splits.x_val[:8], verbose=0),
         result.model.predict(splits.x_val[:8], verbose=0),
@@ -91,4 +116,6 @@ def test_save_path_holds_the_best_model_and_no_temporary_file(
 
 def test_unknown_class_weight_is_refused(splits: data.Splits) -> None:
     with pytest.raises(ValueError, match="class_weight"):
-        train.fit(_small_cnn(), splits, profile=PROFILE, class_weight="inverse")
+        train.Recipe(class_weight="inverse")
+    with pytest.raises(ValueError, match="schedule"):
+        train.Recipe(schedule="step")

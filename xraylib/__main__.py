@@ -14,7 +14,7 @@ from pathlib import Path
 
 from xraylib import config
 
-DEFAULT_CNN = "cnn_bn_gap_weighted"
+DEFAULT_CNN = "cnn_bn_gap"
 
 
 def _scan(args: argparse.Namespace) -> int:
@@ -66,7 +66,7 @@ def _notebooks(args: argparse.Namespace) -> int:
 def _train(args: argparse.Namespace) -> int:
     import dataclasses
 
-    from xraylib import data, evaluate, models, train
+    from xraylib import data, evaluate, experiment, models, train
 
     base = config.profile()
     profile = dataclasses.replace(
@@ -78,15 +78,11 @@ def _train(args: argparse.Namespace) -> int:
     if args.model == "dense":
         model = models.build_dense(profile.image_size, name="dense")
     else:
-        model = models.build_cnn(
-            profile.image_size, **models.CNN_DESIGNS[DEFAULT_CNN], name=DEFAULT_CNN
-        )
+        model = experiment.DESIGNS[DEFAULT_CNN].build(profile.image_size, name=DEFAULT_CNN)
     out = args.out or config.models_dir() / f"cli_{args.model}.keras"
-    result = train.fit(
-        model, splits, profile=profile, class_weight="balanced", seed=seed, save_path=out, verbose=2
-    )
+    result = train.fit(model, splits, profile=profile, seed=seed, save_path=out, verbose=2)
     p_val = result.model.predict(splits.x_val, batch_size=256, verbose=0).ravel()
-    scores = {k: round(v, 6) for k, v in evaluate.metrics(splits.y_val, p_val).items()}
+    scores = {k: round(v, 6) for k, v in evaluate.compute_metrics(splits.y_val, p_val).items()}
     print(
         json.dumps(
             {

@@ -18,6 +18,8 @@ from __future__ import annotations
 import os
 import random
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -41,11 +43,13 @@ class Profile:
         name: ``"full"`` or ``"smoke"``.
         image_size: side of the square grayscale input, in pixels.
         batch_size: training batch size.
-        epochs: maximum epochs of one training (early stopping may end it sooner).
-        patience: epochs without validation-AUC improvement before early stopping.
+        epochs: epoch budget of one training in notebooks 02–05's comparisons.
         per_class: images kept per split and class (``None``: all of them).
         tuner_trials: maximum trials of the keras-tuner search.
         tuner_minutes: wall-clock budget of the search.
+        final_image_size: input side of the final recipe (notebook 05).
+        final_epochs: epoch budget of each member of the final ensemble.
+        ensemble_members: how many seeds of the final recipe are trained.
 
     >>> smoke = profile("smoke")
     >>> smoke.image_size, smoke.epochs, smoke.per_class
@@ -56,10 +60,12 @@ class Profile:
     image_size: int
     batch_size: int
     epochs: int
-    patience: int
     per_class: int | None
     tuner_trials: int
     tuner_minutes: float
+    final_image_size: int
+    final_epochs: int
+    ensemble_members: int
 
 
 PROFILES: dict[str, Profile] = {
@@ -68,20 +74,24 @@ PROFILES: dict[str, Profile] = {
         image_size=96,
         batch_size=32,
         epochs=10,
-        patience=3,
         per_class=None,
-        tuner_trials=10,
-        tuner_minutes=14.0,
+        tuner_trials=8,
+        tuner_minutes=6.0,
+        final_image_size=128,
+        final_epochs=20,
+        ensemble_members=3,
     ),
     "smoke": Profile(
         "smoke",
         image_size=64,
         batch_size=32,
         epochs=2,
-        patience=1,
         per_class=60,
         tuner_trials=2,
         tuner_minutes=1.5,
+        final_image_size=64,
+        final_epochs=2,
+        ensemble_members=2,
     ),
 }
 
@@ -158,6 +168,24 @@ def tuning_dir() -> Path:
 def _made(path: Path) -> Path:
     path.mkdir(parents=True, exist_ok=True)
     return path
+
+
+@contextmanager
+def atomic_path(path: Path) -> Iterator[Path]:
+    """Write a file atomically: yield a temporary name beside ``path`` (same suffix, unique to
+    the process), then rename it to ``path`` when the block succeeds, or delete it when it
+    fails. Readers and concurrent writers never see half a file.
+
+    >>> with atomic_path(Path("results.csv")) as temporary:  # doctest: +SKIP
+    ...     table.to_csv(temporary, index=False)
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(f".{path.stem}.{os.getpid()}.tmp{path.suffix}")
+    try:
+        yield temporary
+        os.replace(temporary, path)
+    finally:
+        temporary.unlink(missing_ok=True)
 
 
 def set_seed(value: int | None = None) -> int:

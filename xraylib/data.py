@@ -466,10 +466,8 @@ def load(
         "ignored": result.ignored,
         "skipped": result.skipped,
     }
-    cache_dir.mkdir(parents=True, exist_ok=True)
-    partial = cache.with_name(f"{cache.name}.{os.getpid()}.part.npz")  # one per process
-    np.savez(partial, images=result.images, meta=np.array(json.dumps(meta)))
-    os.replace(partial, cache)
+    with config.atomic_path(cache) as partial:
+        np.savez(partial, images=result.images, meta=np.array(json.dumps(meta)))
     return result
 
 
@@ -537,10 +535,12 @@ def load_splits(
     profile: config.Profile | None = None,
     seed: int | None = None,
     progress: bool = True,
+    image_size: int | None = None,
 ) -> Splits:
     """Everything a training notebook needs: cached images split into train and validation.
 
-    Uses the profile's image size and, under ``smoke``, its per-class subsample.
+    Uses the profile's image size (or ``image_size``) and, under ``smoke``, its per-class
+    subsample. The validation split depends on the seed only, never on the image size.
 
     >>> splits = xraylib.load_splits(profile=xraylib.profile("smoke"))  # doctest: +SKIP
     >>> splits.x_train.shape[1:]  # doctest: +SKIP
@@ -548,7 +548,8 @@ def load_splits(
     """
     profile = profile or config.profile()
     seed = config.seed() if seed is None else seed
-    found = load(root, profile.image_size, progress=progress)
+    image_size = image_size or profile.image_size
+    found = load(root, image_size, progress=progress)
     frame = found.frame
     if profile.per_class:
         frame = frame.loc[subsample(frame, profile.per_class, seed)]
@@ -561,7 +562,7 @@ def load_splits(
         found.images[val],
         labels(frame.loc[val]),
         frame,
-        profile.image_size,
+        image_size,
         found.root,
     )
 

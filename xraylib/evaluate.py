@@ -1,4 +1,4 @@
-"""Metrics, the decision threshold, bootstrap confidence intervals, calibration, results files.
+"""Metrics, the decision threshold, bootstrap confidence intervals, calibration, stress tests.
 
 A prediction is PNEUMONIA when its probability ``p >= threshold`` (the convention of
 scikit-learn's ``roc_curve``). Every metric is computed by one vectorised function from
@@ -7,25 +7,26 @@ the bootstrap, so the point estimate and its interval can never disagree on a de
 A metric that is undefined for the data at hand (ROC AUC with one class absent, precision with
 no positive prediction) is NaN, silently.
 
-Protocol: thresholds are chosen on validation predictions only (:func:`choose_threshold`); the
-test set is scored once, at that threshold, and written with :func:`record`
-(:func:`forget_final` clears an earlier final evaluation first).
+Validation ROC AUC saturates near 1 on this data, so every row also carries two measures with
+resolution left: the log-loss and the Brier score of the probabilities. :func:`stress_test`
+scores a model on the validation images under a fixed, declared set of acquisition-style
+perturbations (exposure, gamma, contrast, blur, noise, framing): a validation that still
+discriminates between models that all score AUC 0.99.
+
+Protocol: thresholds are chosen on validation predictions only (:func:`choose_threshold`,
+with :func:`threshold_spread` showing how stable that choice is); the test set is scored once,
+at that threshold. Writing results to files is :mod:`xraylib.results`' job.
 """
 
 from __future__ import annotations
 
-import os
-import tempfile
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 from sklearn.calibration import calibration_curve
 from sklearn.metrics import roc_curve
-
-from xraylib import config
 
 METRICS = (
     "accuracy",
@@ -36,9 +37,10 @@ METRICS = (
     "roc_auc",
     "pr_auc",
     "brier",
+    "log_loss",
 )
-KEY_COLUMNS = ("model", "split", "threshold")
-METRICS_FILE = "metrics.csv"
+#: Probabilities are clipped to [EPSILON, 1 - EPSILON] in the log-loss (as Keras does).
+EPSILON = 1e-7
 
 
 def _ratio(numerator: np.ndarray, denominator: np.ndarray) -> np.ndarray:
@@ -87,7 +89,14 @@ def _scores(
         "roc_auc": roc_auc,
         "pr_auc": pr_auc,
         "brier": _ratio(weights @ (p - y) ** 2, n),
+        "log_loss": _ratio(weights @ _log_loss_terms(y, p), n),
     }
+
+
+def _log_loss_terms(y: np.ndarray, p: np.ndarray) -> np.ndarray:
+    """Per-image binary cross-entropy, probabilities clipped to ``[EPSILON, 1 - EPSILON]``."""
+    p = np.clip(p, EPSILON, 1 - EPSILON)
+    return -(y * np.log(p) + (1 - y) * np.log1p(-p))
 
 
 def _as_arrays(y_true: np.ndarray, p: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -98,11 +107,15 @@ def _as_arrays(y_true: np.ndarray, p: np.ndarray) -> tuple[np.ndarray, np.ndarra
     return y, p
 
 
-def metrics(y_true: np.ndarray, p: np.ndarray, threshold: float = 0.5) -> dict[str, float]:
-    """Accuracy, precision, sensitivity, specificity, F1, ROC AUC, PR AUC and Brier score.
+def compute_metrics(y_true: np.ndarray, p: np.ndarray, threshold: float = 0.5) -> dict[str, float]:
+    """Accuracy, precision, sensitivity, specificity, F1, ROC AUC, PR AUC, Brier score and
+    log-loss.
 
     ``y_true`` holds 0/1 labels (1 = PNEUMONIA), ``p`` the predicted probabilities; ``n`` and
     ``threshold`` are included. PR AUC is the average precision. Undefined values are NaN.
+
+    >>> compute_metrics([0, 1, 1, 0], [0.2, 0.9, 0.6, 0.4])["roc_auc"]
+    1.0
     """
     y, p = _as_arrays(y_true, p)
     scores = _scores(y, p, np.ones((1, y.size)), threshold)
@@ -171,7 +184,7 @@ def bootstrap_ci(
     drawn = np.bincount((draws + offsets).ravel(), minlength=n_boot * n_units)
     weights = drawn.reshape(n_boot, n_units)[:, units]  # each image counts as often as its unit
     scores = _scores(y, p, weights.astype(float), threshold)
-    estimate = metrics(y, p, threshold)
+    estimate = compute_metrics(y, p, threshold)
     rows = {}
     for name, values in scores.items():
         values = values[~np.isnan(values)]
@@ -213,128 +226,9 @@ def calibration(y_true: np.ndarray, p: np.ndarray, bins: int = 10) -> Calibratio
     return Calibration(table, float(np.mean((p - y) ** 2)))
 
 
-def _write_csv_atomically(frame: pd.DataFrame, path: Path) -> None:
-    descriptor, temporary = tempfile.mkstemp(
-        dir=path.parent, prefix=f".{path.name}.", suffix=".tmp"
-    )
-    os.close(descriptor)
-    try:
-        frame.to_csv(temporary, index=False)
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
-
-
-def load_metrics(results_dir: Path | None = None) -> pd.DataFrame:
-    """The results table ``metrics.csv`` (empty, with the key columns, if none yet)."""
-    path = Path(results_dir or config.results_dir()) / METRICS_FILE
-    if not path.exists():
-        return pd.DataFrame(columns=[*KEY_COLUMNS, *METRICS, "n"])
-    return pd.read_csv(path, dtype={"notebook": str})
-
-
-def record(
-    model_name: str,
-    split: str,
-    y_true: np.ndarray,
-    p: np.ndarray,
-    threshold: float,
-    results_dir: Path | None = None,
-    extra: dict | None = None,
-    ci: bool = True,
-    groups: np.ndarray | pd.Series | None = None,
-) -> pd.Series:
-    """Score predictions and write them as the ``(model_name, split)`` row of ``metrics.csv``.
-
-    An existing row for the same model and split is replaced, so a notebook can be re-run.
-    Columns: ``model, split, threshold``, the metrics, ``n``, then ``<metric>_low`` and
-    ``<metric>_high`` (95% bootstrap interval, when ``ci``), then the ``extra`` items (e.g.
-    epochs, seconds, notebook). With ``groups`` (patient ids) the intervals resample patients,
-    not images (see :func:`bootstrap_ci`). Returns the row.
-    """
-    values = metrics(y_true, p, threshold)
-    row = {
-        "model": model_name,
-        "split": split,
-        "threshold": float(threshold),
-        **{name: values[name] for name in METRICS},
-        "n": values["n"],
-    }
-    if ci:
-        intervals = bootstrap_ci(y_true, p, threshold, seed=config.seed(), groups=groups)
-        for name in METRICS:
-            row[f"{name}_low"] = intervals.at[name, "low"]
-            row[f"{name}_high"] = intervals.at[name, "high"]
-    row |= extra or {}
-
-    folder = Path(results_dir or config.results_dir())
-    folder.mkdir(parents=True, exist_ok=True)
-    table = pd.DataFrame([row])
-    if (folder / METRICS_FILE).exists():
-        old = load_metrics(folder)
-        old = old[~((old["model"] == model_name) & (old["split"] == split))]
-        table = pd.concat([old, table], ignore_index=True) if len(old) else table
-    _write_csv_atomically(table, folder / METRICS_FILE)
-    return pd.Series(row)
-
-
-def forget_final(results_dir: Path | None = None) -> int:
-    """Remove the final evaluation from ``metrics.csv``: every ``test`` row and every row whose
-    model ends with ``@final``. Returns how many rows were removed (0 when there is no file).
-
-    Notebook 06 calls it before recording, so a re-run with another winner starts from a
-    clean table instead of leaving the previous winner's test rows beside the new ones.
-    """
-    path = Path(results_dir or config.results_dir()) / METRICS_FILE
-    if not path.exists():
-        return 0
-    table = load_metrics(path.parent)
-    final = (table["split"] == "test") | table["model"].astype(str).str.endswith("@final")
-    if final.any():
-        _write_csv_atomically(table[~final], path)
-    return int(final.sum())
-
-
-def save_predictions(
-    name: str,
-    frame: pd.DataFrame,
-    p: np.ndarray | Mapping[str, np.ndarray],
-    threshold: float | None = None,
-    results_dir: Path | None = None,
-) -> Path:
-    """Write ``<name>_predictions.csv``: the rows of ``frame`` (one per image, in the order of
-    the predictions) with the probabilities of PNEUMONIA.
-
-    ``p`` is one array (column ``probability``) or a mapping of column name to array (several
-    models side by side). Given a threshold, each probability column ``c`` gets a
-    ``c_label`` (or ``predicted``) column with the class it implies. Paths inside the data
-    folder are written relative to it. Returns the path.
-    """
-    columns = {"probability": p} if not isinstance(p, Mapping) else dict(p)
-    table = frame.reset_index(drop=True).copy()
-    if "path" in table:  # relative to the data folder: no machine-specific prefixes
-        root = config.data_dir().absolute()
-        table["path"] = [
-            Path(x).relative_to(root).as_posix() if Path(x).is_relative_to(root) else x
-            for x in table.path
-        ]
-    normal, pneumonia = config.CLASS_NAMES
-    for column, values in columns.items():
-        table[column] = np.asarray(values, dtype=float).ravel()
-        if threshold is not None:
-            label = "predicted" if column == "probability" else f"{column}_label"
-            table[label] = np.where(table[column] >= threshold, pneumonia, normal)
-    folder = Path(results_dir or config.results_dir())
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / f"{name}_predictions.csv"
-    _write_csv_atomically(table, path)
-    return path
-
-
 def format_with_ci(row: Mapping, metric: str, digits: int = 3) -> str:
     """``row[metric]`` with its 95% interval when the row has one: ``"0.912 (0.890–0.931)"``,
-    else just ``"0.912"``. ``row`` is a row written by :func:`record` (a Series or a dict).
+    else just ``"0.912"``. ``row`` is a results row (a Series or a dict).
 
     >>> format_with_ci({"auc": 0.9123, "auc_low": 0.89, "auc_high": 0.931}, "auc")
     '0.912 (0.890–0.931)'
@@ -346,65 +240,130 @@ def format_with_ci(row: Mapping, metric: str, digits: int = 3) -> str:
     return f"{point} ({low:.{digits}f}–{high:.{digits}f})"
 
 
-def summary_table(rows: Mapping[str, pd.Series], digits: int = 3) -> pd.DataFrame:
-    """Rows written by :func:`record`, side by side: one row per metric, one column per
-    entry of ``rows``, each cell as :func:`format_with_ci` writes it."""
-    table = {}
-    for name, row in rows.items():
-        cells = {metric: format_with_ci(row, metric, digits) for metric in METRICS}
-        cells["threshold"] = f"{row['threshold']:.{digits}f}"
-        cells["n"] = str(int(row["n"]))
-        table[name] = cells
-    return pd.DataFrame(table)
+def threshold_spread(
+    y_val: np.ndarray,
+    p_val: np.ndarray,
+    target_sensitivity: float,
+    groups: np.ndarray | pd.Series | None = None,
+    n_boot: int = 1000,
+    seed: int = 0,
+) -> np.ndarray:
+    """The thresholds :func:`choose_threshold` would pick on ``n_boot`` bootstrap resamples of
+    the validation set (resampling ``groups``, e.g. patients, when given).
 
+    Their spread shows how much the chosen threshold owes to which children happen to be in
+    validation: on a saturated validation set a handful of pneumonias decide it.
 
-#: Published results on the same 624 official test images (point estimates only).
-PUBLISHED = [
-    {
-        "model": "Kermany et al. 2018 (Inception V3, ImageNet transfer, full-size images)",
-        "source": "Cell 172(5):1122, Figure 6",
-        "accuracy": 0.928,
-        "sensitivity": 0.932,
-        "specificity": 0.901,
-        "roc_auc": 0.968,
-    },
-    {
-        "model": "MedMNIST v2 ResNet-50 (PneumoniaMNIST, 224 px)",
-        "source": "Yang et al. 2023, Scientific Data 10:41",
-        "accuracy": 0.884,
-        "sensitivity": np.nan,
-        "specificity": np.nan,
-        "roc_auc": 0.962,
-    },
-]
-
-
-COMPARED = ("accuracy", "sensitivity", "specificity", "roc_auc")
-
-
-def published_comparison(rows: Mapping[str, pd.Series], y_test: np.ndarray) -> pd.DataFrame:
-    """Our test rows (from :func:`record`) next to published results and the trivial
-    "always PNEUMONIA" baseline computed on ``y_test``.
-
-    Columns: ``model, source, accuracy, sensitivity, specificity, roc_auc``. Published rows
-    are taken from the papers (no interval, unknown values NaN); ours carry their threshold in
-    the source column.
+    >>> spread = evaluate.threshold_spread(y_val, p_val, 0.97, groups=patients)  # doctest: +SKIP
+    >>> np.quantile(spread, [0.025, 0.975])  # doctest: +SKIP
     """
-    always = metrics(y_test, np.ones(len(y_test)))
-    table = [
-        {
-            "model": f"xraylib: {name}",
-            "source": f"this project, threshold {row['threshold']:.3f}",
-            **{m: float(row[m]) for m in COMPARED},
-        }
-        for name, row in rows.items()
-    ]
-    table += PUBLISHED
-    table.append(
-        {
-            "model": "always PNEUMONIA (no model)",
-            "source": "computed on the test labels",
-            **{m: always[m] for m in COMPARED},
-        }
-    )
-    return pd.DataFrame(table)
+    y, p = _as_arrays(y_val, p_val)
+    units = np.arange(y.size) if groups is None else pd.factorize(np.asarray(groups))[0]
+    n_units = int(units.max()) + 1
+    members = [np.flatnonzero(units == u) for u in range(n_units)]
+    rng = np.random.default_rng(seed)
+    thresholds = []
+    for _ in range(n_boot):
+        rows = np.concatenate([members[u] for u in rng.integers(0, n_units, n_units)])
+        if np.unique(y[rows]).size == 2:
+            thresholds.append(choose_threshold(y[rows], p[rows], target_sensitivity))
+    return np.asarray(thresholds)
+
+
+# --------------------------------------------------------------------------- stress validation
+
+
+def _contrast(x: np.ndarray, factor: float) -> np.ndarray:
+    mean = x.mean(axis=(1, 2, 3), keepdims=True)
+    return mean + factor * (x - mean)
+
+
+def _gamma(x: np.ndarray, gamma: float) -> np.ndarray:
+    return 255.0 * (x / 255.0) ** gamma
+
+
+def _blur(x: np.ndarray, sigma: float) -> np.ndarray:
+    from scipy.ndimage import gaussian_filter
+
+    return gaussian_filter(x, sigma=(0, sigma * x.shape[1] / 128, sigma * x.shape[1] / 128, 0))
+
+
+def _noise(x: np.ndarray, sd: float) -> np.ndarray:
+    return x + np.random.default_rng(0).normal(0.0, sd, x.shape)
+
+
+def _zoom(x: np.ndarray, factor: float) -> np.ndarray:
+    """Zoom about the centre: ``factor > 1`` crops the borders, ``< 1`` shrinks the image into
+    a black frame (as a film taken from farther away)."""
+    from scipy.ndimage import affine_transform
+
+    side = x.shape[1]
+    centre = (side - 1) / 2
+    matrix = np.diag([1.0, 1 / factor, 1 / factor, 1.0])
+    offset = np.array([0.0, centre * (1 - 1 / factor), centre * (1 - 1 / factor), 0.0])
+    return affine_transform(x, matrix, offset=offset, order=1, mode="constant", cval=0.0)
+
+
+#: The declared acquisition-style perturbations of the stress validation, fixed before any
+#: model is judged by them. Each maps ``uint8``-range images ``(N, S, S, 1)`` to floats; the
+#: result is clipped to ``[0, 255]`` and rounded back to ``uint8``. Blur σ is in pixels of a
+#: 128-px image (scaled with the image size); noise is seeded.
+PERTURBATIONS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
+    "none": lambda x: x,
+    "exposure -25%": lambda x: 0.75 * x,
+    "exposure +25%": lambda x: 1.25 * x,
+    "gamma 0.6": lambda x: _gamma(x, 0.6),
+    "gamma 1.6": lambda x: _gamma(x, 1.6),
+    "contrast 0.6": lambda x: _contrast(x, 0.6),
+    "contrast 1.5": lambda x: _contrast(x, 1.5),
+    "blur σ1.5": lambda x: _blur(x, 1.5),
+    "noise σ12": lambda x: _noise(x, 12.0),
+    "zoom in 15%": lambda x: _zoom(x, 1.15),
+    "zoom out 15%": lambda x: _zoom(x, 0.85),
+}
+
+
+def perturb(images: np.ndarray, name: str) -> np.ndarray:
+    """``images`` (uint8, ``(N, S, S, 1)``) under the perturbation ``name`` of
+    :data:`PERTURBATIONS`, as uint8."""
+    if name not in PERTURBATIONS:
+        raise ValueError(f"unknown perturbation {name!r}; use one of {list(PERTURBATIONS)}")
+    out = PERTURBATIONS[name](np.asarray(images, dtype=np.float32))
+    return np.clip(np.rint(out), 0, 255).astype(np.uint8)
+
+
+def stress_test(
+    predict: Callable[[np.ndarray], np.ndarray],
+    x_val: np.ndarray,
+    y_val: np.ndarray,
+    threshold: float = 0.5,
+) -> pd.DataFrame:
+    """Score a model on the validation images under every declared perturbation.
+
+    ``predict`` maps uint8 images to probabilities of PNEUMONIA (e.g.
+    ``lambda x: model.predict(x, batch_size=256, verbose=0).ravel()``). Returns one row per
+    perturbation (index ``perturbation``) with every metric of :func:`compute_metrics`; the
+    row ``"none"`` is plain validation. Summarise it with :func:`stress_summary`.
+
+    >>> table = evaluate.stress_test(lambda x: model.predict(x, verbose=0).ravel(),
+    ...                              splits.x_val, splits.y_val)  # doctest: +SKIP
+    """
+    rows = {
+        name: compute_metrics(y_val, predict(perturb(x_val, name)), threshold)
+        for name in PERTURBATIONS
+    }
+    table = pd.DataFrame.from_dict(rows, orient="index")
+    table.index.name = "perturbation"
+    return table
+
+
+def stress_summary(table: pd.DataFrame) -> dict[str, float]:
+    """Means over the perturbed rows of a :func:`stress_test` table (``"none"`` left out):
+    ``stress_roc_auc``, ``stress_log_loss``, ``stress_brier``, and the worst AUC."""
+    perturbed = table.drop(index="none", errors="ignore")
+    return {
+        "stress_roc_auc": float(perturbed["roc_auc"].mean()),
+        "stress_log_loss": float(perturbed["log_loss"].mean()),
+        "stress_brier": float(perturbed["brier"].mean()),
+        "stress_worst_roc_auc": float(perturbed["roc_auc"].min()),
+    }

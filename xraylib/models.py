@@ -1,4 +1,4 @@
-"""Model builders: a dense baseline, one configurable CNN and the augmentation block.
+"""Model builders: a dense baseline, one configurable CNN, the augmentation block, ensembles.
 
 Every model takes grayscale ``uint8`` images of shape ``(S, S, 1)`` and outputs the probability
 of PNEUMONIA. Scaling to ``[0, 1]`` happens inside the model (a ``Rescaling`` layer), so the
@@ -9,6 +9,8 @@ is a block of Keras preprocessing layers inside the model: active in ``fit``, a 
 ``build_cnn`` is the one builder for every CNN iteration of the notebooks; each keyword is one
 design decision (depth and width, padding, batch norm, dropout, L2, the head, augmentation).
 Its convolution layers are named ``block{i}_conv`` so Grad-CAM can find the last one.
+Builders return uncompiled models: how a model learns is :class:`xraylib.train.Recipe`'s job.
+:func:`ensemble` averages several trained models into one model file.
 """
 
 from __future__ import annotations
@@ -18,6 +20,41 @@ from collections.abc import Sequence
 import keras
 from keras import layers
 
+from xraylib import config
+
+
+@keras.saving.register_keras_serializable(package="xraylib")
+class RandomGamma(layers.Layer):
+    """Random gamma correction of images in ``[0, 255]``: ``255·(x/255)^γ`` with
+    ``log γ`` uniform in ``[-factor, factor]``, one γ per image; identity outside training.
+
+    Gamma is how two detectors or two exposure settings differ in their grey-level curve
+    (Keras has no gamma layer; this one follows its preprocessing layers' seeding).
+    """
+
+    def __init__(self, factor: float, seed: int | None = None, **kwargs):
+        super().__init__(**kwargs)
+        self.factor = factor
+        self.seed = seed
+        self.generator = keras.random.SeedGenerator(seed)
+
+    def call(self, images, training: bool = True):
+        images = keras.ops.cast(images, self.compute_dtype)
+        if not training:
+            return images
+        shape = (keras.ops.shape(images)[0], 1, 1, 1)
+        log_gamma = keras.random.uniform(
+            shape, -self.factor, self.factor, seed=self.generator, dtype=self.compute_dtype
+        )
+        scaled = keras.ops.clip(images / 255.0, 0.0, 1.0)
+        return 255.0 * keras.ops.power(scaled, keras.ops.exp(log_gamma))
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self) -> dict:
+        return super().get_config() | {"factor": self.factor, "seed": self.seed}
+
 
 def augmentation(
     rotation: float = 0.05,
@@ -25,17 +62,24 @@ def augmentation(
     translation: float = 0.05,
     contrast: float = 0.1,
     brightness: float = 0.1,
+    gamma: float = 0.0,
+    blur: float = 0.0,
+    noise: float = 0.0,
     horizontal_flip: bool = False,
 ) -> keras.Sequential:
     """Return a block of random transformations for images in ``[0, 255]``.
 
     Factors follow the Keras layers (rotation as a fraction of a full turn, zoom and
-    translation as fractions of the side); a factor of 0 leaves that transformation out.
-    Horizontal flips are off by default: a flipped chest X-ray puts the heart on the wrong side.
-    The block is active only when the model is called with ``training=True`` (inside ``fit``).
+    translation as fractions of the side, contrast and brightness as fractions); ``gamma`` is
+    the range of ``log γ`` (:class:`RandomGamma`), ``blur`` the largest Gaussian blur σ in
+    pixels, ``noise`` the standard deviation of added Gaussian noise as a fraction of the grey
+    range. A factor
+    of 0 leaves that transformation out. Horizontal flips are off by default: a flipped chest
+    X-ray puts the heart on the wrong side. The block is active only when the model is called
+    with ``training=True`` (inside ``fit``).
 
-    >>> geometric = xraylib.augmentation(contrast=0, brightness=0)  # doctest: +SKIP
-    >>> model = xraylib.build_cnn(96, augment=geometric)  # doctest: +SKIP
+    >>> geometric = models.augmentation(contrast=0, brightness=0)  # doctest: +SKIP
+    >>> model = models.build_cnn(96, augment=geometric)  # doctest: +SKIP
     """
     steps: list[layers.Layer] = []
     if rotation:
@@ -52,48 +96,47 @@ def augmentation(
         steps.append(layers.RandomContrast(contrast, value_range=(0, 255), name="contrast"))
     if brightness:
         steps.append(layers.RandomBrightness(brightness, value_range=(0, 255), name="brightness"))
+    if gamma:
+        steps.append(RandomGamma(gamma, name="gamma"))
+    if blur:
+        steps.append(
+            layers.RandomGaussianBlur(
+                1.0, kernel_size=3, sigma=blur, value_range=(0, 255), name="blur"
+            )
+        )
+    if noise:
+        # GaussianNoise takes a standard deviation in [0, 1]: add it on the unit scale
+        steps += [
+            layers.Rescaling(1 / 255, name="noise_unit"),
+            layers.GaussianNoise(noise, name="noise"),
+            layers.Rescaling(255, name="noise_grey"),
+        ]
     if horizontal_flip:
         steps.append(layers.RandomFlip("horizontal", name="flip"))
     return keras.Sequential(steps, name="augmentation")
 
 
-def compile_model(model: keras.Model, learning_rate: float = 1e-3) -> keras.Model:
-    """Compile ``model`` with Adam, binary cross-entropy and the project's metrics.
-
-    The metrics are named ``accuracy``, ``precision``, ``recall``, ``auc`` (ROC) and
-    ``pr_auc`` (precision-recall), so the history has ``auc`` and ``val_auc`` columns.
-    Returns the same model.
-    """
-    model.compile(
-        optimizer=keras.optimizers.Adam(learning_rate),
-        loss="binary_crossentropy",
-        metrics=[
-            keras.metrics.BinaryAccuracy(name="accuracy"),
-            keras.metrics.Precision(name="precision"),
-            keras.metrics.Recall(name="recall"),
-            keras.metrics.AUC(name="auc"),
-            keras.metrics.AUC(curve="PR", name="pr_auc"),
-        ],
-    )
-    return model
+def _input(image_size: int | None) -> keras.KerasTensor:
+    size = image_size or config.profile().image_size
+    return keras.Input((size, size, 1), dtype="uint8", name="image")
 
 
 def build_dense(
-    image_size: int = 128,
+    image_size: int | None = None,
     widths: Sequence[int] = (256, 64),
     dropout: float = 0.3,
-    learning_rate: float = 1e-3,
     name: str = "dense",
 ) -> keras.Model:
-    """Build and compile the dense baseline: flattened pixels, a stack of ReLU layers, sigmoid.
+    """Build the dense baseline: flattened pixels, a stack of ReLU layers, sigmoid.
 
     It ignores that neighbouring pixels belong together, which is what the CNNs add.
+    ``image_size`` defaults to the active profile's.
 
-    >>> model = xraylib.build_dense(96, widths=(256, 64), dropout=0.3)  # doctest: +SKIP
+    >>> model = models.build_dense(96, widths=(256, 64), dropout=0.3)  # doctest: +SKIP
     >>> model.output_shape  # doctest: +SKIP
     (None, 1)
     """
-    inputs = keras.Input((image_size, image_size, 1), dtype="uint8", name="image")
+    inputs = _input(image_size)
     x = layers.Rescaling(1 / 255, name="rescale")(inputs)
     x = layers.Flatten(name="flatten")(x)
     for i, width in enumerate(widths, start=1):
@@ -101,11 +144,11 @@ def build_dense(
         if dropout:
             x = layers.Dropout(dropout, name=f"dropout{i}")(x)
     outputs = layers.Dense(1, activation="sigmoid", name="pneumonia")(x)
-    return compile_model(keras.Model(inputs, outputs, name=name), learning_rate)
+    return keras.Model(inputs, outputs, name=name)
 
 
 def build_cnn(
-    image_size: int = 128,
+    image_size: int | None = None,
     filters: Sequence[int] = (32, 64, 128),
     kernel_size: int = 3,
     stem_stride: int = 2,
@@ -116,17 +159,16 @@ def build_cnn(
     pooling: str = "gap",
     dense_units: int = 64,
     augment: keras.layers.Layer | None = None,
-    learning_rate: float = 1e-3,
     name: str = "cnn",
 ) -> keras.Model:
-    """Build and compile a CNN: one block per entry of ``filters``, then a small dense head.
+    """Build a CNN: one block per entry of ``filters``, then a small dense head.
 
     Each block is ``Conv2D → (BatchNormalization) → ReLU → MaxPool 2×2`` (the first
     convolution with stride ``stem_stride``); its layers are
     named ``block{i}_conv``, ``block{i}_bn``, ``block{i}_relu`` and ``block{i}_pool``.
 
     Args:
-        image_size: side of the square grayscale input.
+        image_size: side of the square grayscale input (default: the active profile's).
         filters: number of filters of each block; its length is the depth.
         kernel_size: side of every convolution kernel.
         stem_stride: stride of the first convolution. 2 (the default) halves the image at
@@ -143,17 +185,16 @@ def build_cnn(
         pooling: ``"gap"`` (global average pooling, few weights) or ``"flatten"``.
         dense_units: width of the hidden dense layer (0: straight to the output).
         augment: a block such as :func:`augmentation`, applied to the uint8-range images.
-        learning_rate: Adam learning rate.
         name: model name (shown in summaries and results tables).
 
-    >>> model = xraylib.build_cnn(96, filters=(16, 32, 64))  # doctest: +SKIP
+    >>> model = models.build_cnn(96, filters=(16, 32, 64))  # doctest: +SKIP
     >>> model.get_layer("block3_conv").filters  # doctest: +SKIP
     64
     """
     if pooling not in ("gap", "flatten"):
         raise ValueError(f"pooling must be 'gap' or 'flatten', not {pooling!r}")
     regularizer = keras.regularizers.L2(l2) if l2 else None
-    inputs = keras.Input((image_size, image_size, 1), dtype="uint8", name="image")
+    inputs = _input(image_size)
     x = augment(inputs) if augment is not None else inputs
     x = layers.Rescaling(1 / 255, name="rescale")(x)
     for i, width in enumerate(filters, start=1):
@@ -185,36 +226,28 @@ def build_cnn(
     outputs = layers.Dense(
         1, activation="sigmoid", kernel_regularizer=regularizer, name="pneumonia"
     )(x)
-    return compile_model(keras.Model(inputs, outputs, name=name), learning_rate)
+    return keras.Model(inputs, outputs, name=name)
 
 
-#: The five CNN designs of notebook 03, one decision added at a time; keyword arguments of
-#: :func:`build_cnn`. Notebook 04 rebuilds the best one with augmentation. Example:
-#: ``xraylib.build_cnn(96, **xraylib.CNN_DESIGNS["cnn_deeper"], name="cnn_deeper")``.
-CNN_DESIGNS: dict[str, dict] = {
-    "cnn_plain": dict(
-        filters=(32, 64, 128), batch_norm=False, dropout=0.0, pooling="flatten", dense_units=64
-    ),
-    "cnn_regularised": dict(
-        filters=(32, 64, 128),
-        batch_norm=False,
-        dropout=0.4,
-        l2=1e-4,
-        pooling="flatten",
-        dense_units=64,
-    ),
-    "cnn_bn_gap": dict(
-        filters=(32, 64, 128), batch_norm=True, dropout=0.4, l2=1e-4, pooling="gap", dense_units=64
-    ),
-    "cnn_bn_gap_weighted": dict(
-        filters=(32, 64, 128), batch_norm=True, dropout=0.4, l2=1e-4, pooling="gap", dense_units=64
-    ),
-    "cnn_deeper": dict(
-        filters=(32, 64, 128, 256),
-        batch_norm=True,
-        dropout=0.4,
-        l2=1e-4,
-        pooling="gap",
-        dense_units=64,
-    ),
-}
+def ensemble(members: Sequence[keras.Model], name: str = "ensemble") -> keras.Model:
+    """One model that averages the probabilities of ``members`` (trained models with the same
+    input), so an ensemble is saved, loaded, predicted with and adapted like any model.
+
+    Members keep their own names (they must differ) and can be taken out again with
+    :func:`ensemble_members`.
+
+    >>> final = models.ensemble([run.model for run in runs], name="final")  # doctest: +SKIP
+    """
+    if len({m.name for m in members}) != len(members):
+        raise ValueError(f"ensemble members need distinct names: {[m.name for m in members]}")
+    inputs = keras.Input(members[0].input_shape[1:], dtype="uint8", name="image")
+    outputs = layers.Average(name="mean_probability")([member(inputs) for member in members])
+    return keras.Model(inputs, outputs, name=name)
+
+
+def ensemble_members(model: keras.Model) -> list[keras.Model]:
+    """The member models of an :func:`ensemble`, or ``[model]`` for a single model."""
+    names = [layer.name for layer in model.layers]
+    if "mean_probability" not in names:
+        return [model]
+    return [layer for layer in model.layers if isinstance(layer, keras.Model)]

@@ -297,7 +297,9 @@ def plot_roc_pr(
     with _styled():
         fig, (roc, pr) = plt.subplots(1, 2, figsize=(11, 4.5))
         for name, probabilities in _as_curves(p).items():
-            m = evaluate.metrics(y, probabilities, threshold if threshold is not None else 0.5)
+            m = evaluate.compute_metrics(
+                y, probabilities, threshold if threshold is not None else 0.5
+            )
             fpr, tpr, _ = roc_curve(y, probabilities)
             (line,) = roc.plot(fpr, tpr, label=f"{name} (AUC {m['roc_auc']:.3f})")
             precision, recall, _ = precision_recall_curve(y, probabilities)
@@ -413,32 +415,93 @@ def plot_calibration(
     return _done(fig, save)
 
 
+#: Metrics where lower is better (losses); every other metric is "higher is better".
+LOWER_IS_BETTER = ("log_loss", "brier", "stress_log_loss", "stress_brier")
+
+
 def plot_model_comparison(
     metrics_df: pd.DataFrame, metric: str = "roc_auc", split: str = "val", save: str | None = None
 ) -> Figure:
-    """One bar per model of ``metrics_df`` (a :func:`xraylib.evaluate.load_metrics` table) on
+    """One bar per model of ``metrics_df`` (a :func:`xraylib.results.load_metrics` table) on
     ``split``, best at the top, with the 95% bootstrap interval when the table has one.
 
-    >>> table = xraylib.load_metrics()  # doctest: +SKIP
-    >>> fig = plots.plot_model_comparison(table, metric="roc_auc", split="val")  # doctest: +SKIP
+    >>> table = results.load_metrics()  # doctest: +SKIP
+    >>> fig = plots.plot_model_comparison(table, metric="stress_log_loss")  # doctest: +SKIP
     """
-    rows = metrics_df[metrics_df["split"] == split].sort_values(metric)
+    lower = metric in LOWER_IS_BETTER
+    rows = metrics_df[metrics_df["split"] == split].sort_values(metric, ascending=not lower)
     values = rows[metric].to_numpy(float)
     errors = None
     if {f"{metric}_low", f"{metric}_high"} <= set(rows.columns):
         low, high = rows[f"{metric}_low"].to_numpy(float), rows[f"{metric}_high"].to_numpy(float)
         errors = np.nan_to_num(np.vstack([values - low, high - values]))
+    if lower:
+        limits = (0.0, float(np.nanmax(values)) * 1.2 if len(values) else 1.0)
+    else:
+        limits = (max(0.0, np.nanmin(values) - 0.1) if len(values) else 0, 1.0)
     with _styled():
         fig, ax = plt.subplots(figsize=(8, 0.5 * len(rows) + 1.5))
         ax.barh(rows["model"], values, xerr=errors, capsize=4, color=sns.color_palette()[0])
         for y_position, value in enumerate(values):
             ax.text(value, y_position, f" {value:.3f}", va="bottom", fontsize=9)
-        ax.set(
-            title=f"{metric} on {split}",
-            xlabel=metric,
-            ylabel="",
-            xlim=(max(0.0, np.nanmin(values) - 0.1) if len(values) else 0, 1.0),
+        better = "lower is better" if lower else "higher is better"
+        ax.set(title=f"{metric} on {split} ({better})", xlabel=metric, ylabel="", xlim=limits)
+    return _done(fig, save)
+
+
+def plot_stress(table: pd.DataFrame, save: str | None = None) -> Figure:
+    """Validation ROC AUC and log-loss of each model under each declared perturbation (a
+    :func:`xraylib.experiment.load_stress` table: columns ``model, perturbation, roc_auc,
+    log_loss``): one row per perturbation, one marker per model.
+
+    >>> table = experiment.load_stress(["cnn_plain", "cnn_deeper"])  # doctest: +SKIP
+    >>> fig = plots.plot_stress(table)  # doctest: +SKIP
+    """
+    perturbations = list(dict.fromkeys(table["perturbation"]))
+    names = list(dict.fromkeys(table["model"]))
+    positions = {name: i for i, name in enumerate(perturbations)}
+    colors = sns.color_palette("deep", len(names))
+    with _styled():
+        fig, axes = plt.subplots(1, 2, figsize=(12, 0.42 * len(perturbations) + 1.8), sharey=True)
+        for color, name in zip(colors, names, strict=True):
+            rows = table[table["model"] == name]
+            y = rows["perturbation"].map(positions).to_numpy(float)
+            for ax, metric in zip(axes, ("roc_auc", "log_loss"), strict=True):
+                ax.plot(rows[metric], y, "o", color=color, label=name, alpha=0.85)
+        axes[0].set(
+            yticks=range(len(perturbations)),
+            yticklabels=perturbations,
+            title="ROC AUC (higher is better)",
+            xlabel="ROC AUC",
         )
+        axes[1].set(title="log-loss (lower is better)", xlabel="log-loss")
+        axes[0].invert_yaxis()
+        axes[1].legend(loc="lower right", fontsize=9)
+        fig.suptitle("stress validation: the validation images under acquisition-style changes")
+    return _done(fig, save)
+
+
+def plot_threshold_spread(thresholds: np.ndarray, chosen: float, save: str | None = None) -> Figure:
+    """Histogram of the thresholds chosen on bootstrap resamples of validation
+    (:func:`xraylib.evaluate.threshold_spread`), with the chosen one and the 95% range.
+
+    >>> spread = evaluate.threshold_spread(y_val, p_val, 0.97, groups=patients)  # doctest: +SKIP
+    >>> fig = plots.plot_threshold_spread(spread, threshold)  # doctest: +SKIP
+    """
+    low, high = np.quantile(thresholds, [0.025, 0.975])
+    with _styled():
+        fig, ax = plt.subplots(figsize=(7, 3.5))
+        ax.hist(thresholds, bins=40, color=sns.color_palette()[0], alpha=0.8)
+        ax.axvline(chosen, color="black", linestyle="--", label=f"chosen {chosen:.3f}")
+        ax.axvspan(
+            low, high, color="gray", alpha=0.15, label=f"95% of resamples {low:.3f}–{high:.3f}"
+        )
+        ax.set(
+            title="how much the threshold depends on which children are in validation",
+            xlabel="threshold chosen on a bootstrap resample of validation patients",
+            ylabel="resamples",
+        )
+        ax.legend(loc="upper left", fontsize=9)
     return _done(fig, save)
 
 
