@@ -5,14 +5,17 @@ Every notebook starts with::
     import xraylib
     xraylib.setup()
 
-which checks versions, seeds everything, sets the plot style and prints what the run will use.
+which checks versions, seeds everything, sets the plot style, shows figures inline (whatever
+``MPLBACKEND`` the kernel inherited) and prints what the run will use.
 ``python -m xraylib notebooks`` (``make notebooks``) executes the series in order and records
 each notebook's wall time in ``data/results/runtime.csv`` as soon as that notebook finishes.
 """
 
 from __future__ import annotations
 
+import os
 import platform
+import re
 import sys
 import time
 from collections.abc import Sequence
@@ -25,6 +28,10 @@ from xraylib import config
 from xraylib.errors import XrayError
 
 MIN_VERSIONS = {"tensorflow": "2.16", "keras": "3.8", "sklearn": "1.4"}
+#: Resolution of the figures embedded in notebooks (``images/`` files keep ``save_fig``'s).
+INLINE_DPI = 100
+#: A call that makes a figure: a ``plot_``/``show_`` function of a module, or pyplot.
+DRAWS = re.compile(r"\b\w+\.(?:plot|show)_\w*\(|\bplt\.(?:subplots|figure|imshow|plot)\(")
 
 
 def _version_tuple(text: str) -> tuple[int, ...]:
@@ -34,10 +41,12 @@ def _version_tuple(text: str) -> tuple[int, ...]:
 def setup(seed: int | None = None, quiet: bool = False) -> config.Profile:
     """Check versions, seed Python/NumPy/Keras, set the plot style; print the run's settings.
 
-    Returns the active :class:`~xraylib.config.Profile`.
+    Inside a Jupyter kernel, figures are shown inline even when the kernel inherited a
+    non-inline ``MPLBACKEND`` (such as ``Agg``). Returns the active
+    :class:`~xraylib.config.Profile`.
 
     >>> profile = xraylib.setup()  # doctest: +SKIP
-    >>> model = xraylib.build_cnn(profile.image_size)  # doctest: +SKIP
+    >>> model = models.build_cnn(profile.image_size)  # doctest: +SKIP
     """
     import keras
     import sklearn
@@ -57,6 +66,7 @@ def setup(seed: int | None = None, quiet: bool = False) -> config.Profile:
         )
     tf.get_logger().setLevel("ERROR")
     used_seed = config.set_seed(seed)
+    inline_figures()
     plots.set_style()
     profile = config.profile()
     if not quiet:
@@ -70,6 +80,49 @@ def setup(seed: int | None = None, quiet: bool = False) -> config.Profile:
         )
         print(f"data: {_shown(config.data_dir())} · outputs: {_shown(config.output_dir())}")
     return profile
+
+
+def inline_figures() -> bool:
+    """Switch matplotlib to the inline backend (PNG at :data:`INLINE_DPI`) when running in
+    a Jupyter kernel; return whether it did. Outside a kernel nothing changes.
+
+    >>> notebook.inline_figures()  # in a plain Python process
+    False
+    """
+    ipython = sys.modules.get("IPython")  # always loaded in a kernel; never imported here
+    shell = ipython.get_ipython() if ipython is not None else None
+    if shell is None or getattr(shell, "kernel", None) is None:
+        return False
+    from matplotlib_inline.backend_inline import set_matplotlib_formats
+
+    shell.run_line_magic("matplotlib", "inline")
+    set_matplotlib_formats("png", dpi=INLINE_DPI)
+    return True
+
+
+def draws_figure(source: str) -> bool:
+    """Whether a code cell's ``source`` makes a figure (see :data:`DRAWS`).
+
+    >>> notebook.draws_figure('plots.plot_class_counts(found.frame, save="01_counts");')
+    True
+    """
+    return DRAWS.search(source) is not None
+
+
+def has_figure(outputs: Sequence[dict]) -> bool:
+    """Whether a cell's ``outputs`` include an embedded PNG."""
+    return any("image/png" in out.get("data", {}) for out in outputs)
+
+
+def cells_missing_figures(book: dict) -> list[int]:
+    """Numbers (0-based, as nbval counts) of the code cells of ``book`` that draw a figure
+    but hold no embedded PNG."""
+    code = [cell for cell in book["cells"] if cell["cell_type"] == "code"]
+    return [
+        number
+        for number, cell in enumerate(code)
+        if draws_figure(cell["source"]) and not has_figure(cell.get("outputs", []))
+    ]
 
 
 def _shown(path: Path) -> str:
@@ -89,9 +142,10 @@ def execute(notebooks: Sequence[Path] | None = None, timeout: int = 3600) -> pd.
     """Execute notebooks in place, in order, and record their wall times.
 
     Each notebook runs with its own folder as the working directory in a fresh ``python3``
-    kernel. Its row of ``runtime.csv`` (notebook, profile, seconds, finished; rows replaced by
-    name) is written as soon as it finishes, so an interrupted series keeps the times of the
-    notebooks already done. A failing cell raises :class:`~xraylib.errors.XrayError` naming
+    kernel, started without ``MPLBACKEND`` so that figures are shown inline. Its row of
+    ``runtime.csv`` (notebook, profile, seconds, finished; rows replaced by name) is written
+    as soon as it finishes, so an interrupted series keeps the times of the notebooks already
+    done. A failing cell raises :class:`~xraylib.errors.XrayError` naming
     the notebook and the first line of the error; the notebooks before it stay executed.
     Returns the whole runtime table.
     """
@@ -99,6 +153,7 @@ def execute(notebooks: Sequence[Path] | None = None, timeout: int = 3600) -> pd.
     from nbclient import NotebookClient
     from nbclient.exceptions import CellExecutionError
 
+    kernel_env = {k: v for k, v in os.environ.items() if k != "MPLBACKEND"}
     done = pd.DataFrame()
     for path in notebooks or series():
         path = Path(path).resolve()
@@ -111,7 +166,7 @@ def execute(notebooks: Sequence[Path] | None = None, timeout: int = 3600) -> pd.
                 timeout=timeout,
                 kernel_name="python3",
                 resources={"metadata": {"path": str(path.parent)}},
-            ).execute()
+            ).execute(env=kernel_env)
         except CellExecutionError as err:
             first = (err.evalue.strip().splitlines() or [""])[0]
             raise XrayError(f"{path.name} failed: {err.ename}: {first}") from None

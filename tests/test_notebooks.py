@@ -1,0 +1,51 @@
+"""The committed notebooks show their figures inline, not only as files in ``images/``."""
+
+from __future__ import annotations
+
+import nbformat
+import pytest
+
+from xraylib import notebook
+
+
+@pytest.mark.parametrize("path", notebook.series(), ids=lambda path: path.stem)
+def test_every_cell_that_draws_shows_its_figure_inline(path):
+    missing = notebook.cells_missing_figures(nbformat.read(path, as_version=4))
+    assert not missing, (
+        f"{path.name}: code cells {missing} draw a figure but hold no image/png output "
+        "(executed with a non-inline MPLBACKEND?)"
+    )
+
+
+@pytest.mark.parametrize(
+    ("source", "draws"),
+    [
+        ('plots.plot_class_counts(found.frame, save="01_class_counts");', True),
+        ("fig = tuning.plot_trials(trials)", True),
+        ("plots.show_examples(images, labels)", True),
+        ("fig, ax = plt.subplots()", True),
+        ("print(evaluate.compute_metrics(y, p, 0.5))", False),
+        ("counts.plot.bar(ax=ax)  # an axes of an existing figure", False),
+    ],
+)
+def test_a_cell_draws_when_it_calls_a_plot_or_show_function(source, draws):
+    assert notebook.draws_figure(source) is draws
+
+
+def test_a_drawing_cell_without_a_png_output_is_named_by_its_code_cell_number():
+    book = nbformat.v4.new_notebook(
+        cells=[
+            nbformat.v4.new_markdown_cell("# title"),
+            nbformat.v4.new_code_cell("import xraylib"),
+            nbformat.v4.new_code_cell("plots.plot_roc_pr(y, p, 0.5);"),
+        ]
+    )
+    assert notebook.cells_missing_figures(book) == [1]
+    book.cells[2].outputs = [
+        nbformat.v4.new_output("display_data", data={"image/png": "iVBOR", "text/plain": "x"})
+    ]
+    assert notebook.cells_missing_figures(book) == []
+
+
+def test_setup_outside_a_kernel_leaves_the_backend_alone():
+    assert notebook.inline_figures() is False
