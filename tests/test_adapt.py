@@ -105,3 +105,16 @@ def test_prior_shift_is_monotone_and_leaves_the_ranking_alone():
 def test_prior_shift_refuses_an_impossible_training_rate():
     with pytest.raises(ValueError, match="train_prior"):
         adapt.prior_shift(np.array([0.2, 0.8]), train_prior=1.0)
+
+
+def test_training_prior_is_one_half_with_balanced_weights_else_the_training_share():
+    y = np.array([1, 1, 1, 0])
+    assert adapt.training_prior("balanced", y) == 0.5
+    assert adapt.training_prior(None, y) == 0.75
+
+
+def test_prior_shift_check_recovers_the_resampled_rates_of_a_calibrated_model():
+    y, p = _calibrated(0.5, 4000, seed=2)
+    table = adapt.prior_shift_check(y, p, train_prior=0.5, rates=(0.3, 0.7))
+    assert table.true_rate.tolist() == [0.3, 0.7]
+    np.testing.assert_allclose(table.estimated_rate, table.true_rate, atol=0.05)

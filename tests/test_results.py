@@ -133,3 +133,17 @@ def test_ledger_only_appends_and_numbers_each_read(case, tmp_path) -> None:
     pd.testing.assert_frame_equal(ledger.iloc[:2].reset_index(drop=True), first, check_dtype=False)
     assert ledger.loc[0, "accuracy"] == pytest.approx(plain["accuracy"])
     assert {"date", "commit", "recipe", "adaptation", "roc_auc_low", "note"} <= set(ledger)
+
+
+def test_target_check_says_which_targets_are_met() -> None:
+    plain = {"roc_auc": 0.97}
+    adapted = {"accuracy": 0.90, "sensitivity": 0.96, "roc_auc": 0.965}
+    table = results.target_check(plain, adapted)
+    assert len(table) == len(results.TARGETS)
+    met = dict(zip(zip(table.result, table.metric, strict=True), table.met, strict=True))
+    assert met == {
+        ("plain", "roc_auc"): True,
+        ("adapted", "accuracy"): False,
+        ("adapted", "sensitivity"): True,
+        ("adapted", "roc_auc"): True,
+    }

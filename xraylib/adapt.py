@@ -25,6 +25,7 @@ from dataclasses import dataclass
 
 import keras
 import numpy as np
+import pandas as pd
 
 from xraylib import models
 
@@ -116,3 +117,102 @@ def prior_shift(
         if moved < tolerance:
             break
     return PriorShift(_reweighted(p, train_prior, prior), prior, float(train_prior), iterations)
+
+
+def training_prior(class_weight: str | None, y_train: np.ndarray) -> float:
+    """The pneumonia rate a model's probabilities assume: 0.5 when it was trained with
+    balanced class weights, else the share of PNEUMONIA in its training labels.
+
+    >>> adapt.training_prior(None, splits.y_train)  # doctest: +SKIP
+    0.742...
+    """
+    return 0.5 if class_weight == "balanced" else float(np.mean(y_train))
+
+
+#: The label-free adaptations notebook 06 reports, each with the suffix of its model name in
+#: the results table. The last one is the declared adaptation of the hand-over model.
+ADAPTATIONS = {
+    "none": "",
+    "AdaBN": "+adabn",
+    "prior shift (EM)": "+prior",
+    "AdaBN + prior shift (EM)": "+adabn+prior",
+}
+DECLARED = "AdaBN + prior shift (EM)"
+
+
+@dataclass
+class Adapted:
+    """What :func:`adapt_all` returns.
+
+    Attributes:
+        p: probabilities of PNEUMONIA under each adaptation of :data:`ADAPTATIONS`.
+        rates: the pneumonia rate each prior-shift estimate found (no label used).
+        model: the AdaBN-adapted model (for Grad-CAM of the adapted decisions).
+    """
+
+    p: dict[str, np.ndarray]
+    rates: dict[str, float]
+    model: keras.Model
+
+
+def adapt_all(
+    model: keras.Model, images: np.ndarray, train_prior: float, batch_size: int = 256
+) -> Adapted:
+    """Predict unlabelled ``images`` under every adaptation of :data:`ADAPTATIONS`.
+
+    >>> adapted = adapt.adapt_all(model, x_site, train_prior=0.74)  # doctest: +SKIP
+    >>> adapted.p["AdaBN + prior shift (EM)"][:3], adapted.rates  # doctest: +SKIP
+    """
+    normalised_model = adabn(model, images)
+    plain = model.predict(images, batch_size=batch_size, verbose=0).ravel()
+    normalised = normalised_model.predict(images, batch_size=batch_size, verbose=0).ravel()
+    shifted, both = prior_shift(plain, train_prior), prior_shift(normalised, train_prior)
+    return Adapted(
+        p={
+            "none": plain,
+            "AdaBN": normalised,
+            "prior shift (EM)": shifted.p,
+            "AdaBN + prior shift (EM)": both.p,
+        },
+        rates={"prior shift (EM)": shifted.prior, "AdaBN + prior shift (EM)": both.prior},
+        model=normalised_model,
+    )
+
+
+def prior_shift_check(
+    y_val: np.ndarray,
+    p_val: np.ndarray,
+    train_prior: float,
+    rates: tuple[float, ...] = (0.3, 0.5, 0.625, 0.75, 0.9),
+    seed: int = 0,
+) -> pd.DataFrame:
+    """Does the prior-shift EM find the pneumonia rate of a site? Checked on VALIDATION: for
+    each rate, validation images are resampled (with replacement, as many as there are) so that
+    that share is PNEUMONIA, and EM estimates the rate from the probabilities alone.
+
+    Returns one row per rate: ``true_rate``, ``estimated_rate``, ``iterations``.
+
+    >>> adapt.prior_shift_check(splits.y_val, p_val, train_prior=0.74)  # doctest: +SKIP
+    """
+    y = np.asarray(y_val).astype(int).ravel()
+    p = np.asarray(p_val, dtype=float).ravel()
+    positive, negative = np.flatnonzero(y == 1), np.flatnonzero(y == 0)
+    rng = np.random.default_rng(seed)
+    rows = []
+    for rate in rates:
+        n_positive = int(round(rate * y.size))
+        chosen = np.concatenate(
+            [
+                rng.choice(positive, n_positive, replace=True),
+                rng.choice(negative, y.size - n_positive, replace=True),
+            ]
+        )
+        shifted = prior_shift(p[chosen], train_prior)
+        rows.append(
+            {
+                "true_rate": rate,
+                "estimated_rate": shifted.prior,
+                "iterations": shifted.iterations,
+            }
+        )
+    return pd.DataFrame(rows)

@@ -16,7 +16,7 @@ validation ROC AUC is reported too, but it is saturated near 1 and cannot separa
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import keras
@@ -34,8 +34,8 @@ STRESS_FILE = "stress.csv"
 
 @dataclass(frozen=True)
 class Design:
-    """One CNN iteration: the keyword arguments of :func:`xraylib.models.build_cnn` and the
-    training recipe.
+    """One CNN iteration: the keyword arguments of :func:`xraylib.models.build_cnn`, the
+    augmentation (a name of :data:`xraylib.models.AUGMENTATIONS`) and the training recipe.
 
     >>> design = experiment.DESIGNS["cnn_deeper"]  # doctest: +SKIP
     >>> model = design.build(96, name="cnn_deeper")  # doctest: +SKIP
@@ -44,12 +44,20 @@ class Design:
     layers: dict
     recipe: train.Recipe = field(default_factory=train.Recipe)
     summary: str = ""
+    augment: str = "none"
 
-    def build(
-        self, image_size: int | None = None, augment: keras.layers.Layer | None = None, **names
-    ) -> keras.Model:
+    def build(self, image_size: int | None = None, name: str = "cnn") -> keras.Model:
         """A fresh model of this design (call :func:`xraylib.train.new_session` first)."""
-        return models.build_cnn(image_size, **self.layers, augment=augment, **names)
+        block = (
+            None
+            if self.augment == "none"
+            else models.augmentation(**models.AUGMENTATIONS[self.augment])
+        )
+        return models.build_cnn(image_size, **self.layers, augment=block, name=name)
+
+    def with_changes(self, **changes: object) -> Design:
+        """A copy with some fields changed, e.g. ``augment="exposure"``."""
+        return replace(self, **changes)  # type: ignore[arg-type]
 
 
 _FOUR_BLOCKS = dict(filters=(32, 64, 128, 256), batch_norm=True, dropout=0.3, pooling="gap")
@@ -123,6 +131,7 @@ def run(
     profile: config.Profile | None = None,
     seed: int | None = None,
     verbose: str | int = 2,
+    extra: dict | None = None,
 ) -> Experiment:
     """Train ``model`` on ``splits`` with ``recipe``, judge it on validation (plain and
     stressed), record and return the outcome.
@@ -137,6 +146,7 @@ def run(
         profile: run settings (default: the active profile).
         seed: training seed (default ``XRAY_SEED``); ensemble members differ by it.
         verbose: Keras progress display (2: one line per epoch).
+        extra: more columns for the row (e.g. the augmentation's name).
 
     The validation metrics use the 0.5 threshold; the threshold of the final model is chosen
     later, on validation, by :func:`xraylib.evaluate.choose_threshold`.
@@ -162,8 +172,107 @@ def run(
             "seconds": round(result.seconds, 1),
             "images_per_s": round(result.images_per_s, 1),
             "saved": bool(save),
+            **(extra or {}),
         },
     )
+
+
+def run_design(
+    name: str,
+    design: Design,
+    splits: Splits,
+    notebook: str,
+    save: bool = True,
+    seed: int | None = None,
+    verbose: str | int = 2,
+) -> Experiment:
+    """A fresh seeded session, ``design`` built at the splits' image size, and :func:`run`
+    with the design's recipe.
+
+    >>> run = experiment.run_design("cnn_plain", experiment.DESIGNS["cnn_plain"], splits,
+    ...                             notebook="03")  # doctest: +SKIP
+    """
+    train.new_session(seed)
+    model = design.build(splits.image_size, name=name)
+    return run(
+        name,
+        model,
+        splits,
+        notebook,
+        design.recipe,
+        save=save,
+        seed=seed,
+        verbose=verbose,
+        extra={"augment": design.augment},
+    )
+
+
+def select(query: str) -> pd.Series:
+    """The validation row of ``metrics.csv`` matching ``query`` with the lowest
+    :data:`SELECTION_METRIC`: the rule that carries a model forward, fixed in advance.
+
+    >>> experiment.select("notebook == '03'").model  # doctest: +SKIP
+    """
+    return results.best_candidate(
+        f"split == 'val' and ({query})", by=SELECTION_METRIC, ascending=True
+    )
+
+
+def train_members(
+    design: Design, splits: Splits, count: int, notebook: str, prefix: str = "member"
+) -> list[Experiment]:
+    """Train ``count`` models of ``design`` that differ only in their seed (``XRAY_SEED``,
+    +1, +2, …), each judged and recorded as ``PREFIX_1``, ``PREFIX_2``, … (not saved alone).
+    """
+    base = config.seed()
+    return [
+        run_design(f"{prefix}_{i}", design, splits, notebook, save=False, seed=base + i - 1)
+        for i in range(1, count + 1)
+    ]
+
+
+def judge_ensembles(
+    members: list[Experiment], splits: Splits, notebook: str, prefix: str = "ensemble"
+) -> list[Experiment]:
+    """The ensembles of the first 1, 2, … of ``members`` (probabilities averaged), each judged
+    and recorded as ``PREFIX_K``: how many members are worth their cost is read from them."""
+    judged = []
+    for k in range(1, len(members) + 1):
+        name = f"{prefix}_{k}"
+        model = models.ensemble([m.model for m in members[:k]], name=name)
+        fit = train.FitResult(
+            model,
+            pd.DataFrame(),
+            members[0].fit.best_epoch,
+            sum(m.fit.seconds for m in members[:k]),
+            members[0].fit.images_per_s,
+            members[0].fit.recipe,
+        )
+        extra = {
+            "params": model.count_params(),
+            "image_size": splits.image_size,
+            "recipe": members[0].fit.recipe.describe(),
+            "class_weight": members[0].fit.recipe.class_weight or "none",
+            "members": k,
+            "seconds": round(fit.seconds, 1),
+        }
+        judged.append(judge(name, fit, splits, notebook, extra=extra))
+    return judged
+
+
+def choose_ensemble(ensembles: list[Experiment], tolerance: float = 1e-3) -> Experiment:
+    """The ensemble with the lowest :data:`SELECTION_METRIC`; one within ``tolerance`` of it
+    with fewer members wins (each member costs a full training and a prediction)."""
+    lowest = min(e.row[SELECTION_METRIC] for e in ensembles)
+    return next(e for e in ensembles if e.row[SELECTION_METRIC] <= lowest + tolerance)
+
+
+def keep(experiment: Experiment) -> Path:
+    """Save the experiment's model as the candidate ``data/models/NAME.keras`` and mark its
+    validation row ``saved`` (what notebook 06 chooses from). Returns the path."""
+    path = train.save_model(experiment.model, config.models_dir() / f"{experiment.name}.keras")
+    results.update_row(experiment.name, "val", saved=True)
+    return path
 
 
 def judge(

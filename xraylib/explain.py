@@ -15,6 +15,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from xraylib import models
+
 _FOLLOWERS = (keras.layers.BatchNormalization, keras.layers.ReLU, keras.layers.Activation)
 
 
@@ -42,12 +44,17 @@ def grad_cam(
         layer_name: the feature maps to explain (default :func:`last_conv_layer`).
         batch_size: images per gradient computation.
 
-    An image with no positive evidence gets a map of zeros.
+    An image with no positive evidence gets a map of zeros. For an
+    :func:`~xraylib.models.ensemble` the map is the mean of its members' maps.
 
-    >>> heat = xraylib.grad_cam(model, splits.x_val[:8])  # doctest: +SKIP
+    >>> heat = explain.grad_cam(model, splits.x_val[:8])  # doctest: +SKIP
     >>> heat.shape  # doctest: +SKIP
     (8, 96, 96)
     """
+    members = models.ensemble_members(model)
+    if members != [model]:
+        heat = np.mean([grad_cam(m, images, layer_name, batch_size) for m in members], axis=0)
+        return _scaled(heat)
     head = model.layers[-1]
     layer = model.get_layer(layer_name or last_conv_layer(model))
     explainer = keras.Model(model.inputs, [layer.output, head.input])
@@ -62,7 +69,11 @@ def grad_cam(
         weights = tf.reduce_mean(gradients, axis=(1, 2), keepdims=True)
         cam = tf.nn.relu(tf.reduce_sum(weights * features, axis=-1, keepdims=True))
         maps.append(tf.image.resize(cam, size, method="bilinear")[..., 0].numpy())
-    heat = np.concatenate(maps)
+    return _scaled(np.concatenate(maps))
+
+
+def _scaled(heat: np.ndarray) -> np.ndarray:
+    """Each map divided by its peak (a map without any evidence stays zero)."""
     peak = heat.max(axis=(1, 2), keepdims=True)
     return np.divide(heat, peak, out=np.zeros_like(heat), where=peak > 0)
 

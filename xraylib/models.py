@@ -116,6 +116,25 @@ def augmentation(
     return keras.Sequential(steps, name="augmentation")
 
 
+#: The augmentation variants of notebook 04, as keyword arguments of :func:`augmentation`.
+#: Each is aimed at one kind of difference between two acquisitions of the same chest.
+AUGMENTATIONS: dict[str, dict] = {
+    "none": dict(rotation=0, zoom=0, translation=0, contrast=0, brightness=0),
+    "framing": dict(rotation=0.02, zoom=0.1, translation=0.05, contrast=0, brightness=0),
+    "exposure": dict(rotation=0, zoom=0, translation=0, contrast=0.3, brightness=0.2, gamma=0.3),
+    "acquisition": dict(
+        rotation=0.02,
+        zoom=0.1,
+        translation=0.05,
+        contrast=0.3,
+        brightness=0.2,
+        gamma=0.3,
+        blur=1.0,
+        noise=0.02,
+    ),
+}
+
+
 def _input(image_size: int | None) -> keras.KerasTensor:
     size = image_size or config.profile().image_size
     return keras.Input((size, size, 1), dtype="uint8", name="image")
