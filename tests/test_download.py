@@ -14,7 +14,8 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from xraylib.download import DownloadError, download, extract, fetch, install_from
+from xraylib.download import extract, fetch, fetch_dataset, install_from
+from xraylib.errors import DownloadError
 
 MENDELEY_FILES = [
     f"chest_xray/{split}/{label}/{name}.jpeg"
@@ -104,7 +105,7 @@ def test_download_fetches_and_extracts_into_train_and_test(server, mendeley_zip,
     server.payload = mendeley_zip.read_bytes()
     dest = tmp_path / "data" / "chest_xray"
 
-    assert download(dest, url=server.url) == dest
+    assert fetch_dataset(dest, url=server.url) == dest
 
     assert sorted(p.name for p in dest.iterdir()) == ["test", "train"]
     assert sorted(p.name for p in (dest / "train").iterdir()) == ["NORMAL", "PNEUMONIA"]
@@ -118,7 +119,7 @@ def test_download_fetches_and_extracts_into_train_and_test(server, mendeley_zip,
 def test_download_leaves_images_already_present_alone(server, mendeley_zip, tmp_path, capsys):
     dest = install_from(mendeley_zip, tmp_path / "chest_xray")
 
-    assert download(dest, url=server.url) == dest
+    assert fetch_dataset(dest, url=server.url) == dest
     assert server.ranges == []
     assert "already present" in capsys.readouterr().out
 
@@ -199,7 +200,7 @@ def test_unreachable_url_says_to_use_from(tmp_path):
         port = probe.getsockname()[1]
 
     with pytest.raises(DownloadError, match="--from") as caught:
-        download(tmp_path / "chest_xray", url=f"http://127.0.0.1:{port}/x.zip")
+        fetch_dataset(tmp_path / "chest_xray", url=f"http://127.0.0.1:{port}/x.zip")
 
     assert str(caught.value).startswith("cannot reach 127.0.0.1")
     assert "\n" not in str(caught.value)
@@ -276,7 +277,7 @@ def test_archive_without_train_and_test_says_what_it_holds(tmp_path):
 
 
 def test_install_from_local_zip(mendeley_zip, tmp_path):
-    dest = download(tmp_path / "chest_xray", source=mendeley_zip)
+    dest = fetch_dataset(tmp_path / "chest_xray", source=mendeley_zip)
 
     assert (dest / "test" / "PNEUMONIA" / "b.jpeg").is_file()
 
@@ -285,7 +286,7 @@ def test_install_from_local_folder(tmp_path):
     extract(make_zip(tmp_path / "k.zip", KAGGLE_FILES), tmp_path / "mine" / "deep", progress=False)
     (tmp_path / "mine" / "deep" / "train" / "NORMAL" / "._a.jpeg").write_bytes(b"junk")
 
-    dest = download(tmp_path / "chest_xray", source=tmp_path / "mine")
+    dest = fetch_dataset(tmp_path / "chest_xray", source=tmp_path / "mine")
 
     assert sorted(p.name for p in dest.iterdir()) == ["test", "train", "val"]
     assert sorted(p.name for p in (dest / "train" / "NORMAL").iterdir()) == ["a.jpeg"]

@@ -1,88 +1,67 @@
 """xraylib: an honest pediatric chest X-ray (NORMAL vs PNEUMONIA) classifier, as a library.
 
-The notebooks in ``notebooks/`` tell the story; this package holds everything they use. In a
-notebook of your own::
+The notebooks in ``notebooks/`` tell the story; this package holds everything they use. The
+public API is its submodules (``__all__``) plus :func:`setup`; in a notebook of your own::
 
     import xraylib
-    profile = xraylib.setup()                      # versions, seed, plot style
-    splits = xraylib.load_splits()                 # cached images, patient-grouped validation
-    xraylib.new_session()
-    model = xraylib.build_cnn(profile.image_size)
-    result = xraylib.fit(model, splits)            # seeded, early stopping on validation AUC
+    from xraylib import data, models, train
 
-The names below are the public API (``__all__``); they are imported on first use, so
-``import xraylib`` stays fast and TensorFlow loads only when a model is needed.
+    profile = xraylib.setup()                      # versions, seed, plot style, inline figures
+    splits = data.load_splits()                    # cached images, patient-grouped validation
+    train.new_session()
+    model = models.build_cnn(profile.image_size)
+    result = train.fit(model, splits)              # seeded, early stopping on validation loss
+
+Submodules are imported on first use, so ``import xraylib`` stays fast and TensorFlow loads
+only when a model is needed.
 """
 
 import importlib
 import os
+from typing import TYPE_CHECKING
 
 # TensorFlow's C++ log lines (CPU instruction sets, a tf.data NodeDef attribute notice) are
 # harmless here; errors still reach Python as exceptions.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
+if TYPE_CHECKING:
+    from xraylib.notebook import setup
+
 __version__ = "0.1.0"
 
-_PUBLIC = {
-    "config": ["profile", "set_seed", "data_dir", "Profile"],
-    "data": [
-        "scan",
-        "scan_images",
-        "load",
-        "load_splits",
-        "make_splits",
-        "shared_patients",
-        "make_dataset",
-        "class_weights",
-        "read_image",
-        "Splits",
-        "DataError",
-        "ImageError",
-    ],
-    "models": ["build_dense", "build_cnn", "augmentation", "CNN_DESIGNS"],
-    "train": ["fit", "new_session", "FitResult"],
-    "evaluate": [
-        "metrics",
-        "confusion",
-        "choose_threshold",
-        "bootstrap_ci",
-        "calibration",
-        "record",
-        "load_metrics",
-    ],
-    "explain": ["grad_cam"],
-    "predict": ["load_model", "predict_images", "saved_threshold"],
-    "adapt": ["adabn"],
-    "notebook": ["setup"],
-    "download": ["download"],
-    "synthetic": ["make_synthetic"],
-    "errors": ["XrayError", "ConfigError"],
-}
-_WHERE = {name: module for module, names in _PUBLIC.items() for name in names}
-_MODULES = [
+#: The public submodules, in the order a reader meets them.
+SUBMODULES = (
     "config",
     "data",
+    "download",
+    "synthetic",
     "models",
     "train",
     "evaluate",
+    "results",
+    "experiment",
     "plots",
     "explain",
     "predict",
     "adapt",
-    "experiment",
     "tuning",
+    "cluster",
     "distribute",
-    "download",
-    "synthetic",
-]
+    "notebook",
+    "errors",
+    "bench",
+    "presentation",
+    "report",
+)
 
-__all__ = sorted(_WHERE) + _MODULES
+__all__ = [*SUBMODULES, "setup"]
 
 
-def __getattr__(name: str):
-    if name in _WHERE:
-        return getattr(importlib.import_module(f"xraylib.{_WHERE[name]}"), name)
-    if name in _MODULES:
+def __getattr__(name: str) -> object:
+    """Import a submodule (or :func:`~xraylib.notebook.setup`) on first use."""
+    if name == "setup":
+        return importlib.import_module("xraylib.notebook").setup
+    if name in SUBMODULES:
         return importlib.import_module(f"xraylib.{name}")
     raise AttributeError(f"module 'xraylib' has no attribute {name!r}")
 

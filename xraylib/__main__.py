@@ -35,9 +35,9 @@ def _scan(args: argparse.Namespace) -> int:
 
 
 def _download(args: argparse.Namespace) -> int:
-    from xraylib.download import MENDELEY_URL, download
+    from xraylib.download import MENDELEY_URL, fetch_dataset
 
-    dest = download(
+    dest = fetch_dataset(
         dest=args.dest, url=args.url or MENDELEY_URL, sha256=args.sha256, source=args.source
     )
     print(f"data ready in {dest}")
@@ -225,8 +225,7 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run one command; return its exit status."""
-    from xraylib.download import DownloadError
-    from xraylib.errors import XrayError
+    from xraylib.errors import DownloadError, XrayError
 
     args = _parser().parse_args(argv)
     try:

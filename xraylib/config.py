@@ -129,7 +129,7 @@ def seed() -> int:
 def data_dir() -> Path:
     """Folder of the images: ``XRAY_DATA_DIR`` or ``data/chest_xray`` in the project.
 
-    >>> xraylib.data_dir()  # doctest: +SKIP
+    >>> config.data_dir()  # doctest: +SKIP
     PosixPath('.../data/chest_xray')
     """
     env = os.environ.get("XRAY_DATA_DIR")
@@ -194,9 +194,9 @@ def set_seed(value: int | None = None) -> int:
     Call it before building each model: the same seed then gives the same weights, the same
     shuffling and the same history on this CPU. Returns the seed used.
 
-    >>> xraylib.set_seed(42)  # doctest: +SKIP
+    >>> config.set_seed(42)  # doctest: +SKIP
     42
-    >>> model = xraylib.build_cnn(96, filters=(16, 32, 64))  # doctest: +SKIP
+    >>> model = models.build_cnn(96, filters=(16, 32, 64))  # doctest: +SKIP
     """
     import keras
     import tensorflow as tf

@@ -16,7 +16,7 @@ Images enter the models as grayscale ``uint8`` squares. Resizing squashes the wh
 the square (the aspect ratio is *not* kept), as the classic notebooks and the redistributed
 224×224 copies do, with Lanczos filtering; 16-bit images are scaled to 8 bits, never clipped,
 by a bit depth *guessed from the image's maximum value* (≤255: 8-bit, ≤4095: 12-bit, else
-16-bit). :func:`load` decodes every image once and caches the arrays under
+16-bit). :func:`load_scan` decodes every image once and caches the arrays under
 ``data/cache/``, keyed by image size and a fingerprint of the file list, so later epochs and
 later notebooks never decode a JPEG again.
 """
@@ -39,7 +39,7 @@ from PIL import Image, UnidentifiedImageError
 from tqdm.auto import tqdm
 
 from xraylib import config
-from xraylib.errors import XrayError
+from xraylib.errors import DataError, ImageError
 
 if TYPE_CHECKING:
     import tensorflow as tf
@@ -50,24 +50,6 @@ JUNK_NAMES = {".ds_store", "thumbs.db", "desktop.ini"}
 JUNK_FOLDERS = {"__macosx", ".ipynb_checkpoints"}
 FRAME_COLUMNS = ["path", "split", "label", "patient_id", "subtype", "width", "height", "mode"]
 OUTSIDE = "outside the train|val|test/NORMAL|PNEUMONIA folders"
-
-
-class DataError(XrayError):
-    """The data folder cannot be used; the message says what and where, in one line.
-
-    >>> scan("no/such/folder")
-    Traceback (most recent call last):
-    xraylib.data.DataError: no such folder: no/such/folder
-    """
-
-
-class ImageError(XrayError):
-    """One image cannot be used; the message says which file and why, in one line.
-
-    >>> read_image("missing.jpeg", 96)
-    Traceback (most recent call last):
-    xraylib.data.ImageError: missing.jpeg: no such file
-    """
 
 
 @dataclass
@@ -118,7 +100,7 @@ class Splits:
     folder :func:`load_splits` read; ``None`` for hand-made splits, meaning
     :func:`config.data_dir`).
 
-    >>> splits = xraylib.load_splits()  # doctest: +SKIP
+    >>> splits = data.load_splits()  # doctest: +SKIP
     >>> splits.x_val.shape, splits.y_val.mean()  # doctest: +SKIP
     >>> splits.frame.groupby(["subset", "label"]).size()  # doctest: +SKIP
     """
@@ -268,7 +250,7 @@ def read_image(path: str | Path, image_size: int) -> np.ndarray:
 
     Raises :class:`ImageError` (one line: which file, why) for a missing or bad file.
 
-    >>> x = xraylib.read_image("my_xray.png", image_size=96)  # doctest: +SKIP
+    >>> x = data.read_image("my_xray.png", image_size=96)  # doctest: +SKIP
     >>> x.shape, x.dtype  # doctest: +SKIP
     ((96, 96, 1), dtype('uint8'))
     """
@@ -297,7 +279,7 @@ def scan(
     Raises:
         DataError: no such folder, no train/test, or a class with no usable image.
 
-    >>> found = xraylib.scan("data/chest_xray", progress=False)  # doctest: +SKIP
+    >>> found = data.scan("data/chest_xray", progress=False)  # doctest: +SKIP
     >>> found.counts()["test"]  # doctest: +SKIP
     {'NORMAL': 234, 'PNEUMONIA': 390}
     """
@@ -374,7 +356,7 @@ def scan_images(folder: str | Path, progress: bool = True) -> Scan:
     labelled sample), else ``"unknown"``. Raises :class:`DataError` when ``folder`` does not
     exist or holds no usable image.
 
-    >>> own = xraylib.scan_images("~/my_xrays", progress=False)  # doctest: +SKIP
+    >>> own = data.scan_images("~/my_xrays", progress=False)  # doctest: +SKIP
     >>> own.frame[["path", "label"]], own.skipped  # doctest: +SKIP
     """
     root = Path(folder).expanduser()
@@ -423,7 +405,7 @@ def _fingerprint(root: Path, image_size: int) -> str:
     return digest.hexdigest()[:16]
 
 
-def load(
+def load_scan(
     root: str | Path | None = None,
     image_size: int | None = None,
     cache_dir: Path | None = None,
@@ -440,7 +422,7 @@ def load(
     file changes the fingerprint and rebuilds it. It is written under a temporary name unique
     to the process, then renamed, so concurrent runs never read a half-written cache.
 
-    >>> found = xraylib.load(image_size=96, progress=False)  # doctest: +SKIP
+    >>> found = data.load_scan(image_size=96, progress=False)  # doctest: +SKIP
     >>> found.images.shape[1:]  # doctest: +SKIP
     (96, 96, 1)
     """
@@ -518,7 +500,7 @@ def make_splits(
 def shared_patients(frame: pd.DataFrame, a: str = "train", b: str = "val") -> set[str]:
     """Patient ids present in both subsets ``a`` and ``b`` (should be empty).
 
-    >>> xraylib.shared_patients(splits.frame, "train", "val")  # doctest: +SKIP
+    >>> data.shared_patients(splits.frame, "train", "val")  # doctest: +SKIP
     set()
     """
     ids = frame.groupby("subset").patient_id.agg(set)
@@ -542,14 +524,14 @@ def load_splits(
     Uses the profile's image size (or ``image_size``) and, under ``smoke``, its per-class
     subsample. The validation split depends on the seed only, never on the image size.
 
-    >>> splits = xraylib.load_splits(profile=xraylib.profile("smoke"))  # doctest: +SKIP
+    >>> splits = data.load_splits(profile=config.profile("smoke"))  # doctest: +SKIP
     >>> splits.x_train.shape[1:]  # doctest: +SKIP
     (64, 64, 1)
     """
     profile = profile or config.profile()
     seed = config.seed() if seed is None else seed
     image_size = image_size or profile.image_size
-    found = load(root, image_size, progress=progress)
+    found = load_scan(root, image_size, progress=progress)
     frame = found.frame
     if profile.per_class:
         frame = frame.loc[subsample(frame, profile.per_class, seed)]
@@ -577,7 +559,7 @@ def load_test(
     folder changed since, or another folder). Only the final evaluation notebook calls this,
     once.
     """
-    found = load(root or splits.root, splits.image_size, progress=False)
+    found = load_scan(root or splits.root, splits.image_size, progress=False)
     test = splits.frame[splits.frame.subset == "test"]
     assert found.images is not None
     reloaded = found.frame.path.reindex(test.index)
@@ -613,7 +595,7 @@ def make_dataset(
     With ``shuffle`` the order changes every epoch, reproducibly for a given ``seed``.
     Images stay uint8: the model's Rescaling layer scales them.
 
-    >>> val_set = xraylib.make_dataset(splits.x_val, splits.y_val, batch_size=32)  # doctest: +SKIP
+    >>> val_set = data.make_dataset(splits.x_val, splits.y_val, batch_size=32)  # doctest: +SKIP
     >>> images, labels = next(iter(val_set))  # doctest: +SKIP
     """
     import tensorflow as tf

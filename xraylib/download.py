@@ -1,7 +1,7 @@
 """Fetch, verify and safely extract the public chest X-ray archive.
 
 The images are the pediatric chest X-rays of Kermany, Zhang and Goldbaum (2018, CC BY 4.0),
-published on Mendeley Data as ``ChestXRay2017.zip``. :func:`download` does the whole job:
+published on Mendeley Data as ``ChestXRay2017.zip``. :func:`fetch_dataset` does the whole job:
 
 1. stream the archive to ``data/downloads/ChestXRay2017.zip.part`` with a progress bar,
    resuming a partial file with an HTTP ``Range`` request;
@@ -12,7 +12,7 @@ published on Mendeley Data as ``ChestXRay2017.zip``. :func:`download` does the w
 The Mendeley layout (``chest_xray/{train,test}``), the Kaggle copy
 (``chest_xray/chest_xray/{train,val,test}`` plus ``__MACOSX/``) and a folder the user already
 has (``--from PATH``) all end up in the same normalised layout. Every failure a user can meet
-raises :class:`DownloadError` with a one-line message that says what to do.
+raises :class:`~xraylib.errors.DownloadError` with a one-line message that says what to do.
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ from tqdm import tqdm
 
 from xraylib import config
 from xraylib.data import is_junk
-from xraylib.errors import XrayError
+from xraylib.errors import DownloadError
 
 MENDELEY_URL = (
     "https://data.mendeley.com/public-files/datasets/rscbjbr9sj/files/"
@@ -50,10 +50,6 @@ CHUNK_BYTES = 1 << 20
 FROM_HINT = "`python -m xraylib download --from PATH`"
 
 _NETWORK_ERRORS = (URLError, TimeoutError, ConnectionError, http.client.HTTPException)
-
-
-class DownloadError(XrayError):
-    """A download, check or extraction failed; the message is one line that says what to do."""
 
 
 def fetch(
@@ -164,7 +160,7 @@ def install_from(source: Path, dest: Path) -> Path:
     return dest
 
 
-def download(
+def fetch_dataset(
     dest: Path | None = None,
     url: str = MENDELEY_URL,
     sha256: str | None = None,
@@ -180,8 +176,8 @@ def download(
     defaults to :data:`MENDELEY_SIZE` for :data:`MENDELEY_URL` and is unchecked for another
     URL; ``keep_archive=False`` deletes the archive once extracted.
 
-    >>> xraylib.download()  # doctest: +SKIP
-    >>> xraylib.download(source=Path("~/Downloads/ChestXRay2017.zip"))  # doctest: +SKIP
+    >>> download.fetch_dataset()  # doctest: +SKIP
+    >>> download.fetch_dataset(source=Path("~/Downloads/ChestXRay2017.zip"))  # doctest: +SKIP
     """
     dest = Path(dest) if dest is not None else config.DEFAULT_IMAGES_DIR
     if source is not None:

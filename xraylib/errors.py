@@ -1,4 +1,9 @@
-"""The one base class of every error meant for a person rather than a traceback."""
+"""Every error meant for a person rather than a traceback: :class:`XrayError` and its kinds.
+
+Each module raises the kind that fits; all of them live here, so one import reaches them::
+
+    from xraylib.errors import DataError, XrayError
+"""
 
 
 class XrayError(Exception):
@@ -9,8 +14,8 @@ class XrayError(Exception):
     Example::
 
         try:
-            splits = xraylib.load_splits()
-        except xraylib.XrayError as err:  # DataError, ImageError, ConfigError, ...
+            splits = data.load_splits()
+        except errors.XrayError as err:  # DataError, ImageError, ConfigError, ...
             print(err)
     """
 
@@ -19,8 +24,50 @@ class ConfigError(XrayError):
     """An environment variable (``XRAY_PROFILE``, ``XRAY_SEED``) has a value xraylib cannot use;
     the message names the variable and the values it accepts.
 
-    >>> import xraylib
-    >>> xraylib.profile("huge")
+    >>> from xraylib import config
+    >>> config.profile("huge")
     Traceback (most recent call last):
     xraylib.errors.ConfigError: XRAY_PROFILE='huge' is not a profile; use one of full, smoke
+    """
+
+
+class TuningError(XrayError):
+    """A hyper-parameter search cannot run or gave no result (bad role or address, no trial
+    completed, the chief gone); the message says why, in one line.
+
+    >>> from xraylib import cluster
+    >>> cluster.run_tuner_process("boss", overwrite=False)  # doctest: +SKIP
+    Traceback (most recent call last):
+    xraylib.errors.TuningError: role must be one of single, chief, worker, not 'boss'
+    """
+
+
+class DataError(XrayError):
+    """The data folder cannot be used; the message says what and where, in one line.
+
+    >>> from xraylib import data
+    >>> data.scan("no/such/folder")
+    Traceback (most recent call last):
+    xraylib.errors.DataError: no such folder: no/such/folder
+    """
+
+
+class ImageError(XrayError):
+    """One image cannot be used; the message says which file and why, in one line.
+
+    >>> from xraylib import data
+    >>> data.read_image("missing.jpeg", 96)
+    Traceback (most recent call last):
+    xraylib.errors.ImageError: missing.jpeg: no such file
+    """
+
+
+class ModelError(XrayError):
+    """A model file cannot be used; the message says which and why, in one line."""
+
+
+class DownloadError(XrayError):
+    """A download, check or extraction failed; the message is one line that says what to do.
+
+    The command line exits with status 1 for it (2 for every other :class:`XrayError`).
     """

@@ -22,14 +22,10 @@ import numpy as np
 import pandas as pd
 
 from xraylib import config, data
-from xraylib.errors import XrayError
+from xraylib.errors import ModelError
 from xraylib.train import save_model
 
 FINAL_NAME = "final"
-
-
-class ModelError(XrayError):
-    """A model file cannot be used; the message says which and why, in one line."""
 
 
 def default_model_path() -> Path:
@@ -50,8 +46,8 @@ def load_model(path: str | Path | None = None) -> keras.Model:
 
     Raises :class:`ModelError` when the file is missing or cannot be read as a Keras model.
 
-    >>> model = xraylib.load_model()  # doctest: +SKIP
-    >>> deeper = xraylib.load_model("data/models/cnn_deeper.keras")  # doctest: +SKIP
+    >>> model = predict.load_model()  # doctest: +SKIP
+    >>> deeper = predict.load_model("data/models/cnn_deeper.keras")  # doctest: +SKIP
     """
     path = Path(path) if path is not None else final_model_path()
     if not path.is_file():
@@ -86,8 +82,8 @@ def saved_threshold(path: str | Path | None = None, default: float = 0.5) -> flo
 
     Raises :class:`ModelError` (one line) when that ``.json`` file is malformed.
 
-    >>> threshold = xraylib.saved_threshold()  # doctest: +SKIP
-    >>> xraylib.saved_threshold("data/models/cnn_deeper.keras")  # doctest: +SKIP
+    >>> threshold = predict.saved_threshold()  # doctest: +SKIP
+    >>> predict.saved_threshold("data/models/cnn_deeper.keras")  # doctest: +SKIP
     0.5
     """
     path = Path(path) if path is not None else final_model_path()
@@ -116,9 +112,9 @@ def predict_images(
     least ``threshold``) and ``probability`` (of PNEUMONIA), in the order given, and the list
     of ``(path, error message)`` of the files that could not be read.
 
-    >>> model, threshold = xraylib.load_model(), xraylib.saved_threshold()  # doctest: +SKIP
+    >>> model, threshold = predict.load_model(), predict.saved_threshold()  # doctest: +SKIP
     >>> paths = ["my_xrays/a.jpeg", "my_xrays/b.png"]  # doctest: +SKIP
-    >>> table, errors = xraylib.predict_images(model, paths, threshold)  # doctest: +SKIP
+    >>> table, errors = predict.predict_images(model, paths, threshold)  # doctest: +SKIP
     """
     size = int(model.input_shape[1])
     good: list[str] = []
