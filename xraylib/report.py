@@ -17,12 +17,14 @@ import pandas as pd
 from xraylib import config
 from xraylib.errors import XrayError
 from xraylib.evaluate import format_with_ci
+from xraylib.results import LEDGER_FILE
 
 RUN_06 = "run notebook 06 first (make notebooks)"
 
 README = config.ROOT / "README.md"
 TEST_METRICS = ["accuracy", "sensitivity", "specificity", "precision", "f1", "roc_auc", "pr_auc"]
 COMPARISON_COLUMNS = ["model", "source", "accuracy", "sensitivity", "specificity", "roc_auc"]
+LEDGER_METRICS = ["accuracy", "sensitivity", "specificity", "roc_auc"]
 
 
 def _results_file(results_dir: Path | None, name: str, how: str) -> Path:
@@ -49,6 +51,38 @@ def results_markdown(results_dir: Path | None = None) -> str:
             + " | ".join(cells)
             + f" | {int(row.n)} |"
         )
+    return "\n".join(lines)
+
+
+def ledger_sentence(ledger: pd.DataFrame) -> str:
+    """ "The official test set has been read N times (M rows)." for the ledger table."""
+    reads = ledger["read"].nunique()
+    return (
+        f"The official test set has been read {reads} time{'s' * (reads != 1)} "
+        f"({len(ledger)} row{'s' * (len(ledger) != 1)})."
+    )
+
+
+def ledger_markdown(results_dir: Path | None = None) -> str:
+    """Every row of the test ledger (``test_ledger.csv``: one row each time a final model is
+    scored on the official test set) as a Markdown table, after a sentence counting the reads.
+
+    Raises :class:`XrayError` (one line) when ``test_ledger.csv`` is missing.
+    """
+    ledger = pd.read_csv(
+        _results_file(results_dir, LEDGER_FILE, RUN_06), dtype={"commit": str, "notebook": str}
+    )
+    columns = ["read", "date", "commit", "model", "adaptation", "threshold", *LEDGER_METRICS, "n"]
+    lines = [
+        ledger_sentence(ledger),
+        "",
+        "| " + " | ".join(columns) + " |",
+        "|" + "---|" * len(columns),
+    ]
+    for _, row in ledger.iterrows():
+        cells = [str(row[c]).replace("|", "\\|") for c in columns[:5]]
+        cells += [f"{row.threshold:.3f}", *(format_with_ci(row, m) for m in LEDGER_METRICS)]
+        lines.append("| " + " | ".join([*cells, str(int(row.n))]) + " |")
     return "\n".join(lines)
 
 
@@ -95,6 +129,7 @@ def bench_markdown(results_dir: Path | None = None) -> str:
 
 BLOCKS: dict[str, Callable[[], str]] = {
     "results": results_markdown,
+    "ledger": ledger_markdown,
     "comparison": comparison_markdown,
     "bench": bench_markdown,
 }
