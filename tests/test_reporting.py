@@ -3,13 +3,27 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import pytest
 
-from xraylib import bench, config, evaluate, experiment, models, plots, presentation, report, train
+from xraylib import (
+    bench,
+    config,
+    evaluate,
+    experiment,
+    models,
+    plots,
+    presentation,
+    report,
+    results,
+    train,
+)
 from xraylib.data import load_splits, scan
 from xraylib.errors import XrayError
 from xraylib.notebook import execute
@@ -49,30 +63,30 @@ def test_bench_with_fewer_than_two_batches_of_training_images_is_one_line(
     assert "\n" not in str(caught.value)
 
 
-def _fake_results(p_adabn: np.ndarray | None = None) -> None:
-    """Results files and figures shaped like those notebooks 01 and 06 write."""
+def _fake_results(p_adapted: np.ndarray | None = None, declared: str | None = "AdaBN") -> None:
+    """Results files, figures and ``final.json`` shaped like those notebooks 01 and 06 write
+    (``declared``: the adaptation ``final.json`` names; ``None``, an older file without one)."""
     rng = np.random.default_rng(0)
     y = rng.integers(0, 2, 200)
     p = np.clip(y * 0.6 + rng.random(200) * 0.5, 0, 1)
-    evaluate.record(
-        "m@final", "val", y, p, 0.5, extra={"notebook": "06", "target_sensitivity": 0.97}
+    results.save_metrics(
+        "m@final", "val", y, p, 0.5, ci=False, extra={"notebook": "06", "target_sensitivity": 0.97}
     )
+    results.save_metrics("m", "val", y, p, 0.5, ci=False, extra={"notebook": "03"})
+    adapted = p if p_adapted is None else p_adapted
     rows = {
-        name: evaluate.record(model, "test", y, p, 0.5, extra={"adaptation": how})
-        for name, model, how in [("plain", "m", "none"), ("adapted", "m+adabn", "AdaBN")]
+        how: results.save_metrics(
+            f"m{suffix}", "test", y, q, 0.5, ci=how == "AdaBN", extra={"adaptation": how}
+        )
+        for how, suffix, q in [
+            ("none", "", p),
+            ("prior shift (EM)", "+prior", p),
+            ("AdaBN", "+adabn", adapted),
+        ]
     }
-    evaluate.record("m", "val", y, p, 0.5, extra={"notebook": "03"})
-    evaluate.published_comparison(rows, y).to_csv(
+    results.append_to_ledger(list(rows.values()), "m", "a recipe", list(rows))
+    results.published_comparison({"plain": rows["none"], "adapted": rows["AdaBN"]}, y).to_csv(
         config.results_dir() / "comparison.csv", index=False
-    )
-    frame = pd.DataFrame(
-        {
-            "path": [f"x{i}.jpeg" for i in range(200)],
-            "label": np.where(y == 1, "PNEUMONIA", "NORMAL"),
-        }
-    )
-    evaluate.save_predictions(
-        "test", frame, {"p_plain": p, "p_adabn": p if p_adabn is None else p_adabn}, 0.5
     )
     counts = pd.DataFrame(
         {"NORMAL": [300, 8, 90, 398], "PNEUMONIA": [900, 8, 110, 1018]},
@@ -80,12 +94,12 @@ def _fake_results(p_adabn: np.ndarray | None = None) -> None:
     )
     counts["total"] = counts.sum(axis=1)
     counts.to_csv(config.results_dir() / "counts.csv")
-    for name in (
-        "01_class_counts",
-        "03_comparison_auc",
-        "06_gradcam_false_positive",
-        "06_confusion_adabn",
-    ):
+    (config.models_dir() / "final.keras").write_bytes(b"")  # only final.json beside it is read
+    facts = {"threshold": 0.5, "model": "m", "image_size": 32}
+    if declared:
+        facts["adaptation"] = declared
+    (config.models_dir() / "final.json").write_text(json.dumps(facts))
+    for name in ("01_sample_grid", "06_gradcam_false_positive"):
         fig = plt.figure()
         plots.save_fig(fig, name)
         plt.close(fig)
@@ -102,15 +116,43 @@ def test_presentation_without_results_says_which_file_is_missing(tmp_path):
         presentation.build(tmp_path / "slides.pdf")
 
 
-def test_presentation_builds_when_a_confusion_cell_is_empty(tmp_path):
-    _fake_results(p_adabn=np.linspace(0, 0.4, 200))  # always NORMAL: no TP and no FP
+def test_presentation_builds_when_the_adapted_model_flags_no_child(tmp_path):
+    _fake_results(p_adapted=np.linspace(0, 0.4, 200))  # always NORMAL: no TP and no FP
     assert presentation.build(tmp_path / "slides.pdf").is_file()
+
+
+@pytest.mark.parametrize(("declared", "expected"), [("AdaBN", "AdaBN"), (None, "prior shift (EM)")])
+def test_the_adapted_result_is_the_one_final_json_declares(declared, expected):
+    _fake_results(declared=declared)  # without a declaration: the first adapted test row
+    res = presentation.Results(config.results_dir(), config.images_dir())
+    assert res.adaptation == expected and res.plain.adaptation == "none"
+
+
+def test_results_are_told_as_natural_frequencies():
+    row = pd.Series({"sensitivity": 0.9821, "specificity": 0.5684})
+    assert presentation.flagged_sentence(row) == (
+        "Of 100 children with pneumonia, it flags 98; of 100 healthy children, it sends 43 for "
+        "a needless second look."
+    )
+
+
+def test_importing_presentation_leaves_the_matplotlib_backend_unchanged():
+    code = (
+        "import matplotlib; matplotlib.use('svg'); import xraylib.presentation; "
+        "print(matplotlib.get_backend())"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "MPLBACKEND"}
+    done = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip() == "svg"
 
 
 @pytest.mark.parametrize("split", ["test", "val"])
 def test_presentation_before_notebook_06_is_a_one_line_error(tmp_path, split):
     _fake_results()
-    table = evaluate.load_metrics()
+    table = results.load_metrics()
     if split == "test":
         table = table[table.split != "test"]
     else:
@@ -128,14 +170,28 @@ def test_readme_blocks_are_made_from_the_results_files():
     assert lines[0] == "| model | source | accuracy | sensitivity | specificity | roc_auc |"
     assert len(lines) == 2 + len(pd.read_csv(config.results_dir() / "comparison.csv"))
     assert "| – |" in comparison  # a published value the paper does not give
-    assert report.results_markdown().count("\n| m") == 2  # the plain and the adapted test row
-    assert set(report.BLOCKS) == {"results", "comparison", "bench"}
+    assert report.results_markdown().count("\n| m") == 3  # plain and two adapted test rows
+    assert set(report.BLOCKS) == {"results", "ledger", "comparison", "bench"}
+
+
+def test_the_ledger_block_lists_every_row_and_counts_the_reads():
+    _fake_results()
+    _fake_results()  # a second read of the test set: three more rows
+    ledger = report.ledger_markdown()
+    assert ledger.startswith("The official test set has been read 2 times (6 rows).")
+    assert ledger.count("\n| 1 |") == 3 and ledger.count("\n| 2 |") == 3
+
+
+def test_the_readme_ledger_block_equals_the_committed_ledger():
+    committed = config.ROOT / "data" / "results"
+    assert report.readme_block("ledger") == report.ledger_markdown(committed)
 
 
 @pytest.mark.parametrize(
     ("make", "name", "hint"),
     [
         (report.results_markdown, "metrics.csv", "notebook 06"),
+        (report.ledger_markdown, "test_ledger.csv", "notebook 06"),
         (report.comparison_markdown, "comparison.csv", "notebook 06"),
         (report.bench_markdown, "bench.json", "make bench"),
     ],
