@@ -1,4 +1,4 @@
-"""The command line: ``python -m xraylib scan | synthetic | download``.
+"""The command line: ``python -m xraylib scan | synthetic | download | train | predict | bench``.
 
 Most tests call :func:`xraylib.__main__.main` in-process; a few run the real entry point in a
 subprocess to prove it works and that user errors never print a traceback.
@@ -14,10 +14,11 @@ import sys
 import zipfile
 from pathlib import Path
 
+import numpy as np
 import pytest
 from PIL import Image
 
-from xraylib import data
+from xraylib import bench, config, data, evaluate
 from xraylib.__main__ import main
 
 
@@ -62,6 +63,15 @@ def run_module(*args: str, cwd: Path) -> subprocess.CompletedProcess:
     )
 
 
+def strict_json(text: str) -> object:
+    """``text`` parsed as strict JSON: ``NaN``, ``Infinity`` and ``-Infinity`` are errors."""
+
+    def refuse(constant: str) -> None:
+        raise ValueError(f"{constant} is not JSON")
+
+    return json.loads(text, parse_constant=refuse)
+
+
 def closed_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -88,7 +98,7 @@ def test_scan_prints_counts_and_one_line_per_skipped_file(layout, capsys):
 def test_scan_json_prints_the_documented_object(layout, capsys):
     assert main(["scan", str(layout), "--json"]) == 0
     captured = capsys.readouterr()
-    report = json.loads(captured.out)
+    report = strict_json(captured.out)
     assert set(report) == {"root", "counts", "ignored", "skipped"}
     assert report["root"] == str(layout)
     assert report["counts"] == {
@@ -265,3 +275,39 @@ def test_help_lists_the_commands(capsys):
     assert caught.value.code == 0
     out = capsys.readouterr().out
     assert all(name in out for name in ("scan", "download", "synthetic"))
+
+
+# --------------------------------------------------------------------------- strict JSON
+
+
+def test_train_and_predict_print_strict_json_with_undefined_metrics_as_null(
+    phantom_root, tmp_path, capsys, monkeypatch
+):
+    measured = evaluate.compute_metrics
+
+    def with_undefined_precision(*args, **kwargs):  # a model that never says PNEUMONIA
+        return measured(*args, **kwargs) | {"precision": float("nan"), "f1": float("inf")}
+
+    monkeypatch.setattr(evaluate, "compute_metrics", with_undefined_precision)
+    model = tmp_path / "model.keras"
+    argv = ["train", "--data", str(phantom_root), "--epochs", "1", "--image-size", "32"]
+    assert main([*argv, "--out", str(model)]) == 0
+    last = strict_json(capsys.readouterr().out.strip().splitlines()[-1])
+    assert last["validation"]["precision"] is None
+    assert last["validation"]["f1"] is None
+    assert 0 <= last["validation"]["roc_auc"] <= 1
+
+    images = sorted((phantom_root / "test" / "NORMAL").iterdir())[:2]
+    assert main(["predict", *map(str, images), "--model", str(model), "--json"]) == 0
+    rows = strict_json(capsys.readouterr().out)
+    assert [row["path"] for row in rows] == list(map(str, images))
+    assert all(0 <= row["probability"] <= 1 for row in rows)
+
+
+def test_bench_json_is_strict_on_screen_and_in_bench_json(monkeypatch, capsys):
+    result = {"speedup": float("nan"), "images_per_s": np.float32(261.8), "devices": ["CPU:0"]}
+    monkeypatch.setattr(bench, "run", lambda n_images: result)
+    assert main(["bench", "--json"]) == 0
+    shown = strict_json(capsys.readouterr().out)
+    assert shown == {"speedup": None, "images_per_s": pytest.approx(261.8), "devices": ["CPU:0"]}
+    assert strict_json((config.results_dir() / "bench.json").read_text()) == shown

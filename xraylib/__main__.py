@@ -1,13 +1,15 @@
 """Command line: ``python -m xraylib COMMAND …`` (also the ``xraylib`` console script).
 
 Every user error (missing folder, unusable layout, bad argument, bad model file) prints one
-line to stderr and exits non-zero; no traceback.
+line to stderr and exits non-zero; no traceback. Every JSON output is strict JSON: an
+undefined number (NaN, infinity) is ``null``.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -17,12 +19,30 @@ from xraylib import config
 DEFAULT_CNN = "cnn_bn_gap"
 
 
+def _strict(value: object) -> object:
+    """``value`` with every NaN or infinite number (also NumPy's) replaced by ``None``."""
+    if isinstance(value, dict):
+        return {key: _strict(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_strict(item) for item in value]
+    if hasattr(value, "dtype") and hasattr(value, "item"):  # a NumPy scalar
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def _json(value: object, indent: int | None = None) -> str:
+    """``value`` as strict JSON text (undefined numbers as ``null``)."""
+    return json.dumps(_strict(value), indent=indent, allow_nan=False)
+
+
 def _scan(args: argparse.Namespace) -> int:
     from xraylib.data import scan
 
     found = scan(args.dir, progress=not args.json and sys.stderr.isatty())
     if args.json:
-        print(json.dumps(found.to_json(), indent=2))
+        print(_json(found.to_json(), indent=2))
         return 0
     print(f"data: {found.root}")
     for split, by_label in found.counts().items():
@@ -84,7 +104,7 @@ def _train(args: argparse.Namespace) -> int:
     p_val = result.model.predict(splits.x_val, batch_size=256, verbose=0).ravel()
     scores = {k: round(v, 6) for k, v in evaluate.compute_metrics(splits.y_val, p_val).items()}
     print(
-        json.dumps(
+        _json(
             {
                 "model": str(out),
                 "seed": seed,
@@ -107,7 +127,7 @@ def _predict(args: argparse.Namespace) -> int:
     for _, message in errors:
         print(f"xraylib predict: {message}", file=sys.stderr)
     if args.json:
-        print(json.dumps(table.to_dict("records"), indent=2))
+        print(_json(table.to_dict("records"), indent=2))
     else:
         for row in table.itertuples():
             print(f"{row.path}\t{row.label}\t{row.probability:.4f}")
@@ -121,7 +141,7 @@ def _tune(args: argparse.Namespace) -> int:
     result = tuning.run_tuner_process(
         role, args.worker, args.oracle, args.trials, overwrite=args.overwrite
     )
-    print(json.dumps(result.to_json()))
+    print(_json(result.to_json()))
     return 0
 
 
@@ -139,8 +159,8 @@ def _bench(args: argparse.Namespace) -> int:
     from xraylib import bench
 
     result = bench.run(n_images=args.images)
-    (config.results_dir() / "bench.json").write_text(json.dumps(result, indent=2) + "\n")
-    print(json.dumps(result, indent=2) if args.json else bench.format_table(result))
+    (config.results_dir() / "bench.json").write_text(_json(result, indent=2) + "\n")
+    print(_json(result, indent=2) if args.json else bench.format_table(result))
     return 0
 
 
