@@ -31,13 +31,13 @@ TUNER_PROCESS = (
     PHANTOMS
     + """
     import json, os, sys
-    from xraylib import tuning
+    from xraylib import cluster, tuning
     role, worker_id, oracle, trials, minutes, dies = sys.argv[1:]
     if dies == "dies":  # a crash in the middle of this worker's first trial
         tuning.CnnHyperModel.fit = lambda *args, **kwargs: os._exit(3)
-    result = tuning.run_tuner_process(
+    result = cluster.run_tuner_process(
         role, worker_id or None, oracle, int(trials), overwrite=role == "chief", splits=splits,
-        minutes=float(minutes), max_epochs=1, retrain=False, lost_after_s=6, verbose=0)
+        minutes=float(minutes), max_epochs=1, lost_after_s=6, verbose=0)
     print(json.dumps({**result.to_json(), "trial_ids": list(result.trials.trial_id)}))
 """
 )
@@ -65,7 +65,7 @@ MIRRORED_PROCESS = (
     strategy = distribute.strategy()
     with strategy.scope():
         model = models.build_cnn(32, filters=(8, 16), dense_units=8)
-    result = train.fit(model, splits, epochs=2, seed=1, verbose=0)
+        result = train.fit(model, splits, train.Recipe(epochs=2), seed=1, verbose=0)
     print(json.dumps({"devices": devices, "strategy": type(strategy).__name__,
                       "replicas": strategy.num_replicas_in_sync,
                       "losses": result.history["loss"].tolist()}))
@@ -137,8 +137,8 @@ def test_chief_and_two_workers_run_a_search_to_the_end():
     assert worker0["trial_ids"] and worker1["trial_ids"], "both workers ran trials"
     assert set(trials.tuner) == {"tuner0", "tuner1"}
     assert chief["role"] == "chief" and chief["completed"] == 4
-    best = trials.loc[trials.val_auc.idxmax()]
-    assert chief["best_val_auc"] == pytest.approx(best.val_auc)
+    best = trials.loc[trials.val_loss.idxmin()]
+    assert chief["best_val_loss"] == pytest.approx(best.val_loss)
     assert chief["best"]["blocks"] == best.blocks
 
 
@@ -157,7 +157,7 @@ def test_a_worker_that_dies_mid_trial_does_not_hang_the_others():
     assert list(trials.status) == ["FAILED", "COMPLETED", "COMPLETED"]
     assert list(trials.tuner) == ["tuner1", "tuner0", "tuner0"]
     assert worker0["trial_ids"] == ["1", "2"]
-    assert chief["completed"] == 2 and chief["best_val_auc"] is not None
+    assert chief["completed"] == 2 and chief["best_val_loss"] is not None
 
 
 def test_two_multiworker_mirrored_workers_train_in_step():

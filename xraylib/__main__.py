@@ -135,13 +135,33 @@ def _predict(args: argparse.Namespace) -> int:
 
 
 def _tune(args: argparse.Namespace) -> int:
-    from xraylib import tuning
+    from xraylib import cluster, data, train, tuning
 
     role = "chief" if args.chief else "worker" if args.worker else "single"
-    result = tuning.run_tuner_process(
-        role, args.worker, args.oracle, args.trials, overwrite=args.overwrite
+    splits = data.load_splits(progress=False)
+    result = cluster.run_tuner_process(
+        role, args.worker, args.oracle, args.trials, overwrite=args.overwrite, splits=splits
     )
-    print(_json(result.to_json()))
+    summary = result.to_json()
+    if result.best is not None:  # single or chief: train the best configuration again
+        seed = config.seed()
+        model = tuning.build_model(result.best, splits.image_size, seed=seed)
+        out = config.models_dir() / f"{result.directory.name}.keras"
+        fit = train.fit(
+            model,
+            data.resized(splits, model.input_shape[1]),
+            tuning.recipe(result.best),
+            seed=seed,
+            save_path=out,
+            verbose=2,
+        )
+        last = fit.history.iloc[-1]
+        summary |= {
+            "model": str(out),
+            "val_loss": round(float(last["val_loss"]), 6),
+            "val_auc": round(float(last["val_auc"]), 6),
+        }
+    print(_json(summary))
     return 0
 
 

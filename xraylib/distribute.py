@@ -7,15 +7,15 @@
   :func:`use_logical_cpus` → ``MirroredStrategy`` over them;
 * otherwise the default strategy (one device; its scope changes nothing).
 
-On one machine Keras ``fit`` works with the mirrored strategy: build (and compile) the model
-inside ``strategy.scope()`` and train it as usual. The batch size is the *global* batch, split
-across the devices::
+On one machine Keras ``fit`` works with the mirrored strategy: build the model and train it
+with ``train.fit`` (which compiles it: the optimiser's variables must be made there too) inside
+``strategy.scope()``. The batch size is the *global* batch, split across the devices::
 
     from xraylib import distribute, models, train
     strategy = distribute.strategy()
     with strategy.scope():
         model = models.build_cnn(splits.image_size)
-    result = train.fit(model, splits)
+        result = train.fit(model, splits, train.Recipe())
 
 Across machines, Keras 3 ``fit`` fails under ``MultiWorkerMirroredStrategy``
 (keras-team/keras#20585), while a custom loop with ``strategy.run`` works:
@@ -36,7 +36,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from xraylib import config, data
+from xraylib import config, data, train
 
 
 def use_logical_cpus(count: int) -> list[str]:
@@ -92,6 +92,7 @@ def train_multiworker(
     class_weight: str | None = "balanced",
     seed: int | None = None,
     distribution: tf.distribute.Strategy | None = None,
+    recipe: train.Recipe | None = None,
 ) -> tuple[keras.Model, list[float]]:
     """Train with ``MultiWorkerMirroredStrategy`` in a custom loop; return the model and the
     mean training loss of each epoch.
@@ -102,8 +103,8 @@ def train_multiworker(
     0) is the one that should save the model.
 
     Args:
-        build_model: returns a compiled model (e.g. ``lambda: models.build_cnn(64)``); it is
-            called inside the strategy's scope and its optimizer is the one used.
+        build_model: returns an uncompiled model (e.g. ``lambda: models.build_cnn(64)``);
+            it is called, and compiled for ``recipe``, inside the strategy's scope.
         x, y: uint8 images ``(N, S, S, 1)`` and 0/1 labels, the same on every worker.
         epochs: passes over the data.
         batch_size: global batch, split across all replicas; an incomplete last batch is
@@ -111,6 +112,9 @@ def train_multiworker(
         class_weight: ``"balanced"`` (as :func:`xraylib.data.class_weights`) or ``None``.
         seed: weight initialisation and shuffling (default the project seed).
         distribution: the strategy (default :func:`strategy`).
+        recipe: optimiser and learning-rate schedule (default ``train.Recipe()``; its
+            ``epochs`` and ``class_weight`` are not read: they are arguments here, and the
+            loss is plain binary cross-entropy).
 
     >>> model, losses = train_multiworker(lambda: models.build_cnn(64), x, y)  # doctest: +SKIP
     """
@@ -120,8 +124,10 @@ def train_multiworker(
         )
     seed = config.set_seed(seed)
     distribution = distribution or strategy()
+    steps = len(x) // batch_size
     with distribution.scope():
         model = build_model()
+        train.compile_model(model, recipe or train.Recipe(), steps, epochs)
     weights = data.class_weights(y) if class_weight == "balanced" else {0: 1.0, 1: 1.0}
     dataset = _sharded_dataset(x, y, [weights[0], weights[1]], batch_size, seed)
     batches = distribution.experimental_distribute_dataset(dataset)

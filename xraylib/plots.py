@@ -534,3 +534,99 @@ def plot_gradcam(
                 if titles is not None:
                     ax.set_title(titles[i], fontsize=9)
     return _done(fig, save)
+
+
+# --------------------------------------------------------------------------- hyper-parameter search
+
+
+def plot_trials(trials: pd.DataFrame, save: str | None = None) -> Figure:
+    """Validation log-loss (the search's objective, lower is better) of every completed trial
+    of a :func:`xraylib.tuning.search`, in the order the trials started: one colour per tuner
+    (machine), marker size by epochs trained, and the best so far as a line.
+
+    >>> result = tuning.search(splits, overwrite=True)  # doctest: +SKIP
+    >>> fig = plots.plot_trials(result.trials, save="05_trials_val_loss")  # doctest: +SKIP
+    """
+    done = _completed_trials(trials)
+    with _styled():
+        fig, ax = plt.subplots(figsize=(8, 3.8))
+        for tuner, group in done.groupby("tuner"):
+            ax.scatter(
+                group.number,
+                group.val_loss,
+                s=15 + 10 * group.epochs,
+                alpha=0.8,
+                label=str(tuner),
+            )
+        ax.step(
+            done.number, done.val_loss.cummin(), where="post", color="gray", label="best so far"
+        )
+        ax.set(
+            title="validation log-loss of each trial (marker size: epochs trained)",
+            xlabel="trial",
+            ylabel="validation log-loss (lower is better)",
+        )
+        ax.legend(fontsize=9)
+    return _done(fig, save)
+
+
+def plot_hyperparameters(trials: pd.DataFrame, save: str | None = None) -> Figure:
+    """One panel per hyper-parameter of a :func:`xraylib.tuning.search`: each completed
+    trial's value against its validation log-loss, coloured by the epochs it trained (short
+    Hyperband trials score worse).
+
+    >>> fig = plots.plot_hyperparameters(result.trials, save="05_hyperparameters")  # doctest: +SKIP
+    """
+    from xraylib.tuning import hyperparameter_names
+
+    done = _completed_trials(trials)
+    names = hyperparameter_names(trials)
+    columns = min(4, max(len(names), 1))
+    rows = int(np.ceil(len(names) / columns)) or 1
+    budgets = sorted(done.epochs.unique())
+    colors = dict(zip(budgets, sns.color_palette("viridis", len(budgets)), strict=True))
+    jitter = np.random.default_rng(0).uniform(-0.15, 0.15, len(done))
+    with _styled():
+        fig, axes = plt.subplots(
+            rows, columns, sharey=True, squeeze=False, figsize=(3.2 * columns, 2.9 * rows)
+        )
+        for ax, name in zip(axes.flat, names, strict=False):
+            x = _trial_positions(ax, done[name], jitter)
+            for epochs in budgets:
+                chosen = (done.epochs == epochs).to_numpy()
+                ax.scatter(
+                    x[chosen],
+                    done.val_loss[chosen],
+                    color=colors[epochs],
+                    s=25,
+                    label=f"{epochs:g} epochs",
+                )
+            ax.set_title(name)
+        for ax in axes.flat[len(names) :]:
+            ax.axis("off")
+        for ax in axes[:, 0]:
+            ax.set_ylabel("validation log-loss")
+        if budgets:
+            axes.flat[0].legend(fontsize=8, title="trained", title_fontsize=8)
+    return _done(fig, save)
+
+
+def _completed_trials(trials: pd.DataFrame) -> pd.DataFrame:
+    """Completed trials in trial order, with the trial's ``number``."""
+    done = trials[trials.status == "COMPLETED"]
+    return done.assign(number=done.trial_id.astype(int)).sort_values("number")
+
+
+def _trial_positions(ax, values: pd.Series, jitter: np.ndarray) -> np.ndarray:
+    """x positions of one panel: a log axis for a wide numeric range, else one jittered
+    column per value."""
+    if values.dtype.kind == "f" and values.nunique() > 6:
+        if values.min() > 0 and values.max() > 10 * values.min():
+            ax.set_xscale("log")
+            ax.tick_params(axis="x", which="minor", labelbottom=False)
+        return values.to_numpy()
+    levels = sorted(values.unique())
+    ax.set_xticks(
+        range(len(levels)), [f"{v:g}" if isinstance(v, float) else str(v) for v in levels]
+    )
+    return values.map({level: i for i, level in enumerate(levels)}).to_numpy() + jitter

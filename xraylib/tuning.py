@@ -1,65 +1,70 @@
-"""Hyper-parameter search over the CNN builder with keras-tuner, on one machine or several.
+"""Hyper-parameter search over the CNN builder with keras-tuner: the space, the search, the
+best configuration.
 
-:class:`CnnHyperModel` is the search space of :func:`xraylib.models.build_cnn`. :func:`search`
-runs Hyperband (or Bayesian optimisation) on it and judges every trial by its **validation
-ROC AUC** (``val_auc``): never accuracy, which a model that calls everything PNEUMONIA makes
-look good on this imbalanced set, and never anything computed on the test set.
+:class:`CnnHyperModel` is the search space of :func:`xraylib.models.build_cnn`; every trial is
+trained by :func:`xraylib.train.fit` with a :func:`recipe` of its hyper-parameters, the same
+training as the notebooks'. :func:`search` runs Hyperband (or Bayesian optimisation) on it and
+judges every trial by its **validation log-loss** at its last epoch (``val_loss``, lower is
+better): validation ROC AUC is saturated near 1 for every CNN here, so ranking trials by it
+would rank them by noise, and accuracy flatters a model that calls everything PNEUMONIA.
+Nothing is computed on the test set.
 
 * Budget: at most ``max_trials`` trials and ``minutes`` of wall-clock time (the profile's
   ``tuner_trials`` and ``tuner_minutes``). After the deadline no trial starts and a running
-  one stops at the end of its current batch. Each trial also stops early when ``val_auc`` has
-  not improved for ``patience`` epochs. Hyperband's longest trial is chosen so that one of
-  its iterations fits the trial budget (:func:`hyperband_epochs`).
+  one stops at the end of its current batch; it is recorded as FAILED, since a trial cut
+  short is not comparable with the finished ones. Trials train their whole epoch budget (no early
+  stopping: the learning rate follows the recipe's cosine to zero). Hyperband's longest trial
+  is chosen so that one of its iterations fits the trial budget (:func:`hyperband_epochs`).
 * Every trial trains from scratch, with the project seed, for the epochs the oracle gives it:
   Hyperband's promoted trials are retrained rather than continued, so no trial depends on a
   checkpoint that another machine wrote.
 * Results: keras-tuner's files in ``data/tuning/NAME/`` (not committed) and ``trials.csv``
-  there (committed): one row per trial with who ran it, its status, val AUC, epochs, seconds
-  and hyper-parameters.
-* The best configuration is then **retrained from scratch** on train with the seed and saved
-  to ``data/models/NAME.keras`` (models kept by the tuner are not used, see keras-tuner
-  issue #687).
+  there (committed): one row per trial with who ran it, its status, validation log-loss, ROC
+  AUC and Brier score, epochs, seconds and hyper-parameters (:func:`trial_table`).
+* The best configuration is then trained again from scratch, like any model of the series:
+  :func:`build_model` and :func:`recipe` give the model and its recipe for
+  :func:`xraylib.train.fit` or :func:`xraylib.experiment.run` (models kept by the tuner are not
+  used, see keras-tuner issue #687).
 
-Distributed search: the same :func:`search` call runs as the chief (which hands out trials
-and keeps the results) or as a worker (which trains), chosen by keras-tuner's environment
-variables ``KERASTUNER_TUNER_ID``, ``KERASTUNER_ORACLE_IP`` and ``KERASTUNER_ORACLE_PORT``;
-:func:`run_tuner_process` sets them. On three machines, or three terminals::
+On several machines the same :func:`search` runs as the chief or a worker:
+:mod:`xraylib.cluster` (roles, the chief's address, time budget, lost workers).
 
-    python -m xraylib tune --chief --oracle 10.0.0.1:8000 --trials 30
-    python -m xraylib tune --worker tuner0 --oracle 10.0.0.1:8000
-    python -m xraylib tune --worker tuner1 --oracle 10.0.0.1:8000
-
-The chief writes ``trials.csv`` and retrains the best configuration; a worker only knows the
-trials it ran. Workers send a heartbeat while they train: when a worker dies, the chief
-records its trial as FAILED after ``lost_after_s`` and the others go on.
+>>> result = tuning.search(splits, overwrite=True)  # doctest: +SKIP
+>>> model = tuning.build_model(result.best, splits.image_size)  # doctest: +SKIP
+>>> fit = train.fit(model, splits, tuning.recipe(result.best))  # doctest: +SKIP
 """
 
 from __future__ import annotations
 
 import dataclasses
 import math
-import os
-import threading
 import time
 from collections.abc import Sequence
-from concurrent import futures
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import keras
 import keras_tuner
 import numpy as np
 import pandas as pd
 
-from xraylib import config, data, models, train
+from xraylib import cluster, config, data, models, train
 from xraylib.data import Splits
-from xraylib.errors import XrayError
+from xraylib.errors import TuningError
 
-if TYPE_CHECKING:
-    from matplotlib.figure import Figure
-
-OBJECTIVE = keras_tuner.Objective("val_auc", "max")
-ROLES = ("single", "chief", "worker")
+#: What a trial is judged by: validation log-loss at its last epoch (lower is better).
+OBJECTIVE = keras_tuner.Objective("val_loss", "min")
+#: The columns of the trials table before the hyper-parameters.
+RESULT_COLUMNS = [
+    "trial_id",
+    "tuner",
+    "status",
+    "val_loss",
+    "val_auc",
+    "val_brier",
+    "epochs",
+    "epoch_budget",
+    "seconds",
+]
 #: keras-tuner's bookkeeping values, left out of the hyper-parameters
 _TUNER_KEYS = (
     "tuner/epochs",
@@ -68,27 +73,13 @@ _TUNER_KEYS = (
     "tuner/round",
     "tuner/trial_id",
 )
-_RESULT_COLUMNS = [
-    "trial_id",
-    "tuner",
-    "status",
-    "val_auc",
-    "best_epoch",
-    "epochs",
-    "epoch_budget",
-    "seconds",
-]
-
-
-class TuningError(XrayError):
-    """The search cannot run or gave no result; the message says why, in one line."""
 
 
 # --------------------------------------------------------------------------- search space
 
 
 class CnnHyperModel(keras_tuner.HyperModel):
-    """The search space of :func:`xraylib.models.build_cnn`, trained like :mod:`xraylib.train`.
+    """The search space of :func:`xraylib.models.build_cnn`, trained by :func:`train.fit`.
 
     ==============  ==========================  =============================================
     name            values                      what it decides
@@ -99,13 +90,14 @@ class CnnHyperModel(keras_tuner.HyperModel):
     dropout         0.0 … 0.5 (step 0.1)        dropout in the head
     l2              0, 1e-5, 1e-4, 1e-3         weight penalty
     augment         0, 0.5, 1, 2                strength of :func:`models.augmentation`
-    learning_rate   1e-4 … 3e-3 (log)           Adam step size
+    learning_rate   1e-4 … 3e-3 (log)           peak learning rate of the recipe (AdamW)
     image_size      ``image_sizes``             only when given; images are resized to it
     ==============  ==========================  =============================================
 
-    Trials use the profile's batch size and early-stopping patience and the seed.
+    Trials use the profile's batch size, the seed and :func:`recipe` (the notebooks'
+    :class:`train.Recipe` defaults with the trial's learning rate and epochs).
 
-    >>> hypermodel = CnnHyperModel(image_size=64)
+    >>> hypermodel = tuning.CnnHyperModel(image_size=64)
     >>> model = hypermodel.build(keras_tuner.HyperParameters())  # doctest: +SKIP
     """
 
@@ -128,7 +120,7 @@ class CnnHyperModel(keras_tuner.HyperModel):
         self.seed = config.seed() if seed is None else seed
 
     def build(self, hp: keras_tuner.HyperParameters) -> keras.Model:
-        """A fresh, seeded, compiled CNN for the values in ``hp``."""
+        """A fresh, seeded, uncompiled CNN for the values in ``hp``."""
         size = hp.Choice("image_size", self.image_sizes) if self.image_sizes else self.image_size
         blocks = hp.Int("blocks", 2, 4)
         first = hp.Choice("filters", [16, 32])
@@ -136,7 +128,7 @@ class CnnHyperModel(keras_tuner.HyperModel):
         dropout = hp.Float("dropout", 0.0, 0.5, step=0.1, default=0.3)
         l2 = hp.Choice("l2", [0.0, 1e-5, 1e-4, 1e-3])
         strength = hp.Choice("augment", [0.0, 0.5, 1.0, 2.0], default=1.0)
-        learning_rate = hp.Float("learning_rate", 1e-4, 3e-3, sampling="log", default=1e-3)
+        hp.Float("learning_rate", 1e-4, 3e-3, sampling="log", default=1e-3)  # see recipe()
         train.new_session(self.seed)
         return models.build_cnn(
             size,
@@ -145,7 +137,6 @@ class CnnHyperModel(keras_tuner.HyperModel):
             dropout=dropout,
             l2=l2,
             augment=_augmentation(strength),
-            learning_rate=learning_rate,
             name="cnn_tuned",
         )
 
@@ -158,32 +149,27 @@ class CnnHyperModel(keras_tuner.HyperModel):
         callbacks: Sequence[keras.callbacks.Callback] = (),
         verbose: int = 0,
     ) -> dict[str, float]:
-        """Train one trial with balanced class weights and early stopping on ``val_auc``.
+        """Train one trial with :func:`train.fit` and its :func:`recipe` for ``epochs``.
 
-        Returns the trial's metrics: best ``val_auc``, ``best_epoch`` (1-based), ``epochs``
-        trained and ``seconds``.
+        Returns the last epoch's ``val_loss`` (the objective), ``val_auc`` and ``val_brier``,
+        the ``epochs`` trained (fewer when the deadline stopped it) and ``seconds``.
         """
-        splits = resized(splits, model.input_shape[1])
-        batch_size = self.profile.batch_size
-        stop = keras.callbacks.EarlyStopping("val_auc", mode="max", patience=self.profile.patience)
-        start = time.perf_counter()
-        history = model.fit(
-            data.make_dataset(
-                splits.x_train, splits.y_train, batch_size, shuffle=True, seed=self.seed
-            ),
-            validation_data=data.make_dataset(splits.x_val, splits.y_val, batch_size),
-            epochs=epochs,
-            class_weight=data.class_weights(splits.y_train),
-            callbacks=[stop, *callbacks],
-            shuffle=False,  # the dataset is already shuffled with the seed
+        result = train.fit(
+            model,
+            data.resized(splits, model.input_shape[1]),
+            recipe(hp.values, epochs),
+            profile=self.profile,
+            seed=self.seed,
+            callbacks=list(callbacks),
             verbose=verbose,
         )
-        auc = history.history["val_auc"]
+        last = result.history.iloc[-1]
         return {
-            "val_auc": float(np.max(auc)),
-            "best_epoch": float(np.argmax(auc) + 1),
-            "epochs": float(len(auc)),
-            "seconds": time.perf_counter() - start,
+            "val_loss": float(last["val_loss"]),
+            "val_auc": float(last["val_auc"]),
+            "val_brier": float(last["val_brier"]),
+            "epochs": float(len(result.history)),
+            "seconds": result.seconds,
         }
 
 
@@ -200,11 +186,35 @@ def _augmentation(strength: float) -> keras.Sequential | None:
     )
 
 
+def recipe(values: dict, epochs: int | None = None) -> train.Recipe:
+    """The training recipe of a configuration: :class:`train.Recipe`'s defaults (no class
+    weights, no early stopping) with the configuration's ``learning_rate`` and ``epochs``
+    (``None``: the profile's).
+
+    >>> tuning.recipe({"blocks": 3, "learning_rate": 3e-4}, epochs=8).learning_rate
+    0.0003
+    """
+    rate = float(values.get("learning_rate", train.Recipe.learning_rate))
+    return train.Recipe(learning_rate=rate, epochs=epochs, class_weight=None)
+
+
+def build_model(values: dict, image_size: int, seed: int | None = None) -> keras.Model:
+    """A fresh, seeded, uncompiled CNN of the configuration ``values`` (e.g. ``result.best``
+    or a row of ``trials.csv``), for images of ``image_size`` unless ``values`` tunes the size
+    (then train it on ``data.resized(splits, model.input_shape[1])``).
+
+    >>> model = tuning.build_model(result.best, splits.image_size)  # doctest: +SKIP
+    >>> fit = train.fit(model, splits, tuning.recipe(result.best))  # doctest: +SKIP
+    """
+    sizes = [int(values["image_size"])] if "image_size" in values else None
+    return CnnHyperModel(image_size, sizes, seed=seed).build(hyperparameters(values))
+
+
 def search_space(image_sizes: Sequence[int] | None = None) -> pd.DataFrame:
     """The search space as a table: one row per hyper-parameter with its kind, its values and
     its default (the value of a first, untuned guess).
 
-    >>> search_space().loc["blocks", "values"]
+    >>> tuning.search_space().loc["blocks", "values"]
     '2 … 4'
     """
     hp = keras_tuner.HyperParameters()
@@ -234,7 +244,7 @@ def _describe(parameter) -> dict:
 def hyperparameters(values: dict) -> keras_tuner.HyperParameters:
     """A ``HyperParameters`` object fixed to ``values`` (e.g. a row of ``trials.csv``).
 
-    >>> hyperparameters({"blocks": 3, "filters": 16}).values
+    >>> tuning.hyperparameters({"blocks": 3, "filters": 16}).values
     {'blocks': 3, 'filters': 16}
     """
     hp = keras_tuner.HyperParameters()
@@ -248,68 +258,6 @@ def hyperparameters(values: dict) -> keras_tuner.HyperParameters:
     return hp
 
 
-def resized(splits: Splits, image_size: int) -> Splits:
-    """``splits`` with its images resized (area averaging) to ``image_size``."""
-    if image_size == splits.image_size:
-        return splits
-    import tensorflow as tf
-
-    def shrink(x: np.ndarray) -> np.ndarray:
-        small = tf.image.resize(x, (image_size, image_size), method="area").numpy()
-        return np.clip(np.rint(small), 0, 255).astype(np.uint8)
-
-    return dataclasses.replace(
-        splits, x_train=shrink(splits.x_train), x_val=shrink(splits.x_val), image_size=image_size
-    )
-
-
-# --------------------------------------------------------------------------- oracle and tuner
-
-
-class _BudgetOracle:
-    """Oracle mixin: hands out no trial after ``deadline`` (a ``time.time()``), remembers
-    which tuner ran each trial (``runners``) and when a running trial was last heard of
-    (``heard``: its start, then every heartbeat, see :class:`_Heartbeat`)."""
-
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.deadline = math.inf
-        self.runners: dict[str, str] = {}
-        self.heard: dict[str, float] = {}
-
-    def populate_space(self, trial_id):
-        if time.time() >= self.deadline:
-            return {"status": keras_tuner.engine.trial.TrialStatus.STOPPED}
-        return super().populate_space(trial_id)
-
-    @keras_tuner.synchronized
-    def create_trial(self, tuner_id):
-        trial = super().create_trial(tuner_id)
-        if trial.status == keras_tuner.engine.trial.TrialStatus.RUNNING:
-            self.runners[trial.trial_id] = tuner_id
-            self.heard[trial.trial_id] = time.time()
-        return trial
-
-    def get_trial(self, trial_id):
-        self.heard[trial_id] = time.time()
-        return super().get_trial(trial_id)
-
-    def get_state(self):
-        return {**super().get_state(), "runners": self.runners}
-
-    def set_state(self, state):
-        super().set_state(state)
-        self.runners = dict(state.get("runners", {}))
-
-
-class _HyperbandOracle(_BudgetOracle, keras_tuner.oracles.HyperbandOracle):
-    pass
-
-
-class _BayesianOracle(_BudgetOracle, keras_tuner.oracles.BayesianOptimizationOracle):
-    pass
-
-
 def hyperband_epochs(max_trials: int, longest: int, factor: int = 3) -> int:
     """The most epochs per trial (at most ``longest``) for which one full Hyperband iteration
     needs no more than ``max_trials`` trials.
@@ -319,7 +267,7 @@ def hyperband_epochs(max_trials: int, longest: int, factor: int = 3) -> int:
     as a plain random search. With 8 epochs the 10 trials are 5 of 3 epochs, the best 2 of
     them again for 8 epochs, and 3 of 8 epochs.
 
-    >>> hyperband_epochs(10, 10), hyperband_epochs(2, 2)
+    >>> tuning.hyperband_epochs(10, 10), tuning.hyperband_epochs(2, 2)
     (8, 2)
     """
     for epochs in range(longest, 1, -1):  # keras-tuner's own bracket arithmetic decides
@@ -334,59 +282,7 @@ def hyperband_epochs(max_trials: int, longest: int, factor: int = 3) -> int:
     return 1
 
 
-def _make_oracle(algorithm: str, max_trials: int, max_epochs: int, seed: int) -> keras_tuner.Oracle:
-    """A budgeted oracle: Hyperband (repeated until the budget ends) or Bayesian."""
-    if algorithm == "hyperband":
-        oracle = _HyperbandOracle(
-            OBJECTIVE, max_epochs=max_epochs, factor=3, hyperband_iterations=None, seed=seed
-        )
-        oracle.max_trials = max_trials
-    elif algorithm == "bayesian":
-        oracle = _BayesianOracle(OBJECTIVE, max_trials=max_trials, seed=seed)
-    else:
-        raise TuningError(f"algorithm must be 'hyperband' or 'bayesian', not {algorithm!r}")
-    oracle.verbose = 0
-    return oracle
-
-
-class _StopAt(keras.callbacks.Callback):
-    """Ends training after the batch during which ``deadline`` (a ``time.time()``) passes."""
-
-    def __init__(self, deadline: float):
-        super().__init__()
-        self.deadline = deadline
-
-    def on_train_batch_end(self, batch, logs=None):
-        if time.time() >= self.deadline:
-            self.model.stop_training = True
-
-
-class _Heartbeat:
-    """While a trial runs, asks the oracle for it every ``interval`` seconds from a thread,
-    so that the chief knows the worker is alive (keras-tuner workers are silent otherwise)."""
-
-    def __init__(self, oracle, trial_id: str, interval: float):
-        self._stop = threading.Event()
-        self._thread = threading.Thread(
-            target=self._beat, args=(oracle, trial_id, interval), daemon=True
-        )
-
-    def __enter__(self) -> _Heartbeat:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self._stop.set()
-        self._thread.join(timeout=1.0)
-
-    def _beat(self, oracle, trial_id: str, interval: float) -> None:
-        import grpc
-
-        while not self._stop.wait(interval):
-            try:
-                oracle.get_trial(trial_id)
-            except grpc.RpcError:  # the chief is gone; the search loop will say so
-                return
+# --------------------------------------------------------------------------- tuner
 
 
 class _CnnTuner(keras_tuner.Tuner):
@@ -415,12 +311,16 @@ class _CnnTuner(keras_tuner.Tuner):
     def run_trial(self, trial, splits: Splits) -> dict[str, float]:
         hp = trial.hyperparameters
         epochs = int(hp.values.get("tuner/epochs", self.max_epochs))
-        with _Heartbeat(self.oracle, trial.trial_id, self.heartbeat_s):
+        stop = cluster.StopAt(self.deadline)
+        with cluster.Heartbeat(self.oracle, trial.trial_id, self.heartbeat_s):
             model = self.hypermodel.build(hp)
-            metrics = self.hypermodel.fit(
-                hp, model, splits, epochs=epochs, callbacks=[_StopAt(self.deadline)]
-            )
+            metrics = self.hypermodel.fit(hp, model, splits, epochs=epochs, callbacks=[stop])
         self._metrics[trial.trial_id] = {**metrics, "epoch_budget": float(epochs)}
+        if stop.stopped:  # its learning rate never reached the end of its schedule
+            raise keras_tuner.errors.FailedTrialError(
+                f"the time budget ended trial {trial.trial_id} during epoch "
+                f"{metrics['epochs']:.0f} of {epochs}: not comparable with finished trials"
+            )
         return self._metrics[trial.trial_id]
 
     def pre_create_trial(self):
@@ -444,33 +344,39 @@ class _CnnTuner(keras_tuner.Tuner):
         if self.verbose:
             print(
                 f"trial {row['trial_id']} ({row['tuner']}): {row['status'].lower()}, "
-                f"val AUC {row['val_auc']:.3f}, {row['epochs']:.0f} epochs, "
-                f"{row['seconds']:.0f} s",
+                f"val loss {row['val_loss']:.4f}, val AUC {row['val_auc']:.4f}, "
+                f"{row['epochs']:.0f} epochs, {row['seconds']:.0f} s",
                 flush=True,
             )
+
+
+# --------------------------------------------------------------------------- trial table
 
 
 def _row(trial_id: str, tuner: str | None, status: str, values: dict, metrics: dict) -> dict:
     """One row of the trials table."""
     row = {"trial_id": trial_id, "tuner": tuner, "status": status}
-    row |= {name: metrics.get(name, math.nan) for name in _RESULT_COLUMNS[3:]}
+    row |= {name: metrics.get(name, math.nan) for name in RESULT_COLUMNS[3:]}
     return row | {key: value for key, value in values.items() if key not in _TUNER_KEYS}
 
 
 def trial_table(oracle: keras_tuner.Oracle) -> pd.DataFrame:
     """Every trial the oracle knows, one row each, in trial order (the ``trials.csv`` table).
 
-    Columns: ``trial_id``, ``tuner`` (who ran it), ``status``, ``val_auc``, ``best_epoch``,
-    ``epochs`` (trained), ``epoch_budget`` (allowed), ``seconds``, then one per
-    hyper-parameter.
+    Columns: ``trial_id``, ``tuner`` (who ran it), ``status``, ``val_loss`` (the objective),
+    ``val_auc``, ``val_brier`` (all at the last epoch), ``epochs`` (trained),
+    ``epoch_budget`` (allowed), ``seconds``, then one per hyper-parameter.
+
+    >>> tuning.trial_table(tuner.oracle).sort_values("val_loss").head()  # doctest: +SKIP
     """
+    runners = getattr(oracle, "runners", {})
     rows = []
     for trial_id, trial in sorted(oracle.trials.items()):
         metrics = {name: trial.metrics.get_last_value(name) for name in trial.metrics.metrics}
         rows.append(
             _row(
                 trial_id,
-                oracle.runners.get(trial_id),
+                runners.get(trial_id),
                 trial.status,
                 trial.hyperparameters.values,
                 metrics,
@@ -480,220 +386,23 @@ def trial_table(oracle: keras_tuner.Oracle) -> pd.DataFrame:
 
 
 def _table(rows: list[dict]) -> pd.DataFrame:
-    return pd.DataFrame(rows) if rows else pd.DataFrame(columns=_RESULT_COLUMNS)
+    return pd.DataFrame(rows) if rows else pd.DataFrame(columns=RESULT_COLUMNS)
 
 
-# --------------------------------------------------------------------------- distributed
+def hyperparameter_names(trials: pd.DataFrame) -> list[str]:
+    """The hyper-parameter columns of a trials table.
 
-
-def current_role() -> str:
-    """``"single"``, ``"chief"`` or ``"worker"``, from keras-tuner's environment variables."""
-    if "KERASTUNER_ORACLE_IP" not in os.environ:
-        return "single"
-    missing = [
-        v for v in ("KERASTUNER_ORACLE_PORT", "KERASTUNER_TUNER_ID") if not os.environ.get(v)
-    ]
-    if missing:
-        raise TuningError(f"KERASTUNER_ORACLE_IP is set but {' and '.join(missing)} not")
-    return "chief" if "chief" in os.environ["KERASTUNER_TUNER_ID"] else "worker"
-
-
-def _oracle_address() -> str:
-    return f"{os.environ['KERASTUNER_ORACLE_IP']}:{os.environ['KERASTUNER_ORACLE_PORT']}"
-
-
-def _serve(oracle: keras_tuner.Oracle, deadline: float, lost_after_s: float) -> None:
-    """Serve the oracle to the workers until the search is over.
-
-    keras-tuner's own chief loop waits forever for a worker that died; this one records a
-    trial as FAILED when its worker has been silent for ``lost_after_s`` (no heartbeat), and
-    stops waiting for idle workers ``lost_after_s`` after the deadline.
+    >>> tuning.hyperparameter_names(result.trials)  # doctest: +SKIP
+    ['blocks', 'filters', 'batch_norm', 'dropout', 'l2', 'augment', 'learning_rate']
     """
-    import grpc
-    from keras_tuner.src import protos
-    from keras_tuner.src.distribute.oracle_chief import OracleServicer
-
-    servicer = OracleServicer(oracle)
-    server = grpc.server(futures.ThreadPoolExecutor(max_workers=1))
-    protos.get_service_grpc().add_OracleServicer_to_server(servicer, server)
-    try:
-        server.add_insecure_port(_oracle_address())
-    except RuntimeError:
-        raise TuningError(f"cannot listen on {_oracle_address()} (port in use?)") from None
-    server.start()
-    oracle.heard |= {trial.trial_id: time.time() for trial in oracle.ongoing_trials.values()}
-    try:
-        while not _search_over(oracle, servicer.stop_triggered, deadline, lost_after_s):
-            time.sleep(0.5)
-    finally:
-        server.stop(grace=2.0)
-
-
-def _search_over(
-    oracle: keras_tuner.Oracle, stopped: bool, deadline: float, lost_after_s: float
-) -> bool:
-    """True when no trial is running and every worker has been told to stop (or the time is
-    up). Trials of silent workers are ended as FAILED first."""
-    now = time.time()
-    for tuner_id, trial in list(oracle.ongoing_trials.items()):
-        if now - oracle.heard.get(trial.trial_id, now) > lost_after_s:
-            trial.status = keras_tuner.engine.trial.TrialStatus.FAILED
-            trial.message = f"{tuner_id} fell silent for {lost_after_s:g} s during the trial"
-            oracle.end_trial(trial)
-            oracle.tuner_ids.discard(tuner_id)
-    if now > deadline + lost_after_s:
-        oracle.tuner_ids.clear()  # workers that died between two trials
-    return (stopped or now > deadline) and not oracle.ongoing_trials and not oracle.tuner_ids
-
-
-def _bound_worker_waits(seconds: float) -> None:
-    """Make a worker's calls to the chief fail after ``seconds`` (keras-tuner waits 1 hour)."""
-    from keras_tuner.src.distribute import oracle_client
-
-    oracle_client.TIMEOUT = seconds
-
-
-# --------------------------------------------------------------------------- search
-
-
-@dataclasses.dataclass
-class SearchResult:
-    """What :func:`search` returns.
-
-    Attributes:
-        role: ``"single"``, ``"chief"`` or ``"worker"``.
-        trials: every trial (single, chief; also in ``trials.csv``) or, on a worker, the
-            trials this process ran.
-        directory: ``data/tuning/NAME``.
-        best: hyper-parameter values of the best trial (``None`` on a worker).
-        fit: the best configuration retrained from scratch (``None`` on a worker or when
-            not asked for).
-    """
-
-    role: str
-    trials: pd.DataFrame
-    directory: Path
-    best: dict | None = None
-    fit: train.FitResult | None = None
-
-    @property
-    def best_val_auc(self) -> float | None:
-        """Validation AUC of the best trial during the search."""
-        done = self.trials[self.trials.status == "COMPLETED"]
-        return float(done.val_auc.max()) if len(done) else None
-
-    def to_json(self) -> dict:
-        """A summary for the command line: role, counts, best values, where things are."""
-        model = config.models_dir() / f"{self.directory.name}.keras" if self.fit else None
-        return {
-            "role": self.role,
-            "trials": len(self.trials),
-            "completed": int((self.trials.status == "COMPLETED").sum()),
-            "best_val_auc": self.best_val_auc,
-            "best": self.best,
-            "directory": str(self.directory),
-            "model": str(model) if model else None,
-        }
-
-
-def search(
-    splits: Splits,
-    *,
-    overwrite: bool,
-    name: str = "cnn_tuned",
-    algorithm: str = "hyperband",
-    max_trials: int | None = None,
-    minutes: float | None = None,
-    max_epochs: int | None = None,
-    image_sizes: Sequence[int] | None = None,
-    retrain: bool = True,
-    profile: config.Profile | None = None,
-    seed: int | None = None,
-    lost_after_s: float = 60.0,
-    verbose: int = 1,
-) -> SearchResult:
-    """Search the CNN space on ``splits`` and retrain the best configuration from scratch.
-
-    Runs as a single process, or as the chief or a worker of a distributed search when
-    keras-tuner's environment variables say so (see the module documentation).
-
-    Args:
-        splits: training and validation data (the chief only uses them to retrain).
-        overwrite: start afresh (``True``) or resume the search in ``data/tuning/NAME``
-            (``False``); a worker never deletes anything.
-        name: folder in ``data/tuning/`` and name of the retrained ``data/models/NAME.keras``.
-        algorithm: ``"hyperband"`` or ``"bayesian"``.
-        max_trials: trial budget (default the profile's ``tuner_trials``).
-        minutes: wall-clock budget (default the profile's ``tuner_minutes``).
-        max_epochs: most epochs of one trial (default the profile's ``epochs``; for Hyperband
-            at most that, see :func:`hyperband_epochs`).
-        image_sizes: also tune the image size among these (each at most the data's size).
-        retrain: retrain the best configuration and save it (single and chief).
-        profile: batch size, patience and defaults (default the active profile).
-        seed: oracle, initialisation and shuffling (default the project seed).
-        lost_after_s: a trial whose worker has been silent this long is recorded as FAILED
-            (workers send a heartbeat four times as often).
-        verbose: 1 prints one line per trial this process runs.
-
-    >>> result = search(splits, overwrite=True)  # doctest: +SKIP
-    >>> result.trials.sort_values("val_auc").tail(3)  # doctest: +SKIP
-    """
-    profile = profile or config.profile()
-    seed = config.seed() if seed is None else seed
-    role = current_role()
-    minutes = profile.tuner_minutes if minutes is None else minutes
-    deadline = time.time() + 60 * minutes
-    hypermodel = CnnHyperModel(splits.image_size, image_sizes, profile, seed)
-    max_trials = max_trials or profile.tuner_trials
-    if not max_epochs:
-        max_epochs = (
-            hyperband_epochs(max_trials, profile.epochs)
-            if algorithm == "hyperband"
-            else profile.epochs
-        )
-    tuner = _CnnTuner(
-        _make_oracle(algorithm, max_trials, max_epochs, seed),
-        hypermodel,
-        max_epochs,
-        deadline,
-        lost_after_s / 4,
-        verbose,
-        directory=config.tuning_dir(),
-        project_name=name,
-        overwrite=overwrite and role != "worker",
-    )
-    directory = Path(tuner.project_dir)
-    if role == "worker":
-        _bound_worker_waits(60 * minutes + lost_after_s + 60)
-        _run_worker(tuner, splits)
-        return SearchResult(role, _table(tuner.ran), directory)
-    tuner.oracle.deadline = deadline
-    if role == "chief":
-        tuner.save()  # what a resumed chief (overwrite=False) reloads
-        _serve(tuner.oracle, deadline, lost_after_s)
-    else:
-        tuner.search(splits)
-    trials = trial_table(tuner.oracle)
-    trials.to_csv(directory / "trials.csv", index=False)
-    best = best_hyperparameters(tuner.oracle)
-    fit = retrain_best(best, splits, name=name, profile=profile, seed=seed) if retrain else None
-    return SearchResult(role, trials, directory, best, fit)
-
-
-def _run_worker(tuner: _CnnTuner, splits: Splits) -> None:
-    """The worker's search loop, with a one-line error when the chief stops answering."""
-    import grpc
-
-    try:
-        tuner.search(splits)
-    except grpc.RpcError as err:
-        raise TuningError(
-            f"the chief at {_oracle_address()} did not answer ({err.code().name})"
-        ) from None
+    return [column for column in trials.columns if column not in RESULT_COLUMNS]
 
 
 def best_hyperparameters(oracle: keras_tuner.Oracle) -> dict:
-    """Hyper-parameter values of the completed trial with the highest validation AUC."""
+    """Hyper-parameter values of the completed trial with the lowest validation log-loss.
+
+    >>> tuning.best_hyperparameters(tuner.oracle)  # doctest: +SKIP
+    """
     done = [
         t
         for t in oracle.trials.values()
@@ -709,181 +418,123 @@ def best_hyperparameters(oracle: keras_tuner.Oracle) -> dict:
     }
 
 
-def retrain_best(
-    values: dict,
+# --------------------------------------------------------------------------- search
+
+
+@dataclasses.dataclass
+class SearchResult:
+    """What :func:`search` returns.
+
+    Attributes:
+        role: ``"single"``, ``"chief"`` or ``"worker"``.
+        trials: every trial (single, chief; also in ``trials.csv``) or, on a worker, the
+            trials this process ran.
+        directory: ``data/tuning/NAME``.
+        best: hyper-parameter values of the best trial (``None`` on a worker): train them
+            again with :func:`build_model` and :func:`recipe`.
+
+    >>> result.trials.sort_values("val_loss").head(3)  # doctest: +SKIP
+    >>> result.best, result.best_val_loss  # doctest: +SKIP
+    """
+
+    role: str
+    trials: pd.DataFrame
+    directory: Path
+    best: dict | None = None
+
+    @property
+    def best_val_loss(self) -> float | None:
+        """Validation log-loss of the best completed trial (``None`` when none completed)."""
+        done = self.trials[self.trials.status == "COMPLETED"]
+        return float(done.val_loss.min()) if len(done) else None
+
+    def to_json(self) -> dict:
+        """A summary for the command line: role, counts, the best trial, where things are."""
+        return {
+            "role": self.role,
+            "trials": len(self.trials),
+            "completed": int((self.trials.status == "COMPLETED").sum()),
+            "best_val_loss": self.best_val_loss,
+            "best": self.best,
+            "directory": str(self.directory),
+        }
+
+
+def search(
     splits: Splits,
     *,
+    overwrite: bool,
     name: str = "cnn_tuned",
+    algorithm: str = "hyperband",
+    max_trials: int | None = None,
+    minutes: float | None = None,
+    max_epochs: int | None = None,
+    image_sizes: Sequence[int] | None = None,
     profile: config.Profile | None = None,
     seed: int | None = None,
-    save: bool = True,
-    verbose: str | int = "auto",
-) -> train.FitResult:
-    """Train the configuration ``values`` from scratch on train, with the seed, for the
-    profile's epochs (early stopping on validation AUC); save ``data/models/NAME.keras``.
-
-    The same values, data and seed give the same model.
-
-    >>> result = retrain_best(search_result.best, splits)  # doctest: +SKIP
-    >>> result.history.val_auc.max()  # doctest: +SKIP
-    """
-    seed = config.seed() if seed is None else seed
-    model = build_model(values, splits.image_size, seed=seed)
-    save_path = config.models_dir() / f"{name}.keras" if save else None
-    return train.fit(
-        model,
-        resized(splits, model.input_shape[1]),
-        profile=profile,
-        seed=seed,
-        save_path=save_path,
-        verbose=verbose,
-    )
-
-
-def build_model(values: dict, image_size: int, seed: int | None = None) -> keras.Model:
-    """A fresh, seeded, compiled CNN of the configuration ``values`` (e.g. ``result.best`` or
-    a row of ``trials.csv``), for images of ``image_size`` unless ``values`` tunes the size.
-
-    >>> model = build_model(result.best, splits.image_size)  # doctest: +SKIP
-    """
-    sizes = [int(values["image_size"])] if "image_size" in values else None
-    return CnnHyperModel(image_size, sizes, seed=seed).build(hyperparameters(values))
-
-
-def run_tuner_process(
-    role: str,
-    worker_id: str | None = None,
-    oracle: str | None = None,
-    trials: int | None = None,
-    *,
-    overwrite: bool,
-    splits: Splits | None = None,
-    **options,
+    lost_after_s: float = 60.0,
+    verbose: int = 1,
 ) -> SearchResult:
-    """Run this process's part of a search: ``"single"``, the ``"chief"`` or a ``"worker"``.
+    """Search the CNN space on ``splits``; return the trials and the best configuration.
 
-    Sets keras-tuner's environment variables (``KERASTUNER_TUNER_ID``: ``chief`` or
-    ``worker_id``; ``KERASTUNER_ORACLE_IP`` and ``_PORT`` from ``oracle``), loads the data
-    (unless ``splits`` is given) and calls :func:`search` with ``max_trials=trials`` and the
-    other ``options``. This is what ``python -m xraylib tune`` calls.
+    Runs as a single process, or as the chief or a worker of a distributed search when
+    keras-tuner's environment variables say so (:mod:`xraylib.cluster`).
 
-    >>> run_tuner_process("chief", oracle="10.0.0.1:8000", trials=30,
-    ...                   overwrite=True)  # doctest: +SKIP
-    >>> run_tuner_process("worker", "0", "10.0.0.1:8000", overwrite=False)  # doctest: +SKIP
+    Args:
+        splits: training and validation data (the chief does not train).
+        overwrite: start afresh (``True``) or resume the search in ``data/tuning/NAME``
+            (``False``); a worker never deletes anything.
+        name: folder in ``data/tuning/``.
+        algorithm: ``"hyperband"`` or ``"bayesian"``.
+        max_trials: trial budget (default the profile's ``tuner_trials``).
+        minutes: wall-clock budget (default the profile's ``tuner_minutes``).
+        max_epochs: most epochs of one trial (default the profile's ``epochs``; for Hyperband
+            at most that, see :func:`hyperband_epochs`).
+        image_sizes: also tune the image size among these (each at most the data's size).
+        profile: batch size and defaults (default the active profile).
+        seed: oracle, initialisation and shuffling (default the project seed).
+        lost_after_s: a trial whose worker has been silent this long is recorded as FAILED
+            (workers send a heartbeat four times as often).
+        verbose: 1 prints one line per trial this process runs.
+
+    >>> result = tuning.search(splits, overwrite=True)  # doctest: +SKIP
+    >>> result.trials.sort_values("val_loss").head(3)  # doctest: +SKIP
     """
-    _set_role(role, worker_id, oracle)
-    splits = splits if splits is not None else data.load_splits()
-    return search(splits, overwrite=overwrite, max_trials=trials, **options)
-
-
-def _set_role(role: str, worker_id: str | None, oracle: str | None) -> None:
-    """Set (or, for ``"single"``, clear) keras-tuner's environment variables."""
-    if role not in ROLES:
-        raise TuningError(f"role must be one of {', '.join(ROLES)}, not {role!r}")
-    names = ("KERASTUNER_TUNER_ID", "KERASTUNER_ORACLE_IP", "KERASTUNER_ORACLE_PORT")
-    if role == "single":
-        for variable in names:
-            os.environ.pop(variable, None)
-        return
-    host, _, port = (oracle or "").rpartition(":")
-    if not host or not port.isdigit():
-        raise TuningError(f"--oracle must be HOST:PORT, not {oracle!r}")
-    if role == "worker" and (not worker_id or "chief" in worker_id):
-        raise TuningError(f"a worker needs an id without 'chief' in it, not {worker_id!r}")
-    tuner_id = "chief" if role == "chief" else str(worker_id)
-    os.environ.update(dict(zip(names, (tuner_id, host, port), strict=True)))
-
-
-# --------------------------------------------------------------------------- figures
-
-
-def hyperparameter_names(trials: pd.DataFrame) -> list[str]:
-    """The hyper-parameter columns of a trials table."""
-    return [column for column in trials.columns if column not in _RESULT_COLUMNS]
-
-
-def plot_trials(trials: pd.DataFrame, save: str | None = None) -> Figure:
-    """Validation AUC of every completed trial in the order the trials started, one colour
-    per tuner (machine), marker size by epochs trained, and the best so far as a line.
-
-    >>> plot_trials(result.trials, save="05_trials_val_auc")  # doctest: +SKIP
-    """
-    import matplotlib.pyplot as plt
-
-    done = _completed(trials)
-    fig, ax = plt.subplots(figsize=(8, 3.8), layout="constrained")
-    for tuner, group in done.groupby("tuner"):
-        ax.scatter(
-            group.number, group.val_auc, s=15 + 10 * group.epochs, alpha=0.8, label=str(tuner)
+    profile = profile or config.profile()
+    seed = config.seed() if seed is None else seed
+    role = cluster.current_role()
+    minutes = profile.tuner_minutes if minutes is None else minutes
+    deadline = time.time() + 60 * minutes
+    hypermodel = CnnHyperModel(splits.image_size, image_sizes, profile, seed)
+    max_trials = max_trials or profile.tuner_trials
+    if not max_epochs:
+        max_epochs = (
+            hyperband_epochs(max_trials, profile.epochs)
+            if algorithm == "hyperband"
+            else profile.epochs
         )
-    ax.step(done.number, done.val_auc.cummax(), where="post", color="gray", label="best so far")
-    ax.set(
-        title="validation ROC AUC of each trial (marker size: epochs trained)",
-        xlabel="trial",
-        ylabel="validation ROC AUC",
+    tuner = _CnnTuner(
+        cluster.make_oracle(algorithm, OBJECTIVE, max_trials, max_epochs, seed),
+        hypermodel,
+        max_epochs,
+        deadline,
+        lost_after_s / 4,
+        verbose,
+        directory=config.tuning_dir(),
+        project_name=name,
+        overwrite=overwrite and role != "worker",
     )
-    ax.legend(fontsize=9)
-    return _saved(fig, save)
-
-
-def plot_hyperparameters(trials: pd.DataFrame, save: str | None = None) -> Figure:
-    """One panel per hyper-parameter: each completed trial's value against its validation
-    AUC, coloured by the epochs it trained (short Hyperband trials score lower).
-
-    >>> plot_hyperparameters(result.trials, save="05_hyperparameters_vs_auc")  # doctest: +SKIP
-    """
-    import matplotlib.pyplot as plt
-
-    done = _completed(trials)
-    names = hyperparameter_names(trials)
-    columns, rows = 4, math.ceil(len(names) / 4)
-    fig, axes = plt.subplots(
-        rows,
-        columns,
-        sharey=True,
-        squeeze=False,
-        figsize=(3.2 * columns, 2.9 * rows),
-        layout="constrained",
-    )
-    jitter = np.random.default_rng(0).uniform(-0.15, 0.15, len(done))
-    for ax, name in zip(axes.flat, names, strict=False):
-        points = ax.scatter(
-            _positions(ax, done[name], jitter), done.val_auc, c=done.epochs, cmap="viridis", s=25
-        )
-        ax.set_title(name)
-    for ax in axes.flat[len(names) :]:
-        ax.axis("off")
-    for ax in axes[:, 0]:
-        ax.set_ylabel("validation AUC")
-    fig.colorbar(points, ax=axes, label="epochs trained", shrink=0.8)
-    return _saved(fig, save)
-
-
-def _completed(trials: pd.DataFrame) -> pd.DataFrame:
-    """Completed trials in trial order, with the trial's ``number``."""
-    done = trials[trials.status == "COMPLETED"]
-    return done.assign(number=done.trial_id.astype(int)).sort_values("number")
-
-
-def _positions(ax, values: pd.Series, jitter: np.ndarray) -> np.ndarray:
-    """x positions of one panel: a log axis for a wide numeric range, else one jittered
-    column per value."""
-    numeric = values.dtype.kind == "f" and values.nunique() > 6
-    if numeric:
-        if values.min() > 0 and values.max() > 10 * values.min():
-            ax.set_xscale("log")
-            ax.tick_params(axis="x", which="minor", labelbottom=False)
-        return values.to_numpy()
-    levels = sorted(values.unique())
-    ax.set_xticks(
-        range(len(levels)), [f"{v:g}" if isinstance(v, float) else str(v) for v in levels]
-    )
-    return values.map({level: i for i, level in enumerate(levels)}).to_numpy() + jitter
-
-
-def _saved(fig: Figure, save: str | None) -> Figure:
-    if save:
-        from xraylib import plots
-
-        plots.save_fig(fig, save)
-    return fig
+    directory = Path(tuner.project_dir)
+    if role == "worker":
+        cluster.bound_worker_waits(60 * minutes + lost_after_s + 60)
+        cluster.run_worker(tuner, splits)
+        return SearchResult(role, _table(tuner.ran), directory)
+    tuner.oracle.deadline = deadline
+    if role == "chief":
+        tuner.save()  # what a resumed chief (overwrite=False) reloads
+        cluster.serve(tuner.oracle, deadline, lost_after_s)
+    else:
+        tuner.search(splits)
+    trials = trial_table(tuner.oracle)
+    trials.to_csv(directory / "trials.csv", index=False)
+    return SearchResult(role, trials, directory, best_hyperparameters(tuner.oracle))
