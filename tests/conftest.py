@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from xraylib import config, data, synthetic
+from xraylib import config, data, errors, synthetic
 
 
 @pytest.fixture(scope="session")
@@ -51,5 +51,5 @@ def real_data_dir() -> Path:
     folder = Path(env).expanduser() if env else config.ROOT.parent / "shared/data/chest_xray"
     try:
         return data.find_root(folder)
-    except data.DataError:
+    except errors.DataError:
         pytest.skip(f"real data not found in {folder} (set XRAY_DATA_DIR)")

@@ -64,6 +64,7 @@ def load_model(path: str | Path | None = None) -> keras.Model:
 def save_final(model: keras.Model, threshold: float, path: str | Path | None = None) -> Path:
     """Save the hand-over model and, beside it (same name, ``.json``), its threshold.
 
+    The ``.json`` file is strict JSON (a NaN or infinite value raises ``ValueError``).
     Returns the model path (default :func:`default_model_path`).
     """
     path = save_model(model, path if path is not None else default_model_path())
@@ -72,7 +73,7 @@ def save_final(model: keras.Model, threshold: float, path: str | Path | None = N
         "model": model.name,
         "image_size": int(model.input_shape[1]),
     }
-    path.with_suffix(".json").write_text(json.dumps(info, indent=2) + "\n")
+    path.with_suffix(".json").write_text(json.dumps(info, indent=2, allow_nan=False) + "\n")
     return path
 
 
