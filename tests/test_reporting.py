@@ -19,6 +19,7 @@ from xraylib import (
     experiment,
     models,
     plots,
+    predict,
     presentation,
     report,
     results,
@@ -29,9 +30,18 @@ from xraylib.errors import XrayError
 from xraylib.notebook import execute
 
 
-def test_bench_reports_every_field_the_design_asks_for(phantom_root, monkeypatch):
+def _tiny_final_model(folder) -> str:
+    """A final model file like notebook 06's: an ensemble of two tiny CNNs at 32 px."""
+    members = [models.build_cnn(32, filters=(8,), name=f"cnn_{k}") for k in range(2)]
+    return str(predict.save_final(models.ensemble(members, name="final"), 0.5, folder / "f.keras"))
+
+
+def test_bench_measures_the_final_model_and_reports_every_field_the_design_asks_for(
+    phantom_root, monkeypatch, tmp_path
+):
     monkeypatch.setenv("XRAY_DATA_DIR", str(phantom_root))
-    result = bench.run(n_images=10_000, image_size=32, batch_size=16, repeats=5)
+    path = _tiny_final_model(tmp_path)
+    result = bench.run(n_images=10_000, batch_size=16, repeats=5, model_path=path)
     for key in (
         "train_images_per_s",
         "speedup",
@@ -48,18 +58,20 @@ def test_bench_reports_every_field_the_design_asks_for(phantom_root, monkeypatch
     assert result["speedup"] > 0 and result["pipeline_share"] >= 0
     n_train = (scan(phantom_root, progress=False).frame.split == "train").sum()
     assert result["n_images"] == n_train  # clamped to the training images, never test ones
+    assert result["image_size"] == 32  # the final model's, from its final.json
+    assert "final model final (2 members" in result["model"] and "member cnn_0" in result["model"]
     assert "2000×1700" in result["decode_side"] and "224" not in result["decode_side"]
     assert result["device"].startswith("TensorFlow devices CPU:0")
-    json.dumps(result)
+    json.dumps(result, allow_nan=False)
     assert "images/s" in bench.format_table(result)
 
 
 def test_bench_with_fewer_than_two_batches_of_training_images_is_one_line(
-    phantom_root, monkeypatch
+    phantom_root, monkeypatch, tmp_path
 ):
     monkeypatch.setenv("XRAY_DATA_DIR", str(phantom_root))
     with pytest.raises(XrayError, match="fewer than 2 batches of 256") as caught:
-        bench.run(image_size=32, batch_size=256)
+        bench.run(batch_size=256, model_path=_tiny_final_model(tmp_path))
     assert "\n" not in str(caught.value)
 
 

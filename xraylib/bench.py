@@ -1,18 +1,21 @@
 """Side-by-side performance measurements (``python -m xraylib bench``).
 
-Measured in one process, on the same model and the same number of images (drawn from the
-*training* images only, never the test set; at most as many as there are):
+Measured in one process on the final model (``data/models/final.keras``, the file
+``xraylib predict`` uses; an ensemble counts as one model) and the same number of images (drawn
+from the *training* images only, never the test set; at most as many as there are), at the
+final model's image size (``final.json``):
 
-* **training images/s** of one epoch fed (a) the way the classic notebooks do it — every JPEG
-  decoded and resized in every epoch by ``keras.utils.image_dataset_from_directory`` — and
-  (b) from xraylib's cache of decoded uint8 arrays through ``tf.data``. Side (a) must decode
+* **training images/s** of the final recipe's architecture (a fresh copy, new weights, of the
+  final model's first member) for one epoch fed (a) the way the classic notebooks do it —
+  every JPEG decoded and resized in every epoch by ``keras.utils.image_dataset_from_directory``
+  — and (b) from xraylib's cache of decoded uint8 arrays through ``tf.data``. Side (a) must decode
   files of the size users download (about 2000×1700 px), whatever the size of the images at
   hand, so bench always writes that many full-size synthetic JPEGs for it and says so in its
   ``decode_side`` field;
 * **input-pipeline share**: the time to iterate the cached pipeline alone, as a share of the
   time of a training epoch fed by it;
-* **prediction**: warm single-image latency (median of repeats of `predict_on_batch`, the call
-  `xraylib predict` uses) and images/s in batches.
+* **prediction** with the final model itself: warm single-image latency (median of repeats of
+  `predict_on_batch`, the call `xraylib predict` uses) and images/s in batches.
 
 ``device`` names the TensorFlow logical devices (``CPU:0``, ``GPU:0``, …) of the run.
 """
@@ -28,7 +31,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from xraylib import config, data, models, synthetic
+from xraylib import config, data, models, predict, synthetic, train
 from xraylib.errors import XrayError
 
 FULL_SIZE = (2000, 1700)
@@ -68,21 +71,38 @@ def _iterate_seconds(dataset) -> float:
     return time.perf_counter() - start
 
 
+def _trainee(final, steps_per_epoch: int):
+    """A fresh, compiled copy (same layers, new weights) of the final model's first member:
+    the final recipe's architecture, to time training with (compiled with the default
+    :class:`~xraylib.train.Recipe`; the optimiser's settings barely change the step time)."""
+    import keras
+
+    model = keras.models.clone_model(models.ensemble_members(final)[0])
+    train.compile_model(model, train.Recipe(), steps_per_epoch, epochs=2)
+    return model
+
+
 def run(
-    n_images: int = 512, image_size: int | None = None, batch_size: int = 32, repeats: int = 50
+    n_images: int = 512,
+    batch_size: int = 32,
+    repeats: int = 50,
+    model_path: str | Path | None = None,
 ) -> dict:
     """Measure and return the table as a dict (see the module docstring for each field).
 
-    ``n_images`` is clamped to the number of training images; fewer than two batches of them
-    raise :class:`XrayError` (one line).
+    ``model_path`` is the final model (default :func:`xraylib.predict.final_model_path`).
+    ``n_images`` is clamped to the number of training images; fewer than two batches of them,
+    ``repeats`` below 1 or an unreadable model file raise :class:`XrayError` (one line).
     """
     import keras
     import tensorflow as tf
 
-    profile = config.PROFILES["full"]
-    image_size = image_size or profile.image_size
+    if repeats < 1:
+        raise XrayError(f"bench: repeats must be at least 1, not {repeats}")
+    final = predict.load_model(model_path)
+    image_size = int(predict.saved_info(model_path).get("image_size", final.input_shape[1]))
     seed = config.set_seed()
-    cached = data.load(image_size=image_size, progress=False)
+    cached = data.load_scan(image_size=image_size, progress=False)
     assert cached.images is not None
     train_rows = np.flatnonzero(cached.frame.split.to_numpy() == "train")
     n_images = min(n_images, len(train_rows))
@@ -93,7 +113,7 @@ def run(
         )
     take = np.random.default_rng(seed).choice(train_rows, n_images, replace=False)
     x, y = cached.images[take], data.labels(cached.frame.iloc[take])
-    model = models.build_cnn(image_size)
+    model = _trainee(final, steps_per_epoch=n_images // batch_size)
 
     with tempfile.TemporaryDirectory() as tmp:
         folder = _full_size_folder(Path(tmp), n_images, seed)
@@ -114,6 +134,30 @@ def run(
     xraylib_s = _epoch_seconds(model, pipeline)
     pipeline_s = _iterate_seconds(pipeline)
 
+    latency_s, predict_s = _predict_seconds(final, x, repeats)
+
+    return {
+        "train_images_per_s": {
+            "decode_every_epoch": round(n_images / decode_s, 1),
+            "xraylib": round(n_images / xraylib_s, 1),
+        },
+        "speedup": round(decode_s / xraylib_s, 2),
+        "pipeline_share": round(pipeline_s / xraylib_s, 4),
+        "predict_ms_warm": round(1000 * latency_s, 2),
+        "predict_images_per_s": round(n_images / predict_s, 1),
+        "device": _device_text(tf),
+        "image_size": image_size,
+        "batch_size": batch_size,
+        "n_images": n_images,
+        "decode_side": f"the decode side uses {n_images} synthetic {FULL_SIZE[0]}×{FULL_SIZE[1]} "
+        "JPEGs, the size of the downloaded originals",
+        "model": _describe(final, model),
+    }
+
+
+def _predict_seconds(model, x: np.ndarray, repeats: int) -> tuple[float, float]:
+    """Warm single-image latency (median of ``repeats`` calls of ``predict_on_batch``) and the
+    time to predict all of ``x`` in batches of 64, both in seconds, after a warm-up of each."""
     one = x[:1]
     model.predict_on_batch(one)
     latencies = []
@@ -124,25 +168,19 @@ def run(
     model.predict(x, batch_size=64, verbose=0)
     start = time.perf_counter()
     model.predict(x, batch_size=64, verbose=0)
-    predict_s = time.perf_counter() - start
+    return float(np.median(latencies)), time.perf_counter() - start
 
-    return {
-        "train_images_per_s": {
-            "decode_every_epoch": round(n_images / decode_s, 1),
-            "xraylib": round(n_images / xraylib_s, 1),
-        },
-        "speedup": round(decode_s / xraylib_s, 2),
-        "pipeline_share": round(pipeline_s / xraylib_s, 4),
-        "predict_ms_warm": round(1000 * float(np.median(latencies)), 2),
-        "predict_images_per_s": round(n_images / predict_s, 1),
-        "device": _device_text(tf),
-        "image_size": image_size,
-        "batch_size": batch_size,
-        "n_images": n_images,
-        "decode_side": f"the decode side uses {n_images} synthetic {FULL_SIZE[0]}×{FULL_SIZE[1]} "
-        "JPEGs, the size of the downloaded originals",
-        "model": f"build_cnn default, {model.count_params():,} weights",
-    }
+
+def _describe(final, trainee) -> str:
+    """What was measured, e.g. "final model final (3 members, 305,000 weights); training
+    speed of a fresh copy of member cnn_a (101,665 weights)"."""
+    members = models.ensemble_members(final)
+    count = f"{len(members)} members, " if len(members) > 1 else ""
+    which = f"member {members[0].name}" if len(members) > 1 else members[0].name
+    return (
+        f"final model {final.name} ({count}{final.count_params():,} weights); training speed "
+        f"of a fresh copy of {which} ({trainee.count_params():,} weights)"
+    )
 
 
 def _device_text(tf) -> str:
