@@ -2,10 +2,21 @@
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 import nbformat
 import pytest
 
 from xraylib import notebook
+
+DRAW = "import matplotlib.pyplot as plt\nfig, ax = plt.subplots()\nax.plot([0, 1]);"
+
+
+def _figure_notebook(path: Path, *sources: str) -> Path:
+    cells = [nbformat.v4.new_code_cell(source) for source in sources]
+    nbformat.write(nbformat.v4.new_notebook(cells=cells), path)
+    return path
 
 
 @pytest.mark.parametrize("path", notebook.series(), ids=lambda path: path.stem)
@@ -49,3 +60,22 @@ def test_a_drawing_cell_without_a_png_output_is_named_by_its_code_cell_number():
 
 def test_setup_outside_a_kernel_leaves_the_backend_alone():
     assert notebook.inline_figures() is False
+
+
+def test_the_runner_shows_figures_even_when_the_shell_exports_mplbackend_agg(tmp_path, monkeypatch):
+    monkeypatch.setenv("MPLBACKEND", "Agg")
+    path = _figure_notebook(tmp_path / "99_figure.ipynb", DRAW)
+    notebook.execute([path])
+    assert notebook.cells_missing_figures(nbformat.read(path, as_version=4)) == []
+
+
+def test_setup_in_a_kernel_that_inherited_mplbackend_agg_shows_figures(tmp_path):
+    from nbclient import NotebookClient
+
+    path = _figure_notebook(
+        tmp_path / "figure.ipynb", "from xraylib import notebook\nnotebook.inline_figures()", DRAW
+    )
+    book = nbformat.read(path, as_version=4)
+    NotebookClient(book, kernel_name="python3").execute(env={**os.environ, "MPLBACKEND": "Agg"})
+    assert book.cells[0].outputs[0]["data"]["text/plain"] == "True"
+    assert notebook.cells_missing_figures(book) == []
