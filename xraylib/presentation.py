@@ -213,6 +213,11 @@ def _table(ax: Axes, table: pd.DataFrame, fontsize: int) -> None:
             cell.set_height(2 * cell.get_height())
 
 
+def _table_font(rows: int) -> int:
+    """A table's font size: as large as its number of rows lets it be on a slide."""
+    return 16 if rows <= 8 else 14 if rows <= 12 else 12
+
+
 def _which(result: object) -> str:
     """How a slide names a target's result: "as trained" or "adjusted"."""
     return "as trained" if result == "plain" else "adjusted"
@@ -368,10 +373,16 @@ def slide_adaptation(res: Results) -> Figure:
     tests["adaptation"] = tests.get("adaptation", pd.Series("none", index=tests.index))
     tests = tests.fillna({"adaptation": "none"})
     before, after = per_100(1 - res.plain.specificity), per_100(1 - res.adapted.specificity)
-    change = "fall" if after < before else "rise" if after > before else "stay"
+    change = (
+        f"fall from {before} to {after}"
+        if after < before
+        else f"rise from {before} to {after}"
+        if after > before
+        else f"stay at {after}"
+    )
     fig = _slide(
         "Adjusting to a new hospital without diagnoses",
-        f"Needless second looks per 100 healthy children {change} from {before} to {after} with "
+        f"Needless second looks per 100 healthy children {change} with "
         f"{res.adaptation}, which only looks at the new hospital's unlabelled X-rays.",
     )
     ax = fig.add_axes((0.30, 0.1, 0.65, 0.5))
@@ -447,7 +458,7 @@ def slide_target(res: Results) -> Figure:
         labels.append(f"{METRIC_NAMES[str(item.metric)]}, {_which(item.result)}")
     ax.set_yticks(range(len(labels)), labels)
     ax.invert_yaxis()
-    ax.set_xlim(lowest - 0.02, 1.0)
+    ax.set_xlim(lowest - 0.02, 1.01)
     ax.set_xlabel(
         "score (1 = perfect); black line = target\nROC AUC: how often a sick child is ranked "
         "above a healthy one",
@@ -522,7 +533,7 @@ def slide_ledger(res: Results) -> Figure:
         }
     )
     height = min(0.6, 0.075 * (len(table) + 2))
-    _table(fig.add_axes((0.05, 0.68 - height, 0.9, height)), table, 16 if len(table) <= 8 else 12)
+    _table(fig.add_axes((0.05, 0.68 - height, 0.9, height)), table, _table_font(len(table)))
     if len(res.ledger) > len(ledger):
         fig.text(
             0.05,
