@@ -465,10 +465,10 @@ def count_decoding(monkeypatch: pytest.MonkeyPatch) -> list[Path]:
 
 def test_second_load_reads_the_cache_without_decoding(small_root, tmp_path, monkeypatch):
     cache = tmp_path / "cache"
-    first = data.load(small_root, SIZE, cache_dir=cache, progress=False)
+    first = data.load_scan(small_root, SIZE, cache_dir=cache, progress=False)
     assert len(list(cache.glob("*.npz"))) == 1
     forbid_decoding(monkeypatch)
-    second = data.load(small_root, SIZE, cache_dir=cache, progress=False)
+    second = data.load_scan(small_root, SIZE, cache_dir=cache, progress=False)
     np.testing.assert_array_equal(second.images, first.images)
     pd.testing.assert_frame_equal(second.frame, first.frame)
     assert second.root == first.root
@@ -480,19 +480,19 @@ def test_cache_keeps_skipped_and_ignored_files(small_root, tmp_path, monkeypatch
     write(small_root / "train" / "NORMAL" / "empty.jpeg", b"")
     write(small_root / "train" / "NORMAL" / ".DS_Store", b"x")
     cache = tmp_path / "cache"
-    first = data.load(small_root, SIZE, cache_dir=cache, progress=False)
+    first = data.load_scan(small_root, SIZE, cache_dir=cache, progress=False)
     forbid_decoding(monkeypatch)
-    second = data.load(small_root, SIZE, cache_dir=cache, progress=False)
+    second = data.load_scan(small_root, SIZE, cache_dir=cache, progress=False)
     assert second.skipped == first.skipped == [("train/NORMAL/empty.jpeg", "empty file (0 bytes)")]
     assert second.ignored == first.ignored == ["train/NORMAL/.DS_Store"]
 
 
 def test_adding_a_file_rebuilds_the_cache(small_root, tmp_path, monkeypatch):
     cache = tmp_path / "cache"
-    before = data.load(small_root, SIZE, cache_dir=cache, progress=False)
+    before = data.load_scan(small_root, SIZE, cache_dir=cache, progress=False)
     write(small_root / "train" / "NORMAL" / "IM-0999-0001.jpeg", jpeg_bytes(200))
     decoded = count_decoding(monkeypatch)
-    after = data.load(small_root, SIZE, cache_dir=cache, progress=False)
+    after = data.load_scan(small_root, SIZE, cache_dir=cache, progress=False)
     assert decoded
     assert len(after.frame) == len(before.frame) + 1
     assert len(after.images) == len(before.images) + 1
@@ -501,7 +501,7 @@ def test_adding_a_file_rebuilds_the_cache(small_root, tmp_path, monkeypatch):
 @pytest.mark.parametrize("change", ["mtime", "size"])
 def test_changing_a_file_rebuilds_the_cache(small_root, tmp_path, monkeypatch, change):
     cache = tmp_path / "cache"
-    data.load(small_root, SIZE, cache_dir=cache, progress=False)
+    data.load_scan(small_root, SIZE, cache_dir=cache, progress=False)
     image = next((small_root / "train" / "NORMAL").iterdir())
     if change == "mtime":
         stat = image.stat()
@@ -510,26 +510,26 @@ def test_changing_a_file_rebuilds_the_cache(small_root, tmp_path, monkeypatch, c
         with image.open("ab") as file:  # bytes after the JPEG end marker: still decodable
             file.write(b"\0" * 16)
     decoded = count_decoding(monkeypatch)
-    data.load(small_root, SIZE, cache_dir=cache, progress=False)
+    data.load_scan(small_root, SIZE, cache_dir=cache, progress=False)
     assert decoded
     assert len(list(cache.glob("*.npz"))) == 2
 
 
 def test_cache_is_keyed_by_image_size(small_root, tmp_path, monkeypatch):
     cache = tmp_path / "cache"
-    small = data.load(small_root, 8, cache_dir=cache, progress=False)
-    large = data.load(small_root, 12, cache_dir=cache, progress=False)
+    small = data.load_scan(small_root, 8, cache_dir=cache, progress=False)
+    large = data.load_scan(small_root, 12, cache_dir=cache, progress=False)
     assert small.images.shape[1:] == (8, 8, 1)
     assert large.images.shape[1:] == (12, 12, 1)
     assert sorted(p.name.split("_")[1] for p in cache.glob("*.npz")) == ["12px", "8px"]
     forbid_decoding(monkeypatch)
-    again = data.load(small_root, 8, cache_dir=cache, progress=False)
+    again = data.load_scan(small_root, 8, cache_dir=cache, progress=False)
     np.testing.assert_array_equal(again.images, small.images)
 
 
 def test_load_leaves_no_partial_cache_file(small_root, tmp_path):
     cache = tmp_path / "cache"
-    data.load(small_root, SIZE, cache_dir=cache, progress=False)
+    data.load_scan(small_root, SIZE, cache_dir=cache, progress=False)
     assert [p.suffix for p in cache.iterdir()] == [".npz"]
     assert not any("part" in p.name for p in cache.iterdir())
 
@@ -543,8 +543,8 @@ def test_the_partial_cache_file_is_unique_to_the_process(small_root, tmp_path, m
         savez(path, **arrays)
 
     monkeypatch.setattr(np, "savez", recording_savez)
-    data.load(small_root, SIZE, cache_dir=tmp_path / "cache", progress=False)
-    assert len(written) == 1 and f".{os.getpid()}.part.npz" in written[0]
+    data.load_scan(small_root, SIZE, cache_dir=tmp_path / "cache", progress=False)
+    assert len(written) == 1 and f".{os.getpid()}.tmp.npz" in written[0]
 
 
 # --------------------------------------------------------------------------- splits

@@ -16,6 +16,7 @@ def trained() -> models.keras.Model:
     x, y, _ = synthetic.make_arrays(600, SIZE, seed=1)
     train.new_session(0)
     model = models.build_cnn(SIZE, filters=(16, 32, 64), dense_units=16, dropout=0.0)
+    model.compile(optimizer="adam", loss="binary_crossentropy")
     model.fit(data.make_dataset(x, y, 32, shuffle=True, seed=0), epochs=6, shuffle=False, verbose=0)
     return model
 
@@ -53,6 +54,17 @@ def test_heat_map_peak_points_at_the_opacity(trained) -> None:
         hits.append(near.flat[peak])
         chance.append(near.mean())
     assert np.mean(hits) >= 0.6 and np.mean(hits) >= 4 * np.mean(chance)
+
+
+def test_an_ensemble_map_is_the_scaled_mean_of_its_members_maps(trained) -> None:
+    x, _, _ = synthetic.make_arrays(4, SIZE, seed=5)
+    twin = models.keras.models.clone_model(trained)
+    twin.set_weights(trained.get_weights())
+    twin.name = "twin"
+    together = models.ensemble([trained, twin])
+    np.testing.assert_allclose(
+        explain.grad_cam(together, x), explain.grad_cam(trained, x), rtol=1e-4, atol=1e-5
+    )
 
 
 def test_error_groups_sample_each_outcome() -> None:

@@ -15,17 +15,14 @@ import pytest
 from xraylib import (
     bench,
     config,
-    evaluate,
-    experiment,
     models,
     plots,
     predict,
     presentation,
     report,
     results,
-    train,
 )
-from xraylib.data import load_splits, scan
+from xraylib.data import scan
 from xraylib.errors import XrayError
 from xraylib.notebook import execute
 
@@ -212,20 +209,6 @@ def test_a_missing_results_file_is_a_one_line_error(make, name, hint):
     with pytest.raises(XrayError, match=rf"{name} is missing: .*{hint}") as caught:
         make()
     assert "\n" not in str(caught.value)
-
-
-def test_an_experiment_records_its_validation_row_history_and_model(phantom_root, monkeypatch):
-    monkeypatch.setenv("XRAY_DATA_DIR", str(phantom_root))
-    splits = load_splits(progress=False)
-    train.new_session(0)
-    run = experiment.run(
-        "tiny", models.build_cnn(splits.image_size, filters=(8,)), splits, notebook="99", save=True
-    )
-    row = evaluate.load_metrics().set_index("model").loc["tiny"]
-    assert row.split == "val" and row.notebook == "99" and row.n == len(splits.y_val)
-    assert len(experiment.load_history("tiny")) == len(run.fit.history)
-    assert (config.models_dir() / "tiny.keras").is_file()
-    assert experiment.compare([run]).index.tolist() == ["tiny"]
 
 
 def test_the_notebook_runner_executes_in_place_and_records_wall_time(tmp_path, monkeypatch):

@@ -78,7 +78,7 @@ def plot_class_counts(frame: pd.DataFrame, by: str = "split", save: str | None =
     ``by`` names the column that holds the split (``"split"``: the official folders;
     ``"subset"``: train/val/test after the grouped validation split).
 
-    >>> found = xraylib.load()  # doctest: +SKIP
+    >>> found = data.load_scan()  # doctest: +SKIP
     >>> fig = plots.plot_class_counts(found.frame, save="01_class_counts")  # doctest: +SKIP
     >>> fig = plots.plot_class_counts(splits.frame, by="subset")  # doctest: +SKIP
     """
@@ -147,7 +147,7 @@ def plot_size_distribution(
 ) -> Figure:
     """Original image sizes: width against height (left), aspect ratio (right).
 
-    >>> frame = xraylib.load().frame  # doctest: +SKIP
+    >>> frame = data.load_scan().frame  # doctest: +SKIP
     >>> fig = plots.plot_size_distribution(frame.width, frame.height)  # doctest: +SKIP
     """
     width, height = np.asarray(widths, float), np.asarray(heights, float)
@@ -201,10 +201,10 @@ def plot_patients_per_class(frame: pd.DataFrame, save: str | None = None) -> Fig
 def plot_learning_curves(
     history: pd.DataFrame, best_epoch: int | None = None, save: str | None = None
 ) -> Figure:
-    """Loss, accuracy and ROC AUC per epoch, training against validation, with the best
-    epoch (the weights kept) marked.
+    """Loss, accuracy and ROC AUC per epoch, training against validation, with the epoch whose
+    weights the model keeps marked.
 
-    >>> result = xraylib.fit(model, splits)  # doctest: +SKIP
+    >>> result = train.fit(model, splits)  # doctest: +SKIP
     >>> fig = plots.plot_learning_curves(result.history, result.best_epoch)  # doctest: +SKIP
     """
     with _styled():
@@ -213,7 +213,7 @@ def plot_learning_curves(
             ax.plot(history["epoch"], history[column], marker="o", label="training")
             ax.plot(history["epoch"], history[f"val_{column}"], marker="o", label="validation")
             if best_epoch is not None:
-                ax.axvline(best_epoch, color="gray", linestyle="--", label="best epoch")
+                ax.axvline(best_epoch, color="gray", linestyle="--", label="weights kept")
             ax.set(title=title, xlabel="epoch")
         axes[0].legend()
     return _done(fig, save)
@@ -222,7 +222,7 @@ def plot_learning_curves(
 def plot_learning_curves_compare(
     histories: Mapping[str, pd.DataFrame], save: str | None = None
 ) -> Figure:
-    """Several trainings side by side: validation AUC (left) and the overfitting gap,
+    """Several trainings side by side: validation log-loss (left) and the overfitting gap,
     validation loss minus training loss (right; growing means memorising).
 
     >>> histories = {"dense": dense_result.history, "cnn": cnn_result.history}  # doctest: +SKIP
@@ -231,11 +231,11 @@ def plot_learning_curves_compare(
     with _styled():
         fig, (left, right) = plt.subplots(1, 2, figsize=(12, 4))
         for name, history in histories.items():
-            left.plot(history["epoch"], history["val_auc"], marker="o", label=name)
+            left.plot(history["epoch"], history["val_loss"], marker="o", label=name)
             right.plot(
                 history["epoch"], history["val_loss"] - history["loss"], marker="o", label=name
             )
-        left.set(title="validation ROC AUC", xlabel="epoch")
+        left.set(title="validation log-loss (lower is better)", xlabel="epoch")
         right.axhline(0, color="gray", linewidth=1)
         right.set(title="overfitting gap (validation − training loss)", xlabel="epoch")
         left.legend(fontsize=9)
@@ -253,7 +253,7 @@ def plot_confusion(
 ) -> Figure:
     """A 2×2 confusion matrix as counts (left) and as rates of each true class (right).
 
-    >>> cm = xraylib.confusion(splits.y_val, p_val, threshold=0.5)  # doctest: +SKIP
+    >>> cm = evaluate.confusion(splits.y_val, p_val, threshold=0.5)  # doctest: +SKIP
     >>> fig = plots.plot_confusion(cm, title="cnn · validation")  # doctest: +SKIP
     """
     cm = np.asarray(cm)
@@ -353,7 +353,7 @@ def plot_threshold_tradeoff(
 ) -> Figure:
     """Sensitivity and specificity as the threshold moves, with the chosen one marked.
 
-    >>> threshold = xraylib.choose_threshold(splits.y_val, p_val)  # doctest: +SKIP
+    >>> threshold = evaluate.choose_threshold(splits.y_val, p_val)  # doctest: +SKIP
     >>> fig = plots.plot_threshold_tradeoff(splits.y_val, p_val, threshold)  # doctest: +SKIP
     """
     fpr, tpr, thresholds = roc_curve(y, p, drop_intermediate=False)
@@ -518,7 +518,7 @@ def plot_gradcam(
 ) -> Figure:
     """Each X-ray (gray) with its Grad-CAM heat map laid over it (red: most evidence).
 
-    >>> heat = xraylib.grad_cam(model, splits.x_val[:8])  # doctest: +SKIP
+    >>> heat = explain.grad_cam(model, splits.x_val[:8])  # doctest: +SKIP
     >>> fig = plots.plot_gradcam(splits.x_val[:8], heat, save="06_gradcam")  # doctest: +SKIP
     """
     n = len(images)

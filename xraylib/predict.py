@@ -54,6 +54,8 @@ def load_model(path: str | Path | None = None) -> keras.Model:
         raise ModelError(f"{path}: no such model file (train one with `xraylib train`)")
     if path.suffix == ".keras" and not zipfile.is_zipfile(path):
         raise ModelError(f"{path}: not a readable Keras model (not a .keras zip archive)")
+    from xraylib import models  # noqa: F401  registers the custom layers (RandomGamma)
+
     try:
         return keras.models.load_model(path, compile=False)
     except Exception as err:  # Keras raises many types for a bad file; all mean "unusable"
@@ -61,8 +63,12 @@ def load_model(path: str | Path | None = None) -> keras.Model:
         raise ModelError(f"{path}: not a readable Keras model ({reason})") from None
 
 
-def save_final(model: keras.Model, threshold: float, path: str | Path | None = None) -> Path:
-    """Save the hand-over model and, beside it (same name, ``.json``), its threshold.
+def save_final(
+    model: keras.Model, threshold: float, path: str | Path | None = None, **facts: object
+) -> Path:
+    """Save the hand-over model and, beside it (same name, ``.json``), its threshold, input
+    size and any other ``facts`` a user of the model needs (e.g. ``train_prior`` for the
+    prior-shift correction, the declared ``adaptation``).
 
     The ``.json`` file is strict JSON (a NaN or infinite value raises ``ValueError``).
     Returns the model path (default :func:`default_model_path`).
@@ -72,9 +78,33 @@ def save_final(model: keras.Model, threshold: float, path: str | Path | None = N
         "threshold": float(threshold),
         "model": model.name,
         "image_size": int(model.input_shape[1]),
+        **facts,
     }
     path.with_suffix(".json").write_text(json.dumps(info, indent=2, allow_nan=False) + "\n")
     return path
+
+
+def saved_info(path: str | Path | None = None) -> dict:
+    """Everything :func:`save_final` stored beside the model at ``path`` (default
+    :func:`final_model_path`): threshold, model name, image size, and facts such as
+    ``train_prior`` and the declared ``adaptation``; ``{}`` when there is no ``.json`` file.
+
+    Raises :class:`ModelError` (one line) when that file is not a JSON object.
+
+    >>> predict.saved_info()["train_prior"]  # doctest: +SKIP
+    0.742...
+    """
+    path = Path(path) if path is not None else final_model_path()
+    info = path.with_suffix(".json")
+    if not info.is_file():
+        return {}
+    try:
+        facts = json.loads(info.read_text())
+    except ValueError as err:  # JSONDecodeError is a ValueError
+        raise ModelError(f"{info}: malformed JSON ({str(err).splitlines()[0]})") from None
+    if not isinstance(facts, dict):
+        raise ModelError(f"{info}: malformed, not a JSON object")
+    return facts
 
 
 def saved_threshold(path: str | Path | None = None, default: float = 0.5) -> float:
@@ -87,13 +117,13 @@ def saved_threshold(path: str | Path | None = None, default: float = 0.5) -> flo
     >>> predict.saved_threshold("data/models/cnn_deeper.keras")  # doctest: +SKIP
     0.5
     """
-    path = Path(path) if path is not None else final_model_path()
-    info = path.with_suffix(".json")
+    info = (Path(path) if path is not None else final_model_path()).with_suffix(".json")
     if not info.is_file():
         return default
+    facts = saved_info(path)
     try:
-        threshold = float(json.loads(info.read_text())["threshold"])
-    except (ValueError, KeyError, TypeError) as err:  # JSONDecodeError is a ValueError
+        threshold = float(facts["threshold"])
+    except (ValueError, KeyError, TypeError) as err:
         reason = str(err).splitlines()[0] if str(err) else type(err).__name__
         raise ModelError(
             f"{info}: malformed, no readable threshold ({type(err).__name__}: {reason})"
