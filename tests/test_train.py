@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import io
+import zipfile
 from pathlib import Path
 
+import h5py
 import keras
 import numpy as np
 import pandas as pd
@@ -109,6 +112,24 @@ def test_save_path_holds_the_model_without_optimizer_state_and_no_temporary_file
     assert getattr(keras.models.load_model(saved_path), "optimizer", None) is None
     np.testing.assert_allclose(
         load_model(saved_path).predict(splits.x_val[:8], verbose=0),
+        result.model.predict(splits.x_val[:8], verbose=0),
+        atol=1e-6,
+    )
+
+
+def test_a_saved_ensemble_holds_no_optimizer_state_of_its_trained_members(
+    result: train.FitResult, splits: data.Splits, tmp_path: Path
+) -> None:
+    ensemble = models.ensemble([result.model], name="one")  # the member was compiled by fit
+    path = train.save_model(ensemble, tmp_path / "one.keras")
+    train.save_model(load_model(path), tmp_path / "again.keras")  # loaded members, saved again
+    for saved in (path, tmp_path / "again.keras"):
+        with zipfile.ZipFile(saved) as archive, archive.open("model.weights.h5") as weights:
+            names: list[str] = []
+            h5py.File(io.BytesIO(weights.read())).visit(names.append)
+        assert names and not [name for name in names if "optimizer" in name], saved.name
+    np.testing.assert_allclose(
+        load_model(path).predict(splits.x_val[:8], verbose=0),
         result.model.predict(splits.x_val[:8], verbose=0),
         atol=1e-6,
     )

@@ -260,8 +260,28 @@ def ensemble(members: Sequence[keras.Model], name: str = "ensemble") -> keras.Mo
     if len({m.name for m in members}) != len(members):
         raise ValueError(f"ensemble members need distinct names: {[m.name for m in members]}")
     inputs = keras.Input(members[0].input_shape[1:], dtype="uint8", name="image")
-    outputs = layers.Average(name="mean_probability")([member(inputs) for member in members])
+    copies = [uncompiled(member) for member in members]
+    outputs = layers.Average(name="mean_probability")([member(inputs) for member in copies])
     return keras.Model(inputs, outputs, name=name)
+
+
+def uncompiled(model: keras.Model) -> keras.Model:
+    """A copy of ``model`` with the same architecture and weights (batch-norm statistics
+    included) but no optimiser: what is saved, and what an ensemble holds, so that a file
+    carries no AdamW moments, not even those of a member nested inside it."""
+    copy = model.__class__.from_config(_without_compile(model.get_config()))
+    copy.set_weights(model.get_weights())
+    return copy
+
+
+def _without_compile(config: object) -> object:
+    """``config`` (a model's ``get_config()``) with every ``compile_config`` removed: a
+    compiled model nested inside another is otherwise rebuilt compiled, optimiser included."""
+    if isinstance(config, dict):
+        return {k: _without_compile(v) for k, v in config.items() if k != "compile_config"}
+    if isinstance(config, list):
+        return [_without_compile(v) for v in config]
+    return config
 
 
 def ensemble_members(model: keras.Model) -> list[keras.Model]:

@@ -26,7 +26,7 @@ from pathlib import Path
 import keras
 import pandas as pd
 
-from xraylib import config, data
+from xraylib import config, data, models
 
 
 @dataclass
@@ -196,10 +196,8 @@ def save_model(model: keras.Model, path: str | Path) -> Path:
     file is for predicting, and without the AdamW moments it is about three times smaller.
     """
     path = Path(path)
-    bare = model.__class__.from_config(model.get_config())  # not compiled: no optimiser
-    bare.set_weights(model.get_weights())
     with config.atomic_path(path) as temporary:
-        bare.save(temporary)
+        models.uncompiled(model).save(temporary)
     return path
 
 
