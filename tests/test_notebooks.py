@@ -79,3 +79,26 @@ def test_setup_in_a_kernel_that_inherited_mplbackend_agg_shows_figures(tmp_path)
     NotebookClient(book, kernel_name="python3").execute(env={**os.environ, "MPLBACKEND": "Agg"})
     assert book.cells[0].outputs[0]["data"]["text/plain"] == "True"
     assert notebook.cells_missing_figures(book) == []
+
+
+def test_tensorflow_startup_lines_leave_the_saved_outputs_but_errors_and_prints_stay():
+    noise = (
+        "WARNING: All log messages before absl::InitializeLog() is called are written to STDERR\n"
+        "I0000 00:00:1795571927.277398   25825 port.cc:153] oneDNN custom operations are on.\n"
+    )
+    error = "E0000 00:00:1795580361.738128    3450 node_def_util.cc:682] NodeDef mentions x\n"
+    book = {
+        "cells": [
+            {
+                "cell_type": "code",
+                "outputs": [
+                    {"output_type": "stream", "name": "stderr", "text": noise},
+                    {"output_type": "stream", "name": "stderr", "text": noise + error},
+                    {"output_type": "stream", "name": "stdout", "text": noise},
+                ],
+            },
+            {"cell_type": "markdown", "source": "I0000 is not an output"},
+        ]
+    }
+    cleaned = notebook.without_startup_noise(book)["cells"][0]["outputs"]
+    assert [out["text"] for out in cleaned] == [error, noise]

@@ -32,6 +32,14 @@ MIN_VERSIONS = {"tensorflow": "2.16", "keras": "3.8", "sklearn": "1.4"}
 INLINE_DPI = 100
 #: A call that makes a figure: a ``plot_``/``show_`` function of a module, or pyplot.
 DRAWS = re.compile(r"\b\w+\.(?:plot|show)_\w*\(|\bplt\.(?:subplots|figure|imshow|plot)\(")
+#: TensorFlow's start-up lines on stderr that ``TF_CPP_MIN_LOG_LEVEL`` cannot silence (absl
+#: logs below the threshold until it is initialised: tensorflow/tensorflow#100442): absl's
+#: notice and INFO/WARNING records such as "oneDNN custom operations are on". Errors stay.
+STARTUP_NOISE = re.compile(
+    r"^(?:WARNING: All log messages before absl::InitializeLog\(\) is called are written to "
+    r"STDERR|[IW]\d{4} \d\d:\d\d:\d+\.\d+ +\d+ [\w.]+:\d+\] .*)\n?",
+    re.MULTILINE,
+)
 
 
 def _version_tuple(text: str) -> tuple[int, ...]:
@@ -125,6 +133,22 @@ def cells_missing_figures(book: dict) -> list[int]:
     ]
 
 
+def without_startup_noise(book: dict) -> dict:
+    """``book`` (an executed notebook) without TensorFlow's start-up log lines
+    (:data:`STARTUP_NOISE`) in its stderr outputs; a stream left empty is dropped."""
+    for cell in book["cells"]:
+        outputs = []
+        for out in cell.get("outputs", []):
+            if out.get("output_type") == "stream" and out.get("name") == "stderr":
+                out["text"] = STARTUP_NOISE.sub("", out["text"])
+                if not out["text"]:
+                    continue
+            outputs.append(out)
+        if cell["cell_type"] == "code":
+            cell["outputs"] = outputs
+    return book
+
+
 def _shown(path: Path) -> str:
     """A path relative to the project when inside it (no machine-specific prefixes)."""
     try:
@@ -142,7 +166,8 @@ def execute(notebooks: Sequence[Path] | None = None, timeout: int = 3600) -> pd.
     """Execute notebooks in place, in order, and record their wall times.
 
     Each notebook runs with its own folder as the working directory in a fresh ``python3``
-    kernel, started without ``MPLBACKEND`` so that figures are shown inline. Its row of
+    kernel, started without ``MPLBACKEND`` so that figures are shown inline; TensorFlow's
+    start-up log lines are left out of the saved outputs (:func:`without_startup_noise`). Its row of
     ``runtime.csv`` (notebook, profile, seconds, finished; rows replaced by name) is written
     as soon as it finishes, so an interrupted series keeps the times of the notebooks already
     done. A failing cell raises :class:`~xraylib.errors.XrayError` naming
@@ -171,7 +196,7 @@ def execute(notebooks: Sequence[Path] | None = None, timeout: int = 3600) -> pd.
             first = (err.evalue.strip().splitlines() or [""])[0]
             raise XrayError(f"{path.name} failed: {err.ename}: {first}") from None
         seconds = time.perf_counter() - start
-        nbformat.write(book, path)
+        nbformat.write(without_startup_noise(book), path)
         print(f"  done in {seconds / 60:.1f} min", flush=True)
         done = _record_runtime(
             {
