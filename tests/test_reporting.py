@@ -137,6 +137,14 @@ def test_the_adapted_result_is_the_one_final_json_declares(declared, expected):
     assert res.adaptation == expected and res.plain.adaptation == "none"
 
 
+@pytest.mark.parametrize(("declared", "named"), [("AdaBN", True), ("prior shift (EM)", False)])
+def test_the_adaptation_slide_names_a_single_step_that_beat_the_declared_one(declared, named):
+    _fake_results(p_adapted=np.full(200, 0.9), declared=declared)  # AdaBN flags every child
+    res = presentation.Results(config.results_dir(), config.images_dir())
+    shown = " ".join(text.get_text() for text in presentation.slide_adaptation(res).texts)
+    assert ("prior shift (EM) alone would have sent 0" in shown) is named
+
+
 def test_results_are_told_as_natural_frequencies():
     row = pd.Series({"sensitivity": 0.9821, "specificity": 0.5684})
     assert presentation.flagged_sentence(row) == (

@@ -17,6 +17,7 @@ from __future__ import annotations
 import textwrap
 from collections.abc import Callable
 from pathlib import Path
+from typing import cast
 
 import matplotlib.image as mpimg
 import pandas as pd
@@ -197,15 +198,23 @@ def _legend_line(fig: Figure, x: float, y: float, parts: list[tuple[str, str]]) 
 def _table(ax: Axes, table: pd.DataFrame, fontsize: int) -> None:
     """``table`` as a plain table filling ``ax``, its header (two lines high) in bold."""
     ax.axis("off")
+    chars = [
+        max(len(line) for text in [*map(str, table[column]), column] for line in text.split("\n"))
+        + 2
+        for column in table.columns
+    ]
+    width_pt = ax.get_position().width * cast(Figure, ax.figure).get_figwidth() * 72
     shown = ax.table(
         cellText=table.to_numpy(),
         colLabels=list(table.columns),
+        colWidths=[n / sum(chars) for n in chars],
         loc="upper center",
         cellLoc="center",
         bbox=Bbox.from_bounds(0, 0, 1, 1),
     )
     shown.auto_set_font_size(False)
-    shown.set_fontsize(fontsize)
+    # a character is about 0.6 of the font size wide: shrink the font until every column fits
+    shown.set_fontsize(min(fontsize, int(width_pt / (0.6 * sum(chars)))))
     for (row, _), cell in shown.get_celld().items():
         cell.set_edgecolor("#d5d8dc")
         if row == 0:
@@ -380,10 +389,18 @@ def slide_adaptation(res: Results) -> Figure:
         if after > before
         else f"stay at {after}"
     )
+    others = tests[~tests.adaptation.isin(["none", res.adaptation])]
+    fewest = others.loc[others.specificity.idxmax()] if len(others) else None
+    better = (
+        f" {fewest.adaptation} alone would have sent {per_100(1 - fewest.specificity)}; "
+        f"{res.adaptation} was the step fixed before the test."
+        if fewest is not None and per_100(1 - fewest.specificity) < after
+        else ""
+    )
     fig = _slide(
         "Adjusting to a new hospital without diagnoses",
         f"Needless second looks per 100 healthy children {change} with "
-        f"{res.adaptation}, which only looks at the new hospital's unlabelled X-rays.",
+        f"{res.adaptation}, which only looks at the new hospital's unlabelled X-rays.{better}",
     )
     ax = fig.add_axes((0.30, 0.1, 0.65, 0.5))
     names = ["as trained" if a == "none" else str(a) for a in tests.adaptation]
