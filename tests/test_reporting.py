@@ -188,7 +188,18 @@ def test_readme_blocks_are_made_from_the_results_files():
     assert len(lines) == 2 + len(pd.read_csv(config.results_dir() / "comparison.csv"))
     assert "| – |" in comparison  # a published value the paper does not give
     assert report.results_markdown().count("\n| m") == 3  # plain and two adapted test rows
-    assert set(report.BLOCKS) == {"results", "ledger", "comparison", "bench"}
+    assert set(report.BLOCKS) == {"verdict", "results", "ledger", "comparison", "bench"}
+
+
+def test_the_plain_words_verdict_is_read_from_the_results_and_counts_the_targets():
+    _fake_results(p_adapted=np.full(200, 0.9))  # AdaBN calls every child pneumonia
+    res = presentation.Results(config.results_dir(), config.images_dir())
+    verdict = report.verdict_markdown()
+    assert f"test ROC AUC of {res.plain.roc_auc:.3f}" in verdict
+    assert "specificity 0.000, accuracy" in verdict  # the adapted row, as declared (AdaBN)
+    met = results.target_check(res.plain, res.adapted).met
+    assert f"It meets {int(met.sum())} of 4 targets; missed: " in verdict
+    assert verdict.count(" < ") == int((~met).sum())
 
 
 def test_the_ledger_block_lists_every_row_and_counts_the_reads():

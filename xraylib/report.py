@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from xraylib import config
+from xraylib import config, presentation, results
 from xraylib.errors import XrayError
 from xraylib.evaluate import format_with_ci
 from xraylib.results import LEDGER_FILE
@@ -127,7 +127,44 @@ def bench_markdown(results_dir: Path | None = None) -> str:
     return "\n".join(lines)
 
 
+def verdict_markdown(results_dir: Path | None = None) -> str:
+    """The README's "In plain words" paragraph: the final model, validation against test, the
+    declared adaptation and the targets of :data:`results.TARGETS`, every number from
+    ``metrics.csv`` and ``final.json``.
+
+    Raises :class:`XrayError` (one line) when a results file is missing.
+    """
+    res = presentation.Results(Path(results_dir or config.results_dir()), config.images_dir())
+    final, plain, adapted = res.final, res.plain, res.adapted
+    size = f", {final['image_size']} px" if "image_size" in final else ""
+    check = results.target_check(plain, adapted)
+    missed = [
+        f"{r.metric} {_which(r.result)} {r.achieved:.3f} < {r.target}"
+        for r in check[~check.met].itertuples()
+    ]
+    targets = (
+        f"It meets {int(check.met.sum())} of {len(check)} targets; missed: {'; '.join(missed)}."
+        if missed
+        else f"It meets all {len(check)} targets."
+    )
+    return (
+        f"**In plain words:** the final model (`{final.get('model', plain.model)}`{size}) scores a "
+        f"validation ROC AUC of {res.validation.roc_auc:.4f} and a test ROC AUC of "
+        f"{plain.roc_auc:.3f}. At the threshold chosen on validation ({plain.threshold:.3f}) it "
+        f"catches {100 * plain.sensitivity:.1f}% of test pneumonias but clears only "
+        f"{100 * plain.specificity:.1f}% of normal children (accuracy {plain.accuracy:.3f}); with "
+        f"the declared adaptation ({res.adaptation}), sensitivity {adapted.sensitivity:.3f}, "
+        f"specificity {adapted.specificity:.3f}, accuracy {adapted.accuracy:.3f}. {targets}"
+    )
+
+
+def _which(result: str) -> str:
+    """``"as trained"`` or ``"adapted"`` for a row of :func:`results.target_check`."""
+    return "as trained" if result == "plain" else "adapted"
+
+
 BLOCKS: dict[str, Callable[[], str]] = {
+    "verdict": verdict_markdown,
     "results": results_markdown,
     "ledger": ledger_markdown,
     "comparison": comparison_markdown,
