@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from xraylib import config, data, errors, synthetic
@@ -53,3 +54,12 @@ def real_data_dir() -> Path:
         return data.find_root(folder)
     except errors.DataError:
         pytest.skip(f"real data not found in {folder} (set XRAY_DATA_DIR)")
+
+
+@pytest.fixture
+def case() -> tuple[np.ndarray, np.ndarray]:
+    """624 predictions like the test set (390 PNEUMONIA), informative, with tied scores."""
+    rng = np.random.default_rng(3)
+    y = np.r_[np.ones(390, int), np.zeros(234, int)]
+    p = np.clip(0.35 * y + rng.random(624) * 0.65, 0, 1).round(2)
+    return y, p

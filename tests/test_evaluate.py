@@ -13,15 +13,6 @@ from sklearn import metrics as sk
 from xraylib import evaluate
 
 
-@pytest.fixture
-def case() -> tuple[np.ndarray, np.ndarray]:
-    """624 predictions like the test set (390 PNEUMONIA), informative, with tied scores."""
-    rng = np.random.default_rng(3)
-    y = np.r_[np.ones(390, int), np.zeros(234, int)]
-    p = np.clip(0.35 * y + rng.random(624) * 0.65, 0, 1).round(2)
-    return y, p
-
-
 def _sklearn(y: np.ndarray, p: np.ndarray, threshold: float) -> dict[str, float]:
     predicted = (p >= threshold).astype(int)
     tn, fp, fn, tp = sk.confusion_matrix(y, predicted, labels=[0, 1]).ravel()

@@ -11,15 +11,6 @@ from xraylib import evaluate, results
 from xraylib.errors import XrayError
 
 
-@pytest.fixture
-def case() -> tuple[np.ndarray, np.ndarray]:
-    """624 predictions like the test set (390 PNEUMONIA), informative, with tied scores."""
-    rng = np.random.default_rng(3)
-    y = np.r_[np.ones(390, int), np.zeros(234, int)]
-    p = np.clip(0.35 * y + rng.random(624) * 0.65, 0, 1).round(2)
-    return y, p
-
-
 def test_save_metrics_writes_one_row_per_model_and_split_and_replaces_it(case, tmp_path) -> None:
     y, p = case
     results.save_metrics("cnn", "val", y, p, 0.5, results_dir=tmp_path, extra={"epochs": 3})
