@@ -68,7 +68,8 @@ def test_history_is_a_frame_with_epochs_from_one(result: train.FitResult) -> Non
     assert {"loss", "auc", "pr_auc", "brier", "val_loss", "val_auc", "val_brier"} <= set(history)
     assert result.best_epoch == 4  # no early stopping: the last epoch
     assert result.seconds > 0 and result.images_per_s > 0
-    assert result.recipe == RECIPE
+    assert result.recipe == RECIPE.with_changes(epochs=PROFILE.epochs)  # budget filled in
+    assert "4 epochs" in result.recipe.describe()
 
 
 def test_model_keeps_the_last_epoch_weights(result: train.FitResult, splits: data.Splits) -> None:

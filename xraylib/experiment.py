@@ -165,7 +165,7 @@ def run(
         extra={
             "params": result.model.count_params(),
             "image_size": splits.image_size,
-            "recipe": recipe.describe(),
+            "recipe": result.recipe.describe(),
             "class_weight": recipe.class_weight or "none",
             "best_epoch": result.best_epoch,
             "epochs_run": len(result.history),

@@ -40,7 +40,7 @@ class FitResult:
             ``recall``, ``auc``, ``pr_auc``, ``brier``, the same with a ``val_`` prefix, and
             ``learning_rate`` (at the end of the epoch).
         best_epoch: the epoch (from 1) whose weights the model holds.
-        recipe: the recipe it was trained with.
+        recipe: the recipe it was trained with, its epoch budget filled in.
         seconds: wall time of the whole training, validation included.
         images_per_s: training images per second, counting only the training passes.
 
@@ -273,4 +273,5 @@ def fit(
     if save_path is not None:
         save_model(model, save_path)
     images = len(splits.y_train) * len(frame)
-    return FitResult(model, frame, best_epoch, seconds, images / max(timer.seconds, 1e-9), recipe)
+    trained = recipe.with_changes(epochs=epochs)  # the budget it had, not "the profile's"
+    return FitResult(model, frame, best_epoch, seconds, images / max(timer.seconds, 1e-9), trained)
