@@ -163,10 +163,7 @@ def run(
         splits,
         notebook,
         extra={
-            "params": result.model.count_params(),
-            "image_size": splits.image_size,
-            "recipe": result.recipe.describe(),
-            "class_weight": recipe.class_weight or "none",
+            **_training_facts(result, splits),
             "best_epoch": result.best_epoch,
             "epochs_run": len(result.history),
             "seconds": round(result.seconds, 1),
@@ -175,6 +172,16 @@ def run(
             **(extra or {}),
         },
     )
+
+
+def _training_facts(fit: train.FitResult, splits: Splits) -> dict:
+    """The columns of a ``metrics.csv`` row that describe how ``fit.model`` was made."""
+    return {
+        "params": fit.model.count_params(),
+        "image_size": splits.image_size,
+        "recipe": fit.recipe.describe(),
+        "class_weight": fit.recipe.class_weight or "none",
+    }
 
 
 def run_design(
@@ -248,14 +255,7 @@ def judge_ensembles(
             members[0].fit.images_per_s,
             members[0].fit.recipe,
         )
-        extra = {
-            "params": model.count_params(),
-            "image_size": splits.image_size,
-            "recipe": members[0].fit.recipe.describe(),
-            "class_weight": members[0].fit.recipe.class_weight or "none",
-            "members": k,
-            "seconds": round(fit.seconds, 1),
-        }
+        extra = {**_training_facts(fit, splits), "members": k, "seconds": round(fit.seconds, 1)}
         judged.append(judge(name, fit, splits, notebook, extra=extra))
     return judged
 
