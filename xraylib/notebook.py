@@ -137,15 +137,16 @@ def without_startup_noise(book: dict) -> dict:
     """``book`` (an executed notebook) without TensorFlow's start-up log lines
     (:data:`STARTUP_NOISE`) in its stderr outputs; a stream left empty is dropped."""
     for cell in book["cells"]:
-        outputs = []
-        for out in cell.get("outputs", []):
+        if cell["cell_type"] != "code":
+            continue
+        kept = []
+        for out in cell["outputs"]:
             if out.get("output_type") == "stream" and out.get("name") == "stderr":
                 out["text"] = STARTUP_NOISE.sub("", out["text"])
                 if not out["text"]:
                     continue
-            outputs.append(out)
-        if cell["cell_type"] == "code":
-            cell["outputs"] = outputs
+            kept.append(out)
+        cell["outputs"] = kept
     return book
 
 
