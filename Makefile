@@ -5,18 +5,27 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 SMOKE_OUT ?= $(CURDIR)/.smoke
 
-.PHONY: help setup data notebooks smoke test lint presentation bench lab clean
+.PHONY: help setup lock data notebooks smoke test lint presentation bench lab clean
 
 help:  ## list the targets
 	@grep -E '^[a-z]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
 
-$(STAMP): pyproject.toml
+# the exact versions that made the committed outputs come from requirements.lock; xraylib
+# itself is installed on top without resolving again (--no-deps)
+$(STAMP): requirements.lock pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	$(BIN)/python -m pip install --quiet -r requirements.lock
+	$(BIN)/python -m pip install --quiet --no-deps -e .
 	touch $@
 
-setup: $(STAMP)  ## create .venv and install xraylib with its dev tools
+setup: $(STAMP)  ## create .venv and install xraylib with the locked versions (requirements.lock)
+
+lock:  ## re-resolve requirements.lock from pyproject.toml (newest versions; needs network)
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet uv
+	$(BIN)/uv pip compile pyproject.toml --extra dev --universal --python-version 3.11 \
+	  --custom-compile-command "make lock" --upgrade --quiet -o requirements.lock
 
 data: $(STAMP)  ## download the data set into data/chest_xray unless XRAY_DATA_DIR has it
 	@if [ -n "$$XRAY_DATA_DIR" ] || [ -d data/chest_xray/train ]; then \

@@ -6,7 +6,9 @@ Every notebook starts with::
     xraylib.setup()
 
 which checks versions, seeds everything, sets the plot style, shows figures inline (whatever
-``MPLBACKEND`` the kernel inherited) and prints what the run will use.
+``MPLBACKEND`` the kernel inherited) and prints what the run will use; in a checkout it also
+says, in one line, which key packages differ from ``requirements.lock`` (the versions that made
+the committed outputs).
 ``python -m xraylib notebooks`` (``make notebooks``) executes the series in order and records
 each notebook's wall time in ``data/results/runtime.csv`` as soon as that notebook finishes.
 """
@@ -28,6 +30,21 @@ from xraylib import config
 from xraylib.errors import XrayError
 
 MIN_VERSIONS = {"tensorflow": "2.16", "keras": "3.8", "sklearn": "1.4"}
+#: The exact environment that made the committed outputs (``make lock`` writes it; present in
+#: a checkout, not in an installed package).
+LOCK_FILE = config.ROOT / "requirements.lock"
+#: The packages whose versions move the numbers; :func:`setup` names those that differ from
+#: the lock (only those the lock pins on this platform: ``tensorflow-cpu`` on Linux x86-64).
+KEY_PACKAGES = (
+    "tensorflow",
+    "tensorflow-cpu",
+    "keras",
+    "keras-tuner",
+    "scikit-learn",
+    "numpy",
+    "pandas",
+    "matplotlib",
+)
 #: Resolution of the figures embedded in notebooks (``images/`` files keep ``save_fig``'s).
 INLINE_DPI = 100
 #: A call that makes a figure: a ``plot_``/``show_`` function of a module, or pyplot.
@@ -50,8 +67,9 @@ def setup(seed: int | None = None, quiet: bool = False) -> config.Profile:
     """Check versions, seed Python/NumPy/Keras, set the plot style; print the run's settings.
 
     Inside a Jupyter kernel, figures are shown inline even when the kernel inherited a
-    non-inline ``MPLBACKEND`` (such as ``Agg``). Returns the active
-    :class:`~xraylib.config.Profile`.
+    non-inline ``MPLBACKEND`` (such as ``Agg``). When :data:`LOCK_FILE` exists and a key
+    package's version differs from it (:func:`version_drift`), one line on stderr says so, even
+    when ``quiet``. Returns the active :class:`~xraylib.config.Profile`.
 
     >>> profile = xraylib.setup()  # doctest: +SKIP
     >>> model = models.build_cnn(profile.image_size)  # doctest: +SKIP
@@ -87,7 +105,60 @@ def setup(seed: int | None = None, quiet: bool = False) -> config.Profile:
             f"{profile.batch_size}, up to {profile.epochs} epochs) · seed {used_seed}"
         )
         print(f"data: {_shown(config.data_dir())} · outputs: {_shown(config.output_dir())}")
+    drift = version_drift(locked_versions(LOCK_FILE)) if LOCK_FILE.is_file() else []
+    if drift:
+        print(
+            f"xraylib: not the versions of requirements.lock, which made the committed outputs "
+            f"({', '.join(drift)}): numbers may differ; `make setup` installs the locked ones",
+            file=sys.stderr,
+        )
     return profile
+
+
+def locked_versions(path: Path = LOCK_FILE) -> dict[str, str]:
+    """The pinned version of every package of a ``requirements.lock`` (``name==version``
+    lines) whose environment marker holds on this machine, by normalised name.
+
+    >>> notebook.locked_versions()["keras"]  # doctest: +SKIP
+    '3.15.1'
+    """
+    from packaging.requirements import Requirement
+    from packaging.utils import canonicalize_name
+
+    pins: dict[str, str] = {}
+    for line in path.read_text().splitlines():
+        text = line.split("#", 1)[0].strip()
+        if not text:
+            continue
+        requirement = Requirement(text)
+        if requirement.marker is None or requirement.marker.evaluate():
+            (pin,) = requirement.specifier
+            pins[canonicalize_name(requirement.name)] = pin.version
+    return pins
+
+
+def version_drift(pins: dict[str, str]) -> list[str]:
+    """``"NAME INSTALLED (lock PINNED)"`` for every one of :data:`KEY_PACKAGES` that ``pins``
+    holds and whose installed version is another one (or ``absent``).
+
+    >>> notebook.version_drift({"keras": "3.0.0"})  # doctest: +SKIP
+    ['keras 3.15.1 (lock 3.0.0)']
+    """
+    from importlib import metadata
+
+    from packaging.version import Version
+
+    drift = []
+    for name in KEY_PACKAGES:
+        if name not in pins:
+            continue
+        try:
+            installed = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            installed = "absent"
+        if installed == "absent" or Version(installed) != Version(pins[name]):
+            drift.append(f"{name} {installed} (lock {pins[name]})")
+    return drift
 
 
 def inline_figures() -> bool:
