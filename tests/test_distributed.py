@@ -35,9 +35,10 @@ TUNER_PROCESS = (
     role, worker_id, oracle, trials, minutes, dies = sys.argv[1:]
     if dies == "dies":  # a crash in the middle of this worker's first trial
         tuning.CnnHyperModel.fit = lambda *args, **kwargs: os._exit(3)
-    result = cluster.run_tuner_process(
-        role, worker_id or None, oracle, int(trials), overwrite=role == "chief", splits=splits,
-        minutes=float(minutes), max_epochs=1, lost_after_s=6, verbose=0)
+    cluster.set_role(role, worker_id or None, oracle)
+    result = tuning.search(
+        splits, overwrite=role == "chief", max_trials=int(trials), minutes=float(minutes),
+        max_epochs=1, lost_after_s=6, verbose=0)
     print(json.dumps({**result.to_json(), "trial_ids": list(result.trials.trial_id)}))
 """
 )

@@ -184,9 +184,9 @@ def test_role_comes_from_keras_tuner_variables(monkeypatch):
         ("worker", "chief2", "127.0.0.1:8000", "without 'chief'"),
     ],
 )
-def test_tuner_process_rejects_bad_arguments_in_one_line(splits, role, worker_id, oracle, message):
+def test_tuner_role_rejects_bad_arguments_in_one_line(role, worker_id, oracle, message):
     with pytest.raises(TuningError, match=message):
-        cluster.run_tuner_process(role, worker_id, oracle, overwrite=False, splits=splits)
+        cluster.set_role(role, worker_id, oracle)
 
 
 def test_unknown_algorithm_is_a_one_line_error(splits):

@@ -138,10 +138,9 @@ def _tune(args: argparse.Namespace) -> int:
     from xraylib import cluster, data, train, tuning
 
     role = "chief" if args.chief else "worker" if args.worker else "single"
+    cluster.set_role(role, args.worker, args.oracle)  # before the data: bad roles fail fast
     splits = data.load_splits(progress=False)
-    result = cluster.run_tuner_process(
-        role, args.worker, args.oracle, args.trials, overwrite=args.overwrite, splits=splits
-    )
+    result = tuning.search(splits, overwrite=args.overwrite, max_trials=args.trials)
     summary = result.to_json()
     if result.best is not None:  # single or chief: train the best configuration again
         seed = config.seed()

@@ -3,8 +3,9 @@
 The same :func:`xraylib.tuning.search` call runs as a single process, as the **chief** (which
 hands out trials and keeps the results) or as a **worker** (which trains), chosen by
 keras-tuner's environment variables ``KERASTUNER_TUNER_ID``, ``KERASTUNER_ORACLE_IP`` and
-``KERASTUNER_ORACLE_PORT``; :func:`run_tuner_process` sets them. On three machines, or three
-terminals::
+``KERASTUNER_ORACLE_PORT``; :func:`set_role` sets them. This module knows nothing of the search
+itself (``tuning`` imports it, never the other way round): the caller sets the role, then
+searches, as ``python -m xraylib tune`` does. On three machines, or three terminals::
 
     python -m xraylib tune --chief --oracle 10.0.0.1:8000 --trials 30
     python -m xraylib tune --worker tuner0 --oracle 10.0.0.1:8000
@@ -35,16 +36,12 @@ import os
 import threading
 import time
 from concurrent import futures
-from typing import TYPE_CHECKING
 
 import keras
 import keras_tuner
 
 from xraylib import data
 from xraylib.errors import TuningError
-
-if TYPE_CHECKING:
-    from xraylib.tuning import SearchResult
 
 ROLES = ("single", "chief", "worker")
 _VARIABLES = ("KERASTUNER_TUNER_ID", "KERASTUNER_ORACLE_IP", "KERASTUNER_ORACLE_PORT")
@@ -76,11 +73,15 @@ def oracle_address() -> str:
 
 
 def set_role(role: str, worker_id: str | None = None, oracle: str | None = None) -> None:
-    """Set (or, for ``"single"``, clear) keras-tuner's environment variables.
+    """Set (or, for ``"single"``, clear) keras-tuner's environment variables, before
+    :func:`xraylib.tuning.search` runs this process's part of a search:
+    ``KERASTUNER_TUNER_ID`` is ``chief`` or ``worker_id``; ``KERASTUNER_ORACLE_IP`` and
+    ``_PORT`` come from ``oracle`` (``HOST:PORT``).
 
     >>> cluster.set_role("worker", "tuner0", "10.0.0.1:8000")  # doctest: +SKIP
     >>> cluster.current_role()  # doctest: +SKIP
     'worker'
+    >>> result = tuning.search(splits, overwrite=False)  # doctest: +SKIP
     """
     if role not in ROLES:
         raise TuningError(f"role must be one of {', '.join(ROLES)}, not {role!r}")
@@ -95,35 +96,6 @@ def set_role(role: str, worker_id: str | None = None, oracle: str | None = None)
         raise TuningError(f"a worker needs an id without 'chief' in it, not {worker_id!r}")
     tuner_id = "chief" if role == "chief" else str(worker_id)
     os.environ.update(dict(zip(_VARIABLES, (tuner_id, host, port), strict=True)))
-
-
-def run_tuner_process(
-    role: str,
-    worker_id: str | None = None,
-    oracle: str | None = None,
-    trials: int | None = None,
-    *,
-    overwrite: bool,
-    splits: data.Splits | None = None,
-    **options,
-) -> SearchResult:
-    """Run this process's part of a search: ``"single"``, the ``"chief"`` or a ``"worker"``.
-
-    Sets keras-tuner's environment variables (:func:`set_role`: ``KERASTUNER_TUNER_ID`` is
-    ``chief`` or ``worker_id``; ``KERASTUNER_ORACLE_IP`` and ``_PORT`` come from ``oracle``),
-    loads the data (unless ``splits`` is given) and calls :func:`xraylib.tuning.search` with
-    ``max_trials=trials`` and the other ``options``. ``python -m xraylib tune`` calls it.
-
-    >>> cluster.run_tuner_process("chief", oracle="10.0.0.1:8000", trials=30,
-    ...                           overwrite=True)  # doctest: +SKIP
-    >>> cluster.run_tuner_process("worker", "tuner0", "10.0.0.1:8000",
-    ...                           overwrite=False)  # doctest: +SKIP
-    """
-    from xraylib import tuning
-
-    set_role(role, worker_id, oracle)
-    splits = splits if splits is not None else data.load_splits()
-    return tuning.search(splits, overwrite=overwrite, max_trials=trials, **options)
 
 
 # --------------------------------------------------------------------------- time budget

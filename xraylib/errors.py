@@ -36,7 +36,7 @@ class TuningError(XrayError):
     completed, the chief gone); the message says why, in one line.
 
     >>> from xraylib import cluster
-    >>> cluster.run_tuner_process("boss", overwrite=False)  # doctest: +SKIP
+    >>> cluster.set_role("boss")  # doctest: +SKIP
     Traceback (most recent call last):
     xraylib.errors.TuningError: role must be one of single, chief, worker, not 'boss'
     """
