@@ -5,7 +5,8 @@ The data set comes in several layouts (Mendeley ``chest_xray/{train,test}``, the
 finds the split folders in any of them and classifies every file below:
 
 * a **usable** image: any mode PIL can open *and fully decode* (L, RGB, RGBA, P, LA, I;16,
-  CMYK, …) with a ``.jpeg``/``.jpg``/``.png`` extension in any case;
+  CMYK, …) with a ``.jpeg``/``.jpg``/``.png`` extension in any case, or a DICOM radiograph
+  (``.dcm``, or no extension and the ``DICM`` preamble; read by :mod:`xraylib.dicom`);
 * **ignored** junk, counted: ``.DS_Store``, ``Thumbs.db``, ``._*`` AppleDouble files,
   ``__MACOSX/``, ``.ipynb_checkpoints/``, and non-image files outside the split/class folders
   (``MANIFEST.csv``, a README);
@@ -16,7 +17,8 @@ Images enter the models as grayscale ``uint8`` squares. Resizing squashes the wh
 the square (the aspect ratio is *not* kept), as the classic notebooks and the redistributed
 224×224 copies do, with Lanczos filtering; 16-bit images are scaled to 8 bits, never clipped,
 by a bit depth *guessed from the image's maximum value* (≤255: 8-bit, ≤4095: 12-bit, else
-16-bit). :func:`load_scan` decodes every image once and caches the arrays under
+16-bit); a DICOM file uses its own rescale, window and photometric tags instead
+(:mod:`xraylib.dicom`). :func:`load_scan` decodes every image once and caches the arrays under
 ``data/cache/``, keyed by image size and a fingerprint of the file list, so later epochs and
 later notebooks never decode a JPEG again.
 """
@@ -36,10 +38,10 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 from PIL import Image, UnidentifiedImageError
-from tqdm.auto import tqdm
 
-from xraylib import config
+from xraylib import config, dicom
 from xraylib.errors import DataError, ImageError
+from xraylib.progress import bar
 
 if TYPE_CHECKING:
     import tensorflow as tf
@@ -50,6 +52,9 @@ JUNK_NAMES = {".ds_store", "thumbs.db", "desktop.ini"}
 JUNK_FOLDERS = {"__macosx", ".ipynb_checkpoints"}
 FRAME_COLUMNS = ["path", "split", "label", "patient_id", "subtype", "width", "height", "mode"]
 OUTSIDE = "outside the train|val|test/NORMAL|PNEUMONIA folders"
+#: Two channels that differ by more than this many gray levels make a pixel coloured.
+COLOUR_LEVELS = 24
+_GRAY_MODES = ("1", "L", "I", "I;16", "I;16B", "I;16L", "I;16N", "F")
 
 
 @dataclass
@@ -224,11 +229,75 @@ def _to_gray(img: Image.Image) -> Image.Image:
     return img.convert("L")
 
 
+@dataclass(frozen=True)
+class Prepared:
+    """One image as the model takes it, with the facts about the original that the input
+    quality gate (:mod:`xraylib.quality`) judges.
+
+    Attributes:
+        pixels: ``(S, S, 1)`` uint8 grayscale, resized as for training.
+        width, height: the original size in pixels.
+        mode: the PIL mode (``L``, ``RGB``, …) or ``DICOM <photometric interpretation>``.
+        colour: share of the original's pixels whose colour channels differ by more than
+            :data:`COLOUR_LEVELS` gray levels (0 for a grayscale image, even one stored as RGB).
+        view_position: the DICOM View Position (``PA``, ``AP``, ``LL``…); ``""`` when unknown.
+    """
+
+    pixels: np.ndarray
+    width: int
+    height: int
+    mode: str
+    colour: float = 0.0
+    view_position: str = ""
+
+
+def colour_share(rgb: np.ndarray) -> float:
+    """Share of the pixels of an ``(H, W, 3)`` image whose channels differ by more than
+    :data:`COLOUR_LEVELS` gray levels: 0 for a gray picture stored as RGB."""
+    rgb = np.asarray(rgb, dtype=np.int16)
+    return float((rgb.max(axis=-1) - rgb.min(axis=-1) > COLOUR_LEVELS).mean())
+
+
+def prepare(
+    image: np.ndarray, image_size: int, mode: str = "", view_position: str = ""
+) -> Prepared:
+    """An in-memory image — ``(H, W)`` or ``(H, W, 1)`` gray, or ``(H, W, 3)`` RGB, uint8 —
+    prepared exactly as an image file is (grayscale, resized with Lanczos to the square).
+
+    >>> item = data.prepare(np.zeros((300, 200), np.uint8), image_size=96)  # doctest: +SKIP
+    >>> item.pixels.shape, (item.width, item.height)  # doctest: +SKIP
+    ((96, 96, 1), (200, 300))
+    """
+    array = np.asarray(image, dtype=np.uint8)
+    array = array[..., 0] if array.ndim == 3 and array.shape[-1] == 1 else array
+    colour = colour_share(array) if array.ndim == 3 else 0.0
+    picture = Image.fromarray(array)
+    return Prepared(
+        _resized(picture, image_size),
+        picture.width,
+        picture.height,
+        mode or picture.mode,
+        colour,
+        view_position,
+    )
+
+
+def _resized(img: Image.Image, image_size: int) -> np.ndarray:
+    """``img`` in grayscale, squashed to ``(S, S, 1)`` uint8 with Lanczos filtering."""
+    gray = _to_gray(img).resize((image_size, image_size), Image.Resampling.LANCZOS)
+    return np.asarray(gray, dtype=np.uint8)[..., None]
+
+
 def _decode(path: Path, image_size: int | None) -> tuple[int, int, str, np.ndarray | None]:
     """Fully decode one file; return its original width, height, mode and, if asked, the
     ``(S, S, 1)`` uint8 array. Raises :class:`ImageError` with the reason."""
     if path.stat().st_size == 0:
         raise ImageError(f"{path}: empty file (0 bytes)")
+    if dicom.is_dicom(path):
+        picture = dicom.read(path)
+        height, width = picture.pixels.shape[:2]
+        array = prepare(picture.pixels, image_size).pixels if image_size else None
+        return width, height, f"DICOM {picture.photometric}", array
     try:
         with Image.open(path) as img:
             width, height, mode = img.width, img.height, img.mode
@@ -237,8 +306,7 @@ def _decode(path: Path, image_size: int | None) -> tuple[int, int, str, np.ndarr
             img.load()
             if image_size is None:
                 return width, height, mode, None
-            gray = _to_gray(img).resize((image_size, image_size), Image.Resampling.LANCZOS)
-            return width, height, mode, np.asarray(gray, dtype=np.uint8)[..., None]
+            return width, height, mode, _resized(img, image_size)
     except UnidentifiedImageError:
         raise ImageError(f"{path}: not an image PIL can read") from None
     except (OSError, SyntaxError, ValueError) as err:
@@ -246,7 +314,8 @@ def _decode(path: Path, image_size: int | None) -> tuple[int, int, str, np.ndarr
 
 
 def read_image(path: str | Path, image_size: int) -> np.ndarray:
-    """One image file as a ``(S, S, 1)`` uint8 grayscale array, prepared as for training.
+    """One image file (JPEG, PNG or DICOM) as a ``(S, S, 1)`` uint8 grayscale array, prepared
+    as for training.
 
     Raises :class:`ImageError` (one line: which file, why) for a missing or bad file.
 
@@ -254,12 +323,42 @@ def read_image(path: str | Path, image_size: int) -> np.ndarray:
     >>> x.shape, x.dtype  # doctest: +SKIP
     ((96, 96, 1), dtype('uint8'))
     """
+    return inspect_image(path, image_size).pixels
+
+
+def inspect_image(path: str | Path, image_size: int) -> Prepared:
+    """One image file prepared as :func:`read_image` does, with the facts about the original
+    that the quality gate judges: size, mode, colour, DICOM view position.
+
+    Raises :class:`ImageError` (one line: which file, why) for a missing or bad file.
+
+    >>> item = data.inspect_image("chest.dcm", image_size=96)  # doctest: +SKIP
+    >>> item.width, item.height, item.view_position  # doctest: +SKIP
+    (2048, 2500, 'PA')
+    """
     path = Path(path)
     if not path.is_file():
         raise ImageError(f"{path}: no such file")
-    array = _decode(path, image_size)[3]
-    assert array is not None
-    return array
+    if path.stat().st_size and dicom.is_dicom(path):
+        picture = dicom.read(path)
+        return prepare(
+            picture.pixels, image_size, f"DICOM {picture.photometric}", picture.view_position
+        )
+    width, height, mode, pixels = _decode(path, image_size)
+    assert pixels is not None
+    colour = 0.0 if mode in _GRAY_MODES else _colour_of_file(path)
+    return Prepared(pixels, width, height, mode, colour)
+
+
+def _colour_of_file(path: Path) -> float:
+    """:func:`colour_share` of an image file in a colour mode (decoded at most ~512 px)."""
+    with Image.open(path) as img:
+        if img.format == "JPEG":
+            img.draft("RGB", (512, 512))
+        rgb = img.convert("RGBA") if img.mode in ("RGBA", "LA", "PA", "P") else img
+        if rgb.mode == "RGBA":
+            rgb = Image.alpha_composite(Image.new("RGBA", rgb.size, (0, 0, 0, 255)), rgb)
+        return colour_share(np.asarray(rgb.convert("RGB")))
 
 
 # --------------------------------------------------------------------------- scanning
@@ -288,7 +387,7 @@ def scan(
     ignored, candidates, skipped = [], [], []
     for rel in files:
         where = _classify(rel)
-        is_image = rel.suffix.lower() in IMAGE_SUFFIXES
+        is_image = _is_candidate(root / rel)
         if is_junk(rel) or (where is None and not is_image):
             ignored.append(rel.as_posix())
         elif where is None:
@@ -300,6 +399,11 @@ def scan(
     found = _decode_all(root, candidates, ignored, skipped, image_size, progress, workers)
     _check_usable(root, found.frame)
     return found
+
+
+def _is_candidate(path: Path) -> bool:
+    """Whether ``path`` should be decoded: an image extension, or a DICOM file."""
+    return path.suffix.lower() in IMAGE_SUFFIXES or dicom.is_dicom(path)
 
 
 def _not_an_image(rel: Path) -> str:
@@ -325,15 +429,10 @@ def _decode_all(
             return str(err).split(": ", 1)[1]
 
     with ThreadPoolExecutor(max(1, workers)) as pool:
-        results = list(
-            tqdm(
-                pool.map(inspect, candidates),
-                total=len(candidates),
-                desc=f"scan {root.name}",
-                unit="img",
-                disable=not progress,
-            )
-        )
+        decoded = pool.map(inspect, candidates)
+        if progress:
+            decoded = bar(decoded, total=len(candidates), desc=f"scan {root.name}", unit="img")
+        results = list(decoded)
     rows, arrays = [], []
     for (rel, split, label), result in zip(candidates, results, strict=True):
         if isinstance(result, str):
@@ -367,13 +466,13 @@ def scan_images(folder: str | Path, progress: bool = True) -> Scan:
         parent = rel.parent.name.upper()
         if is_junk(rel):
             ignored.append(rel.as_posix())
-        elif rel.suffix.lower() not in IMAGE_SUFFIXES:
+        elif not _is_candidate(root / rel):
             skipped.append((rel.as_posix(), _not_an_image(rel)))
         else:
             candidates.append((rel, "own", parent if parent in config.CLASS_NAMES else "unknown"))
     found = _decode_all(root, candidates, ignored, skipped, None, progress)
     if found.frame.empty:
-        raise DataError(f"{root}: no usable image (.jpeg, .jpg or .png)")
+        raise DataError(f"{root}: no usable image (.jpeg, .jpg, .png or DICOM)")
     return found
 
 

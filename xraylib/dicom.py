@@ -1,0 +1,215 @@
+"""Read a DICOM radiograph as the 8-bit grayscale picture the model was trained on, or refuse it.
+
+DICOM is what hospital archives export. pydicom (a core dependency, with the pylibjpeg plugins
+for the JPEG, JPEG-LS lossless and JPEG 2000 transfer syntaxes; uncompressed and RLE need no
+plugin) decodes the pixels; :func:`read` then applies, in the order the standard gives:
+
+1. the **modality LUT**: rescale slope and intercept, or a modality LUT sequence
+   (``pydicom.pixels.apply_modality_lut``);
+2. the **VOI LUT**: a VOI LUT sequence, or window centre and width
+   (``pydicom.pixels.apply_voi_lut``);
+3. the mapping to 0–255: the whole output range of those two steps (found by pushing the
+   lowest and highest storable values through them) becomes 0–255, so the window the
+   radiographer chose is kept. Without a window, 8-bit pixels stay as they are and deeper
+   ones (12/16-bit) are stretched from the image's minimum to its maximum;
+4. **MONOCHROME1** (white = low values) is inverted to MONOCHROME2, as is a Presentation LUT
+   Shape ``INVERSE``.
+
+Refused with one line (:class:`~xraylib.errors.ImageError`): files without pixel data,
+multi-frame images, modalities that are not plain radiographs (accepted: CR, DX, DR, RG or no
+modality), and compressed pixels whose decoder plugin is not installed. A DICOM file is found
+by its ``.dcm``/``.dicom`` extension or, without one, by the ``DICM`` marker at byte 128.
+
+>>> picture = dicom.read("chest.dcm")  # doctest: +SKIP
+>>> picture.pixels.dtype, picture.view_position  # doctest: +SKIP
+(dtype('uint8'), 'PA')
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from xraylib.errors import ImageError
+
+SUFFIXES = (".dcm", ".dicom")
+#: Modalities of projection radiographs: computed, digital, digital (legacy) and general.
+RADIOGRAPHS = ("CR", "DX", "DR", "RG")
+_PREAMBLE = 128
+_COLOUR = ("RGB", "YBR_FULL", "YBR_FULL_422", "YBR_ICT", "YBR_RCT", "PALETTE COLOR")
+
+
+@dataclass(frozen=True)
+class Picture:
+    """A decoded DICOM image.
+
+    Attributes:
+        pixels: ``(rows, columns)`` uint8 grayscale, or ``(rows, columns, 3)`` uint8 RGB for a
+            colour file (the caller decides what to do with colour).
+        photometric: the file's Photometric Interpretation (``MONOCHROME1``, ``RGB``, …).
+        view_position: the View Position tag (``PA``, ``AP``, ``LL``, …), ``""`` when absent.
+        modality: the Modality tag, ``""`` when absent.
+    """
+
+    pixels: np.ndarray
+    photometric: str
+    view_position: str
+    modality: str
+
+
+def is_dicom(path: str | Path) -> bool:
+    """Whether ``path`` is a DICOM file: a ``.dcm``/``.dicom`` extension, or ``DICM`` at byte
+    128 (the Part 10 preamble) of a file of any name."""
+    path = Path(path)
+    if path.suffix.lower() in SUFFIXES:
+        return True
+    try:
+        with path.open("rb") as handle:
+            handle.seek(_PREAMBLE)
+            return handle.read(4) == b"DICM"
+    except OSError:
+        return False
+
+
+def read(path: str | Path) -> Picture:
+    """Decode the DICOM file at ``path`` into 8-bit display values (see the module doc).
+
+    Raises :class:`ImageError` (one line: which file, why) for a file that is not DICOM, has
+    no pixel data, holds several frames, comes from a modality that is not a radiograph, or
+    needs a decoder plugin that is not installed.
+    """
+    import pydicom
+    from pydicom.errors import InvalidDicomError
+
+    path = Path(path)
+    try:
+        ds = pydicom.dcmread(path)
+    except (InvalidDicomError, OSError, ValueError, EOFError) as err:
+        raise ImageError(f"{path}: not a readable DICOM file ({_first_line(err)})") from None
+    modality = str(ds.get("Modality", "") or "").upper()
+    if modality and modality not in RADIOGRAPHS:
+        raise ImageError(
+            f"{path}: DICOM modality {modality} is not a radiograph "
+            f"(accepted: {', '.join(RADIOGRAPHS)})"
+        )
+    if "PixelData" not in ds:
+        raise ImageError(f"{path}: DICOM file without pixel data (a report or structured data?)")
+    frames = int(ds.get("NumberOfFrames", 1) or 1)
+    if frames > 1:
+        raise ImageError(f"{path}: multi-frame DICOM ({frames} frames); export one image per file")
+    photometric = str(ds.get("PhotometricInterpretation", "MONOCHROME2")).upper()
+    raw = _pixel_array(ds, path)
+    view = str(ds.get("ViewPosition", "") or "").upper()
+    if photometric in _COLOUR or raw.ndim == 3:
+        return Picture(np.asarray(raw, dtype=np.uint8), photometric, view, modality)
+    return Picture(_to_display(raw, ds, photometric), photometric, view, modality)
+
+
+def _pixel_array(ds, path: Path) -> np.ndarray:
+    """The stored pixel values, or :class:`ImageError` naming the missing decoder."""
+    syntax = ds.file_meta.get("TransferSyntaxUID")
+    name = getattr(syntax, "name", str(syntax))
+    try:
+        return ds.pixel_array
+    except (NotImplementedError, RuntimeError):
+        raise ImageError(
+            f"{path}: no decoder installed for DICOM {name} "
+            "(pip install pylibjpeg pylibjpeg-libjpeg pylibjpeg-openjpeg)"
+        ) from None
+    except (ValueError, AttributeError, KeyError) as err:
+        raise ImageError(f"{path}: DICOM pixel data unreadable ({_first_line(err)})") from None
+
+
+def _to_display(raw: np.ndarray, ds, photometric: str) -> np.ndarray:
+    """Modality LUT, VOI LUT or window, 0–255 mapping and MONOCHROME1 inversion (module doc)."""
+    from pydicom.pixels import apply_modality_lut, apply_voi_lut
+
+    bits = int(ds.get("BitsStored", 8) or 8)
+    signed = int(ds.get("PixelRepresentation", 0) or 0) == 1
+    storable = np.array([-(2 ** (bits - 1)), 2 ** (bits - 1) - 1] if signed else [0, 2**bits - 1])
+    values = apply_modality_lut(raw, ds).astype(np.float64)
+    has_voi = "VOILUTSequence" in ds or "WindowCenter" in ds
+    if has_voi:
+        values = apply_voi_lut(values, ds).astype(np.float64)
+        low, high = apply_voi_lut(apply_modality_lut(storable, ds).astype(np.float64), ds)
+    elif bits <= 8:
+        low, high = apply_modality_lut(storable, ds)
+    else:
+        low, high = values.min(initial=0.0), values.max(initial=0.0)
+    span = float(high) - float(low)
+    gray = (values - float(low)) / span * 255.0 if span > 0 else np.zeros_like(values)
+    inverse = str(ds.get("PresentationLUTShape", "")).upper() == "INVERSE"
+    if (photometric == "MONOCHROME1") != inverse:
+        gray = 255.0 - gray
+    return np.clip(np.rint(gray), 0, 255).astype(np.uint8)
+
+
+def _first_line(err: BaseException) -> str:
+    text = str(err).strip()
+    return text.splitlines()[0] if text else type(err).__name__
+
+
+def write(
+    path: str | Path,
+    pixels: np.ndarray,
+    monochrome1: bool = False,
+    bits: int = 8,
+    window: tuple[float, float] | None = None,
+    rescale: tuple[float, float] = (1.0, 0.0),
+    compression: str | None = None,
+    modality: str = "DX",
+    view_position: str = "PA",
+    frames: int = 1,
+) -> Path:
+    """Write ``pixels`` (``(rows, columns)`` stored values, ``uint8`` or ``uint16``) as a minimal
+    DICOM radiograph, for tests and demonstrations of :func:`read`.
+
+    Args:
+        path: where to write (any name; DICOM is recognised by content).
+        pixels: the stored values, already inverted for ``monochrome1``.
+        monochrome1: tag the file MONOCHROME1 (white = low values).
+        bits: Bits Stored (8, 12 or 16; Bits Allocated is 8 or 16 to match).
+        window: ``(centre, width)`` of a VOI window, in rescaled units.
+        rescale: ``(slope, intercept)`` of the modality rescale.
+        compression: ``None`` (uncompressed), ``"rle"`` (RLE Lossless, pydicom's own encoder)
+            or ``"jpeg2000"`` (JPEG 2000 Lossless, the pylibjpeg-openjpeg plugin).
+        modality, view_position: the Modality and View Position tags.
+        frames: Number of Frames (more than one repeats ``pixels``).
+
+    >>> dicom.write("/tmp/chest.dcm", image, monochrome1=True)  # doctest: +SKIP
+    """
+    from pydicom.dataset import Dataset, FileMetaDataset
+    from pydicom.pixels import set_pixel_data
+    from pydicom.uid import (
+        JPEG2000Lossless,
+        RLELossless,
+        SecondaryCaptureImageStorage,
+        generate_uid,
+    )
+
+    meta = FileMetaDataset()
+    meta.MediaStorageSOPClassUID = SecondaryCaptureImageStorage
+    meta.MediaStorageSOPInstanceUID = generate_uid()
+    ds = Dataset()
+    ds.file_meta = meta
+    ds.SOPClassUID = meta.MediaStorageSOPClassUID
+    ds.SOPInstanceUID = meta.MediaStorageSOPInstanceUID
+    ds.StudyInstanceUID, ds.SeriesInstanceUID = generate_uid(), generate_uid()
+    ds.Modality, ds.ViewPosition = modality, view_position
+    stored = np.asarray(pixels, dtype=np.uint8 if bits <= 8 else np.uint16)
+    if frames > 1:
+        stored = np.stack([stored] * frames)
+        ds.NumberOfFrames = frames
+    photometric = "MONOCHROME1" if monochrome1 else "MONOCHROME2"
+    set_pixel_data(ds, stored, photometric, bits, generate_instance_uid=False)
+    ds.RescaleSlope, ds.RescaleIntercept = rescale
+    if window is not None:
+        ds.WindowCenter, ds.WindowWidth = window
+    if compression is not None:
+        syntax = {"rle": RLELossless, "jpeg2000": JPEG2000Lossless}[compression]
+        ds.compress(syntax, generate_instance_uid=False)
+    path = Path(path)
+    ds.save_as(path, enforce_file_format=True)
+    return path
