@@ -60,10 +60,10 @@ def test_every_readable_mode_is_predicted_and_bad_files_are_reported(model, imag
         "palette.png",
     ]
     table, errors = predict.predict_images(model, [images[n] for n in order], threshold=0.5)
-    assert table.columns.tolist() == ["path", "label", "probability"]
+    assert table.columns.tolist() == ["path", "prediction", "probability", "flags", "ood_score"]
     assert [Path(p).name for p in table.path] == good
     assert table.probability.between(0, 1).all()
-    assert set(table.label) <= set(config.CLASS_NAMES)
+    assert set(table.prediction) <= set(config.CLASS_NAMES)
     assert [Path(path).name for path, _ in errors] == bad
     assert all("\n" not in message and Path(path).name in message for path, message in errors)
 
@@ -79,12 +79,18 @@ def test_probabilities_are_those_of_the_model_on_the_training_preprocessing(mode
         verbose=0,
     )
     np.testing.assert_allclose(table.probability, expected.ravel(), atol=1e-6)
-    assert (table.label == "PNEUMONIA").all()
+    assert (table.prediction == "PNEUMONIA").all()
 
 
 def test_only_bad_files_give_an_empty_table(model, images) -> None:
     table, errors = predict.predict_images(model, [images["empty.jpeg"]])
-    assert table.empty and table.columns.tolist() == ["path", "label", "probability"]
+    assert table.empty and table.columns.tolist() == [
+        "path",
+        "prediction",
+        "probability",
+        "flags",
+        "ood_score",
+    ]
     assert len(errors) == 1
 
 

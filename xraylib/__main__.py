@@ -3,6 +3,10 @@
 Every user error (missing folder, unusable layout, bad argument, bad model file) prints one
 line to stderr and exits non-zero; no traceback. Every JSON output is strict JSON: an
 undefined number (NaN, infinity) is ``null``.
+
+Exit status: 0 done; 1 a file could not be read (``predict``) or a download failed; 2 a user
+error; 3 an image was flagged by the input-quality gate (``predict``) or the folder differs
+from the training images (``check``).
 """
 
 from __future__ import annotations
@@ -118,20 +122,66 @@ def _train(args: argparse.Namespace) -> int:
     return 0
 
 
+FLAGGED = 3  # exit status: an image flagged (predict) or a folder unlike training (check)
+
+
 def _predict(args: argparse.Namespace) -> int:
     from xraylib import predict
 
     model = predict.load_model(args.model)
     threshold = predict.saved_threshold(args.model) if args.threshold is None else args.threshold
-    table, errors = predict.predict_images(model, args.images, threshold)
+    gate = predict.load_gate(model, args.model)
+    if gate.note:
+        print(f"xraylib predict: {gate.note}", file=sys.stderr)
+    table, errors = predict.predict_images(model, args.images, threshold, gate, force=args.force)
     for _, message in errors:
         print(f"xraylib predict: {message}", file=sys.stderr)
+    for row in table.itertuples():
+        for flag in row.flags:
+            print(f"xraylib predict: {row.path}: {flag.reason}", file=sys.stderr)
     if args.json:
-        print(_json(table.to_dict("records"), indent=2))
+        records = table.assign(flags=[[f.to_json() for f in found] for found in table["flags"]])
+        print(_json(records.to_dict("records"), indent=2))
     else:
         for row in table.itertuples():
-            print(f"{row.path}\t{row.label}\t{row.probability:.4f}")
-    return 1 if errors else 0
+            probability = "-" if row.probability != row.probability else f"{row.probability:.4f}"
+            codes = ",".join(flag.code for flag in row.flags)
+            print(
+                f"{row.path}\t{row.prediction}\t{probability}"
+                + (f"\tFLAGGED {codes}" * bool(codes))
+            )
+    return 1 if errors else FLAGGED if any(table["flags"].map(bool)) else 0
+
+
+def _check(args: argparse.Namespace) -> int:
+    from xraylib import data, predict, quality
+
+    model = predict.load_model(args.model)
+    gate = predict.load_gate(model, args.model)
+    found = data.scan_images(args.folder, progress=False)
+    threshold = predict.saved_threshold(args.model)
+    table, _ = predict.predict_images(model, found.frame.path, threshold, gate, force=True)
+    prior = predict.saved_info(args.model).get("train_prior")
+    result = quality.check_folder(table, gate, prior)
+    if args.json:
+        print(
+            _json(
+                result.to_json()
+                | {"skipped": [{"path": p, "reason": r} for p, r in found.skipped]},
+                indent=2,
+            )
+        )
+    else:
+        print(f"{found.root}: {result.images} images checked, {len(found.skipped)} skipped")
+        for code, count in result.counts.items():
+            print(f"  {code:<20} {count}")
+        if result.pneumonia_rate is not None:
+            print(
+                f"pneumonia rate of the unflagged images, estimated without labels: "
+                f"{result.pneumonia_rate:.2f} (training: {result.train_prior:.2f})"
+            )
+        print(result.verdict)
+    return 0 if result.verdict.startswith("looks like") else FLAGGED
 
 
 def _tune(args: argparse.Namespace) -> int:
@@ -224,7 +274,13 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_argument("--seed", type=int)
     sub.add_argument("--out", type=Path, help="where to save the .keras model")
 
-    sub = command("predict", _predict, "predict PNEUMONIA probabilities for image files")
+    sub = command(
+        "predict",
+        _predict,
+        "predict PNEUMONIA probabilities for image files (JPEG, PNG, DICOM); an image the "
+        "input-quality gate flags is 'not assessed' unless --force. Exit status: 0 all "
+        "answered, 1 a file unreadable, 2 a user error, 3 an image flagged",
+    )
     sub.add_argument("images", nargs="+")
     sub.add_argument("--model", type=Path, help="a .keras model (default data/models/final)")
     sub.add_argument(
@@ -233,6 +289,20 @@ def _parser() -> argparse.ArgumentParser:
         help="decision threshold (default: the one saved with the model, or 0.5)",
     )
     sub.add_argument("--json", action="store_true")
+    sub.add_argument(
+        "--force", action="store_true", help="answer flagged images too (flags still listed)"
+    )
+
+    sub = command(
+        "check",
+        _check,
+        "check a folder of images against the training images: flags per check, the "
+        "pneumonia rate estimated without labels, a verdict. Exit status: 0 looks like the "
+        "training images, 2 a user error, 3 differs or cannot tell",
+    )
+    sub.add_argument("folder", type=Path)
+    sub.add_argument("--model", type=Path, help="a .keras model (default data/models/final)")
+    sub.add_argument("--json", action="store_true", help="print one JSON object")
 
     sub = command(
         "tune",

@@ -630,3 +630,50 @@ def _trial_positions(ax, values: pd.Series, jitter: np.ndarray) -> np.ndarray:
         range(len(levels)), [f"{v:g}" if isinstance(v, float) else str(v) for v in levels]
     )
     return values.map({level: i for i, level in enumerate(levels)}).to_numpy() + jitter
+
+
+# --------------------------------------------------------------------------- input quality
+
+
+def plot_ood_scores(
+    reference: np.ndarray,
+    scores: np.ndarray | Mapping[str, np.ndarray],
+    threshold: float,
+    save: str | None = None,
+) -> Figure:
+    """Out-of-distribution scores (:mod:`xraylib.quality`) of one or more sets of images
+    against those of the validation images (``reference``, out of fold), with the gate's
+    threshold; logarithmic axis, each histogram as a share of its images.
+
+    >>> fig = plots.plot_ood_scores(gate.reference_scores, table.ood_score,
+    ...                             gate.threshold)  # doctest: +SKIP
+    """
+    named = scores if isinstance(scores, Mapping) else {"your images": scores}
+    curves = {"validation": np.asarray(reference, float)}
+    for name, values in named.items():
+        values = np.asarray(values, float)
+        curves[name] = values[np.isfinite(values)]
+    every = np.concatenate([*curves.values(), [threshold]])
+    every = every[every > 0]
+    bins = np.geomspace(every.min() * 0.9, every.max() * 1.1, 40).tolist()
+    with _styled():
+        fig, ax = plt.subplots(figsize=(8, 4))
+        for name, values in curves.items():
+            ax.hist(
+                values,
+                bins=bins,
+                weights=np.full(len(values), 1 / max(len(values), 1)),
+                histtype="stepfilled" if name == "validation" else "step",
+                alpha=0.35 if name == "validation" else 1.0,
+                linewidth=2,
+                label=f"{name} ({len(values)})",
+            )
+        ax.axvline(threshold, color="black", linestyle="--", label=f"threshold {threshold:.1f}")
+        ax.set(
+            xscale="log",
+            title="how far from the validation X-rays (out-of-distribution score)",
+            xlabel="Mahalanobis distance of the penultimate-layer features (log scale)",
+            ylabel="share of images",
+        )
+        ax.legend(loc="upper right", fontsize=9)
+    return _done(fig, save)

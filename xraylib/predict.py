@@ -1,13 +1,18 @@
-"""Use a trained model on image files: load it, predict, keep going past bad files.
+"""Use a trained model on image files: load it, check each input, predict, keep going past bad
+files.
 
 The final model of notebook 06 lives in ``data/models/final.keras``; its decision threshold,
 chosen on validation, is stored beside it in ``final.json`` so the command line applies the
-same operating point the notebook reported. Without a path, :func:`load_model` and
-:func:`saved_threshold` use :func:`final_model_path`: the run's own ``final.keras`` when there
-is one, else the committed one, so ``xraylib predict`` also works under ``XRAY_PROFILE=smoke``.
+same operating point the notebook reported, and its input-quality gate (:mod:`xraylib.quality`)
+in ``final_gate.npz``: an image the gate flags is answered "not assessed" unless forced.
+Without a path, :func:`load_model`, :func:`load_gate` and :func:`saved_threshold` use
+:func:`final_model_path`: the run's own ``final.keras`` when there is one, else the committed
+one, so ``xraylib predict`` also works under ``XRAY_PROFILE=smoke``.
 
 >>> model = load_model()                                            # doctest: +SKIP
->>> table, errors = predict_images(model, ["a.jpeg", "b.png"], saved_threshold())  # doctest: +SKIP
+>>> gate = load_gate(model)                                         # doctest: +SKIP
+>>> paths = ["a.jpeg", "b.dcm"]                                     # doctest: +SKIP
+>>> table, errors = predict_images(model, paths, saved_threshold(), gate)  # doctest: +SKIP
 """
 
 from __future__ import annotations
@@ -21,11 +26,13 @@ import keras
 import numpy as np
 import pandas as pd
 
-from xraylib import config, data
+from xraylib import config, data, quality
 from xraylib.errors import ModelError
 from xraylib.train import save_model
 
 FINAL_NAME = "final"
+#: What a flagged image is answered unless forced.
+NOT_ASSESSED = "not assessed"
 
 
 def default_model_path() -> Path:
@@ -133,45 +140,85 @@ def saved_threshold(path: str | Path | None = None, default: float = 0.5) -> flo
     return threshold
 
 
-def predict_images(
-    model: keras.Model, paths: Iterable[str | Path], threshold: float = 0.5, batch_size: int = 64
-) -> tuple[pd.DataFrame, list[tuple[str, str]]]:
-    """Predict every readable image of ``paths``.
+def load_gate(model: keras.Model, path: str | Path | None = None) -> quality.Gate:
+    """The input-quality gate saved beside the model file at ``path`` (default
+    :func:`final_model_path`; ``NAME_gate.npz``) when it was fitted for ``model``, else the
+    reference-free :func:`quality.basic_gate`, whose ``note`` says why checks are off.
 
-    Each image is read like the training data (grayscale, resized to the model's input).
-    Returns a table with columns ``path``, ``label`` (PNEUMONIA when the probability is at
-    least ``threshold``) and ``probability`` (of PNEUMONIA), in the order given, and the list
-    of ``(path, error message)`` of the files that could not be read.
+    Raises :class:`ModelError` (one line) when the gate file is unreadable.
+
+    >>> gate = predict.load_gate(model)  # doctest: +SKIP
+    >>> gate.complete, gate.threshold  # doctest: +SKIP
+    """
+    found = quality.gate_path(Path(path) if path is not None else final_model_path())
+    if not found.is_file():
+        return quality.basic_gate(model, f"no quality reference beside the model ({found.name})")
+    gate = quality.load_gate(found)
+    if gate.digest != quality.weights_digest(model):
+        return quality.basic_gate(model, f"{found.name} was fitted for another model")
+    return gate
+
+
+def predict_images(
+    model: keras.Model,
+    paths: Iterable[str | Path],
+    threshold: float = 0.5,
+    gate: quality.Gate | None = None,
+    force: bool = False,
+    batch_size: int = 64,
+) -> tuple[pd.DataFrame, list[tuple[str, str]]]:
+    """Check and predict every readable image of ``paths`` (JPEG, PNG or DICOM).
+
+    Each image is read like the training data (grayscale, resized to the model's input) and
+    checked by ``gate`` (default :func:`quality.basic_gate`: size, colour, view, blank only).
+    Returns, in the order given, a table with columns
+
+    * ``path``;
+    * ``prediction``: PNEUMONIA when the probability is at least ``threshold``, else NORMAL;
+      ``"not assessed"`` for a flagged image unless ``force``;
+    * ``probability`` of PNEUMONIA (NaN when not assessed);
+    * ``flags``: the image's :class:`quality.Flag` list (empty when clean, kept when forced);
+    * ``ood_score``: its out-of-distribution score (NaN without a gate reference);
+
+    and the list of ``(path, error message)`` of the files that could not be read.
 
     >>> model, threshold = predict.load_model(), predict.saved_threshold()  # doctest: +SKIP
-    >>> paths = ["my_xrays/a.jpeg", "my_xrays/b.png"]  # doctest: +SKIP
-    >>> table, errors = predict.predict_images(model, paths, threshold)  # doctest: +SKIP
+    >>> paths = ["my_xrays/a.jpeg", "my_xrays/b.dcm"]  # doctest: +SKIP
+    >>> gate = predict.load_gate(model)  # doctest: +SKIP
+    >>> table, errors = predict.predict_images(model, paths, threshold, gate)  # doctest: +SKIP
     """
+    gate = gate or quality.basic_gate(model)
     size = int(model.input_shape[1])
     good: list[str] = []
-    images: list[np.ndarray] = []
+    items: list[data.Prepared] = []
     errors: list[tuple[str, str]] = []
     for path in map(str, paths):
         try:
-            images.append(data.read_image(path, size))
+            items.append(data.inspect_image(path, size))
             good.append(path)
         except data.ImageError as err:
             errors.append((path, str(err)))
     probabilities = np.zeros(0)
-    if images:
-        batch = np.stack(images)
+    if items:
+        batch = np.stack([item.pixels for item in items])
         probabilities = np.concatenate(
             [
                 np.asarray(model.predict_on_batch(batch[i : i + batch_size])).ravel()
                 for i in range(0, len(batch), batch_size)
             ]
         )
+    flags, scores = gate.check(model, items)
     normal, pneumonia = config.CLASS_NAMES
+    answered = np.array([force or not found for found in flags], dtype=bool)
     table = pd.DataFrame(
         {
             "path": good,
-            "label": np.where(probabilities >= threshold, pneumonia, normal),
-            "probability": probabilities.astype(float),
+            "prediction": np.where(
+                answered, np.where(probabilities >= threshold, pneumonia, normal), NOT_ASSESSED
+            ),
+            "probability": np.where(answered, probabilities, np.nan).astype(float),
+            "flags": pd.Series(flags, dtype=object),
+            "ood_score": np.asarray(scores, dtype=float),
         }
     )
     return table, errors
