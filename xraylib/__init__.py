@@ -33,6 +33,7 @@ __version__ = "0.1.0"
 SUBMODULES = (
     "config",
     "data",
+    "dicom",
     "download",
     "synthetic",
     "models",
@@ -43,6 +44,8 @@ SUBMODULES = (
     "plots",
     "explain",
     "predict",
+    "quality",
+    "ood",
     "adapt",
     "tuning",
     "cluster",
