@@ -50,6 +50,22 @@ def test_readme_bench_table_equals_bench_json():
     assert report.readme_block("bench") == report.bench_markdown(COMMITTED_RESULTS)
 
 
+def test_readme_gate_table_equals_gate_csv():
+    assert report.readme_block("gate") == report.gate_markdown(COMMITTED_RESULTS)
+
+
+def test_gate_table_marks_targets_per_kind(tmp_path):
+    (tmp_path / "gate.csv").write_text(
+        "kind,images,flagged,too_small,inverted,target,met\n"
+        "validation,748,0.011,0.0,0.0,0.02,True\n"
+        "negative,200,0.9,0.0,0.9,0.95,False\n"
+        "cropped,200,0.5,0.0,0.3,,\n"
+    )
+    rows = report.gate_markdown(tmp_path).splitlines()[2:]
+    assert rows[0].endswith("| 1.1% | 0.0% | 0.0% | ≤ 2% | yes |")
+    assert rows[1].endswith("| ≥ 95% | no |") and rows[2].endswith("| – | – |")
+
+
 def test_readme_names_the_test_command_that_ci_runs():
     assert "make test" in _section("The two commands")
     assert "make test" in (config.ROOT / ".ci" / "run").read_text()

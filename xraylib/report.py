@@ -127,6 +127,32 @@ def bench_markdown(results_dir: Path | None = None) -> str:
     return "\n".join(lines)
 
 
+GATE_FILE = "gate.csv"
+
+
+def gate_markdown(results_dir: Path | None = None) -> str:
+    """The input-quality gate measured on the declared out-of-distribution set
+    (``data/results/gate.csv``, written by notebook 07) as a Markdown table: share flagged per
+    kind and per check, target and whether it is met. A one-line note when not measured yet.
+    """
+    from xraylib import quality
+
+    path = Path(results_dir or config.results_dir()) / GATE_FILE
+    if not path.is_file():
+        return f"Not measured yet: notebook 07 writes `data/results/{GATE_FILE}`."
+    table = pd.read_csv(path)
+    codes = [code for code in quality.CODES if code in table.columns]
+    header = ["kind", "images", "flagged", *(c.replace("_", " ") for c in codes), "target", "met"]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for row in table.itertuples(index=False):
+        share = [f"{100 * getattr(row, name):.1f}%" for name in ("flagged", *codes)]
+        bound = "≤ " if row.kind == "validation" else "≥ " if row.target < 1 else ""
+        target = f"{bound}{100 * row.target:.0f}%" if row.target == row.target else "–"
+        met = {"True": "yes", "False": "no"}.get(str(row.met), "–")
+        lines.append("| " + " | ".join([row.kind, str(row.images), *share, target, met]) + " |")
+    return "\n".join(lines)
+
+
 def verdict_markdown(results_dir: Path | None = None) -> str:
     """The README's "In plain words" paragraph: the final model, validation against test, the
     declared adaptation and the targets of :data:`results.TARGETS`, every number from
@@ -169,6 +195,7 @@ BLOCKS: dict[str, Callable[[], str]] = {
     "ledger": ledger_markdown,
     "comparison": comparison_markdown,
     "bench": bench_markdown,
+    "gate": gate_markdown,
 }
 
 
