@@ -136,6 +136,17 @@ def test_the_gate_beside_the_model_is_used_only_for_that_model(gate, cnn, tmp_pa
     assert "fitted for another model" in predict.load_gate(other, model_path).note
 
 
+def test_a_gate_fits_any_model_built_on_the_same_member_networks():
+    from xraylib import models
+
+    members = [
+        models.build_cnn(SIZE, filters=(8,), dense_units=4, name=f"member{i}") for i in (1, 2)
+    ]
+    digest = quality.weights_digest(models.ensemble(members, name="candidate"))
+    assert quality.weights_digest(models.ensemble(members, name="final")) == digest
+    assert quality.weights_digest(members[0]) != digest
+
+
 def test_an_ensemble_gives_features_of_every_member(phantoms):
     from xraylib import models
 

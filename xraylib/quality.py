@@ -212,10 +212,13 @@ def basic_gate(model: keras.Model, why: str = "no quality reference") -> Gate:
 
 
 def weights_digest(model: keras.Model) -> str:
-    """A short fingerprint of ``model``'s weights: a gate fits only the model it was made for."""
+    """A short fingerprint of the weights the gate's features come from (each member network up
+    to its output layer): a gate fits only the networks it was made with, whatever is put after
+    them (an ensemble average, a calibration layer)."""
     digest = hashlib.sha1()
-    for weights in model.get_weights():
-        digest.update(np.ascontiguousarray(weights).tobytes())
+    for extractor in _extractors(model):
+        for weights in extractor.get_weights():
+            digest.update(np.ascontiguousarray(weights).tobytes())
     return digest.hexdigest()[:16]
 
 
