@@ -187,3 +187,18 @@ def test_scan_of_a_data_set_reads_dicoms_in_the_class_folders(tmp_path, picture)
     found = data.scan(tmp_path, image_size=SIZE, progress=False)
     assert found.counts() == {s: {"NORMAL": 1, "PNEUMONIA": 1} for s in ("test", "train")}
     assert found.images is not None and found.images.shape == (4, SIZE, SIZE, 1)
+
+
+@pytest.mark.realdata
+def test_a_monochrome1_dicom_of_a_real_xray_predicts_within_0_01_of_its_png_twin(
+    real_data_dir, tmp_path
+):
+    source = next((real_data_dir / "train" / "NORMAL").iterdir())
+    pixels = np.asarray(Image.open(source).convert("L"))
+    Image.fromarray(pixels).save(tmp_path / "twin.png")
+    dicom.write(tmp_path / "twin.dcm", 255 - pixels, monochrome1=True, bits=8)
+    table, errors = predict.predict_images(
+        predict.load_model(), [tmp_path / "twin.png", tmp_path / "twin.dcm"], force=True
+    )
+    assert not errors
+    assert abs(table.probability[0] - table.probability[1]) < 0.01
