@@ -153,6 +153,25 @@ def test_a_missing_decoder_plugin_is_one_line_naming_what_to_install(
     assert "\n" not in str(caught.value)
 
 
+def test_a_colour_dicom_is_read_in_colour_for_the_gate_to_flag(tmp_path, picture):
+    path = dicom.write(tmp_path / "colour.dcm", picture)
+    ds = pydicom.dcmread(path)
+    rgb = np.stack([picture, picture // 2, np.full_like(picture, 40)], axis=-1)
+    pydicom.pixels.set_pixel_data(ds, rgb, "RGB", 8)
+    ds.save_as(path)
+    item = data.inspect_image(path, SIZE)
+    assert item.mode == "DICOM RGB" and item.colour > 0.5
+
+
+def test_a_palette_colour_dicom_is_refused(tmp_path, picture):
+    path = dicom.write(tmp_path / "palette.dcm", picture)
+    ds = pydicom.dcmread(path)
+    ds.PhotometricInterpretation = "PALETTE COLOR"
+    ds.save_as(path)
+    with pytest.raises(ImageError, match="palette-colour DICOM"):
+        data.read_image(path, SIZE)
+
+
 def test_a_dcm_file_that_is_not_dicom_is_refused(tmp_path):
     path = tmp_path / "notes.dcm"
     path.write_text("not a DICOM file")

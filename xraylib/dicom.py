@@ -17,7 +17,8 @@ plugin) decodes the pixels; :func:`read` then applies, in the order the standard
 
 Refused with one line (:class:`~xraylib.errors.ImageError`): files without pixel data,
 multi-frame images, modalities that are not plain radiographs (accepted: CR, DX, DR, RG or no
-modality), and compressed pixels whose decoder plugin is not installed. A DICOM file is found
+modality), palette-colour images, and compressed pixels whose decoder plugin is not installed.
+An RGB or YBR file is decoded in colour, for the quality gate to flag. A DICOM file is found
 by its ``.dcm``/``.dicom`` extension or, without one, by the ``DICM`` marker at byte 128.
 
 >>> picture = dicom.read("chest.dcm")  # doctest: +SKIP
@@ -38,7 +39,7 @@ SUFFIXES = (".dcm", ".dicom")
 #: Modalities of projection radiographs: computed, digital, digital (legacy) and general.
 RADIOGRAPHS = ("CR", "DX", "DR", "RG")
 _PREAMBLE = 128
-_COLOUR = ("RGB", "YBR_FULL", "YBR_FULL_422", "YBR_ICT", "YBR_RCT", "PALETTE COLOR")
+_COLOUR = ("RGB", "YBR_FULL", "YBR_FULL_422", "YBR_ICT", "YBR_RCT")
 
 
 @dataclass(frozen=True)
@@ -100,6 +101,8 @@ def read(path: str | Path) -> Picture:
     if frames > 1:
         raise ImageError(f"{path}: multi-frame DICOM ({frames} frames); export one image per file")
     photometric = str(ds.get("PhotometricInterpretation", "MONOCHROME2")).upper()
+    if photometric == "PALETTE COLOR":
+        raise ImageError(f"{path}: palette-colour DICOM, not a radiograph")
     raw = _pixel_array(ds, path)
     view = str(ds.get("ViewPosition", "") or "").upper()
     if photometric in _COLOUR or raw.ndim == 3:
