@@ -29,7 +29,8 @@ The reference the last two need is fitted once on validation with the final mode
 
 >>> gate = quality.fit_gate(model, splits.x_val)  # doctest: +SKIP
 >>> gate.save()  # data/models/final_gate.npz, beside final.keras  # doctest: +SKIP
->>> flags = gate.check(model, [data.inspect_image("chest.dcm", gate.image_size)])  # doctest: +SKIP
+>>> item = data.inspect_image("chest.dcm", gate.image_size)  # doctest: +SKIP
+>>> flags, scores = gate.check(model, [item])  # doctest: +SKIP
 """
 
 from __future__ import annotations
