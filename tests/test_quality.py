@@ -274,3 +274,10 @@ def test_plot_ood_scores_draws_a_folder_against_validation(gate, tmp_path):
         save="ood_test",
     )
     assert fig.axes[0].get_xscale() == "log"
+
+
+def test_help_documents_the_exit_statuses(capsys):
+    for argv in (["--help"], ["predict", "--help"], ["check", "--help"]):
+        with pytest.raises(SystemExit):
+            main(argv)
+        assert "3 a" in " ".join(capsys.readouterr().out.split())

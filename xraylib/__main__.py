@@ -2,11 +2,8 @@
 
 Every user error (missing folder, unusable layout, bad argument, bad model file) prints one
 line to stderr and exits non-zero; no traceback. Every JSON output is strict JSON: an
-undefined number (NaN, infinity) is ``null``.
-
-Exit status: 0 done; 1 a file could not be read (``predict``) or a download failed; 2 a user
-error; 3 an image was flagged by the input-quality gate (``predict``) or the folder differs
-from the training images (``check``).
+undefined number (NaN, infinity) is ``null``. The exit statuses are :data:`EXIT_STATUS`
+(also printed by ``--help``).
 """
 
 from __future__ import annotations
@@ -21,6 +18,11 @@ from pathlib import Path
 from xraylib import config
 
 DEFAULT_CNN = "cnn_bn_gap"
+EXIT_STATUS = (
+    "exit status: 0 done; 1 a file could not be read (predict) or a download failed; 2 a user "
+    "error; 3 an image was flagged by the input-quality gate (predict), or the folder differs "
+    "from the training images or cannot be judged (check)"
+)
 
 
 def _strict(value: object) -> object:
@@ -234,7 +236,9 @@ def _bench(args: argparse.Namespace) -> int:
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="xraylib", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="xraylib", description=__doc__.splitlines()[0], epilog=EXIT_STATUS
+    )
     commands = parser.add_subparsers(dest="command", required=True)
 
     def command(name: str, run: Callable[[argparse.Namespace], int], text: str):
