@@ -107,14 +107,48 @@ def test_prior_shift_refuses_an_impossible_training_rate():
         adapt.prior_shift(np.array([0.2, 0.8]), train_prior=1.0)
 
 
-def test_training_prior_is_one_half_with_balanced_weights_else_the_training_share():
-    y = np.array([1, 1, 1, 0])
-    assert adapt.training_prior("balanced", y) == 0.5
-    assert adapt.training_prior(None, y) == 0.75
+def test_bbse_recovers_the_new_rate_from_confusion_rates_alone():
+    y_val, p_val = _calibrated(0.5, 4000, seed=1)
+    reference = adapt.Reference(y_val, p_val, threshold=0.5)
+    y_site, p_site = _calibrated(0.2, 20000, seed=3)
+    assert adapt.bbse(p_site, reference) == pytest.approx(y_site.mean(), abs=0.02)
+    # a miscalibrated site (probabilities sharpened, ranking and threshold side unchanged):
+    # EM runs off, BBSE does not
+    sharp = 1 / (1 + np.exp(-4 * np.log(p_site / (1 - p_site))))
+    assert adapt.bbse(sharp, reference) == pytest.approx(y_site.mean(), abs=0.02)
+    assert abs(adapt.prior_shift(sharp, 0.5).prior - y_site.mean()) > 0.03
 
 
-def test_prior_shift_check_recovers_the_resampled_rates_of_a_calibrated_model():
-    y, p = _calibrated(0.5, 4000, seed=2)
-    table = adapt.prior_shift_check(y, p, train_prior=0.5, rates=(0.3, 0.7))
-    assert table.true_rate.tolist() == [0.3, 0.7]
-    np.testing.assert_allclose(table.estimated_rate, table.true_rate, atol=0.05)
+def test_reference_prior_is_the_validation_rate():
+    assert adapt.Reference(np.array([1, 1, 1, 0]), np.zeros(4), 0.5).prior == 0.75
+
+
+def test_adabn_keeps_the_calibration_layer_of_an_ensemble(trained):
+    model, x = trained
+    calibrated = models.ensemble([model], name="final", calibration=(0.5, 0.2))
+    adapted = adapt.adabn(calibrated, x)
+    assert models.ensemble_calibration(adapted) == (0.5, 0.2)
+
+
+def test_simulated_sites_score_every_adaptation_and_the_rule_picks_the_lowest_log_loss(trained):
+    model, x = trained
+    y = (np.arange(len(x)) % 2).astype(int)
+    p = model.predict(x, verbose=0).ravel()
+    reference = adapt.Reference(y, p, threshold=float(np.median(p)))
+    table = adapt.simulate_shift(model, x, reference, rates=(0.3, 0.7))
+    from xraylib import evaluate
+
+    assert len(table) == len(evaluate.PERTURBATIONS) * 2 * len(adapt.ADAPTATIONS)
+    summary = adapt.simulation_summary(table)
+    assert set(summary.index) == set(adapt.ADAPTATIONS)
+    assert adapt.choose_adaptation(table) == summary.log_loss.idxmin()
+    assert table.query("adaptation == 'none'").estimated_rate.isna().all()
+
+
+def test_adapt_all_gives_every_adaptation_and_a_rate_for_each_prior_step(trained):
+    model, x = trained
+    p = model.predict(x, verbose=0).ravel()
+    reference = adapt.Reference((np.arange(len(x)) % 2).astype(int), p, 0.5)
+    adapted = adapt.adapt_all(model, x, reference)
+    assert list(adapted.p) == list(adapt.ADAPTATIONS)
+    assert set(adapted.rates) == {name for name in adapt.ADAPTATIONS if "prior" in name}

@@ -49,14 +49,38 @@ def test_select_takes_the_lowest_stress_log_loss(splits) -> None:
     assert results.load_metrics().set_index("model").loc["b", "augment"] == "exposure"
 
 
-def test_members_differ_by_seed_and_ensembles_grow_one_member_at_a_time(splits) -> None:
-    members = experiment.train_members(TINY, splits, 2, notebook="97", prefix="m")
-    assert [m.name for m in members] == ["m_1", "m_2"]
-    assert (members[0].p_val != members[1].p_val).any()
-    ensembles = experiment.judge_ensembles(members, splits, notebook="97", prefix="e")
-    assert [len(models.ensemble_members(e.model)) for e in ensembles] == [1, 2]
-    chosen = experiment.choose_ensemble(ensembles, tolerance=10.0)  # everything ties
-    assert chosen.name == "e_1"
-    path = experiment.keep(chosen)
-    assert path.name == "e_1.keras" and path.is_file()
-    assert bool(results.load_metrics().set_index("model").loc["e_1", "saved"])
+def test_runs_of_one_design_over_seeds_are_averaged_and_the_rule_prefers_the_broader(
+    splits,
+) -> None:
+    mild = experiment.run_seeds("mild", TINY, splits, notebook="97", seeds=[1, 2])
+    assert [run.name for run in mild] == ["mild_seed1", "mild_seed2"]
+    assert (mild[0].p_val != mild[1].p_val).any()
+    experiment.run_seeds("broad", TINY.with_changes(augment="exposure"), splits, "97", [1, 2])
+    summary = experiment.seed_summary("notebook == '97'")
+    assert summary.seeds.tolist() == [2, 2]
+    rows = results.load_metrics().query("design == 'mild'")
+    assert summary.loc["mild", "stress_log_loss_mean"] == pytest.approx(rows.stress_log_loss.mean())
+    assert experiment.select("notebook == '97'").model in {"mild_seed1", "broad_seed1"}
+    # overlapping ranges: the preferred (broader) design is kept whichever mean is lower
+    wide = summary.assign(stress_log_loss_min=0.0, stress_log_loss_max=10.0)
+    assert experiment.choose_design(wide, prefer=["broad", "mild"]) == "broad"
+    apart = summary.assign(
+        stress_log_loss_mean=[1.0, 2.0],
+        stress_log_loss_min=[0.9, 1.9],
+        stress_log_loss_max=[1.1, 2.1],
+    )
+    assert experiment.choose_design(apart, prefer=["broad", "mild"]) == apart.index[0]
+    with pytest.raises(ValueError, match="missing"):
+        experiment.choose_design(summary, prefer=["broad"])
+
+
+def test_the_ensemble_holds_every_saved_seed_and_is_judged_against_its_members(splits) -> None:
+    experiment.run_seeds("pair", TINY, splits, notebook="96", seeds=[1, 2])
+    names = experiment.members_of("pair")
+    assert names == ["pair_seed1", "pair_seed2"]
+    final = experiment.ensemble_of(names, splits, notebook="96", name="pair_ensemble")
+    assert len(models.ensemble_members(final.model)) == 2
+    assert (config.models_dir() / "pair_ensemble.keras").is_file()
+    table = experiment.against_members("pair_ensemble", names)
+    assert list(table.columns) == ["ensemble", "mean member", "best member", "worst member"]
+    assert table.loc["roc_auc", "best member"] >= table.loc["roc_auc", "worst member"]

@@ -10,12 +10,15 @@ Li, Wang, Shi, Liu & Hou, "Revisiting Batch Normalization For Practical Domain A
 and variance by those of the new, **unlabelled** images. It needs a batch of local images and
 never their labels, so it is what a hospital could do before using the model.
 
-**Prior shift.** A model's probabilities carry the pneumonia rate of its training data (74%
-here). At a site with another rate, the same image deserves another probability. The EM
-procedure of Saerens, Latinne & Decaestecker ("Adjusting the outputs of a classifier to new a
-priori probabilities", Neural Computation 14(1), 2002) estimates the new rate from the
-model's own probabilities on the unlabelled images and adjusts each probability by Bayes'
-rule, so the validation-chosen threshold keeps its meaning.
+**Prior shift.** Calibrated probabilities carry the pneumonia rate of the data they were
+calibrated on (validation: 74% here). At a site with another rate, the same image deserves
+another probability. Two estimates of the new rate from unlabelled images: the EM procedure of
+Saerens, Latinne & Decaestecker ("Adjusting the outputs of a classifier to new a priori
+probabilities", Neural Computation 14(1), 2002), which trusts the probabilities to be
+calibrated on the new images, and black-box shift estimation (BBSE; Lipton, Wang & Smola,
+ICML 2018), which trusts only the model's confusion rates at its threshold. Each probability
+is then adjusted by Bayes' rule. Which one a site should use is decided on validation by
+:func:`simulate_shift`, a simulated site with another acquisition *and* another rate.
 """
 
 from __future__ import annotations
@@ -45,7 +48,9 @@ def adabn(model: keras.Model, images: np.ndarray, batch_size: int = 128) -> kera
     members = models.ensemble_members(model)
     if members != [model]:
         return models.ensemble(
-            [_adabn_one(member, images, batch_size) for member in members], name=model.name
+            [_adabn_one(member, images, batch_size) for member in members],
+            name=model.name,
+            calibration=models.ensemble_calibration(model),
         )
     return _adabn_one(model, images, batch_size)
 
@@ -87,8 +92,10 @@ class PriorShift:
     iterations: int
 
 
-def _reweighted(p: np.ndarray, train_prior: float, prior: float) -> np.ndarray:
-    """Bayes' rule for a new class prior: odds scaled by the ratio of prior odds."""
+def reweighted(p: np.ndarray, train_prior: float, prior: float) -> np.ndarray:
+    """Bayes' rule for a new pneumonia rate: probabilities that assumed ``train_prior``,
+    adjusted to ``prior`` (the odds scaled by the ratio of prior odds)."""
+    p = np.clip(np.asarray(p, dtype=float), 1e-7, 1 - 1e-7)
     ratio = (prior / (1 - prior)) / (train_prior / (1 - train_prior))
     odds = p / np.clip(1 - p, 1e-12, None) * ratio
     return odds / (1 + odds)
@@ -112,32 +119,62 @@ def prior_shift(
     prior, iterations = float(train_prior), 0
     while iterations < max_iterations:
         iterations += 1
-        new = float(np.clip(_reweighted(p, train_prior, prior).mean(), 1e-4, 1 - 1e-4))
+        new = float(np.clip(reweighted(p, train_prior, prior).mean(), 1e-4, 1 - 1e-4))
         moved, prior = abs(new - prior), new
         if moved < tolerance:
             break
-    return PriorShift(_reweighted(p, train_prior, prior), prior, float(train_prior), iterations)
+    return PriorShift(reweighted(p, train_prior, prior), prior, float(train_prior), iterations)
 
 
-def training_prior(class_weight: str | None, y_train: np.ndarray) -> float:
-    """The pneumonia rate a model's probabilities assume: 0.5 when it was trained with
-    balanced class weights, else the share of PNEUMONIA in its training labels.
+@dataclass(frozen=True)
+class Reference:
+    """What the label-free adaptations know of the model on labelled validation images.
 
-    >>> adapt.training_prior(None, splits.y_train)  # doctest: +SKIP
-    0.742...
+    Attributes:
+        y: validation labels (0/1).
+        p: the model's validation probabilities (as trained, calibrated).
+        threshold: the decision threshold chosen on validation.
     """
-    return 0.5 if class_weight == "balanced" else float(np.mean(y_train))
+
+    y: np.ndarray
+    p: np.ndarray
+    threshold: float
+
+    @property
+    def prior(self) -> float:
+        """The pneumonia rate the probabilities assume: validation's, where they were
+        calibrated."""
+        return float(np.mean(self.y))
 
 
-#: The label-free adaptations notebook 06 reports, each with the suffix of its model name in
-#: the results table. The last one is the declared adaptation of the hand-over model.
+def bbse(p: np.ndarray, reference: Reference) -> float:
+    """Black-box shift estimation (Lipton, Wang & Smola, ICML 2018) of the pneumonia rate of
+    unlabelled images: the share of images called PNEUMONIA at the threshold, corrected by the
+    model's confusion matrix on validation (``C w = μ``). It needs no calibrated probability,
+    only that the confusion rates still hold on the new images. Labels of the new images are
+    never used.
+
+    >>> adapt.bbse(p_site, adapt.Reference(splits.y_val, p_val, threshold))  # doctest: +SKIP
+    """
+    y, called = reference.y.astype(int), reference.p >= reference.threshold
+    confusion = np.array(
+        [[np.mean(called[y == k] == c) for k in (0, 1)] for c in (False, True)]
+    )  # rows: called normal/pneumonia; columns: true class; each column sums to 1
+    share_called = float(np.mean(np.asarray(p) >= reference.threshold))
+    rates = np.linalg.lstsq(confusion, np.array([1 - share_called, share_called]), rcond=None)[0]
+    return float(np.clip(rates[1] / max(rates.sum(), 1e-12), 1e-4, 1 - 1e-4))
+
+
+#: The label-free adaptations notebook 06 compares on a simulated shift and reports, each with
+#: the suffix of its model name in the results table.
 ADAPTATIONS = {
     "none": "",
     "AdaBN": "+adabn",
-    "prior shift (EM)": "+prior",
-    "AdaBN + prior shift (EM)": "+adabn+prior",
+    "prior shift (EM)": "+em",
+    "prior shift (BBSE)": "+bbse",
+    "AdaBN + prior shift (EM)": "+adabn+em",
+    "AdaBN + prior shift (BBSE)": "+adabn+bbse",
 }
-DECLARED = "AdaBN + prior shift (EM)"
 
 
 @dataclass
@@ -155,64 +192,102 @@ class Adapted:
     model: keras.Model
 
 
+def _with_priors(
+    p: np.ndarray, normalised: np.ndarray, reference: Reference
+) -> tuple[dict[str, np.ndarray], dict[str, float]]:
+    """Every adaptation of :data:`ADAPTATIONS` from the plain and the AdaBN probabilities."""
+    out, rates = {"none": p, "AdaBN": normalised}, {}
+    for base, probs in (("", p), ("AdaBN + ", normalised)):
+        em = prior_shift(probs, reference.prior)
+        rate = bbse(probs, reference)
+        out[f"{base}prior shift (EM)"], rates[f"{base}prior shift (EM)"] = em.p, em.prior
+        out[f"{base}prior shift (BBSE)"] = reweighted(probs, reference.prior, rate)
+        rates[f"{base}prior shift (BBSE)"] = rate
+    return {name: out[name] for name in ADAPTATIONS}, rates
+
+
 def adapt_all(
-    model: keras.Model, images: np.ndarray, train_prior: float, batch_size: int = 256
+    model: keras.Model, images: np.ndarray, reference: Reference, batch_size: int = 256
 ) -> Adapted:
     """Predict unlabelled ``images`` under every adaptation of :data:`ADAPTATIONS`.
 
-    >>> adapted = adapt.adapt_all(model, x_site, train_prior=0.74)  # doctest: +SKIP
-    >>> adapted.p["AdaBN + prior shift (EM)"][:3], adapted.rates  # doctest: +SKIP
+    >>> reference = adapt.Reference(splits.y_val, p_val, threshold)  # doctest: +SKIP
+    >>> adapted = adapt.adapt_all(model, x_site, reference)  # doctest: +SKIP
+    >>> adapted.p["AdaBN + prior shift (BBSE)"][:3], adapted.rates  # doctest: +SKIP
     """
     normalised_model = adabn(model, images)
     plain = model.predict(images, batch_size=batch_size, verbose=0).ravel()
     normalised = normalised_model.predict(images, batch_size=batch_size, verbose=0).ravel()
-    shifted, both = prior_shift(plain, train_prior), prior_shift(normalised, train_prior)
-    return Adapted(
-        p={
-            "none": plain,
-            "AdaBN": normalised,
-            "prior shift (EM)": shifted.p,
-            "AdaBN + prior shift (EM)": both.p,
-        },
-        rates={"prior shift (EM)": shifted.prior, "AdaBN + prior shift (EM)": both.prior},
-        model=normalised_model,
-    )
+    p, rates = _with_priors(plain, normalised, reference)
+    return Adapted(p=p, rates=rates, model=normalised_model)
 
 
-def prior_shift_check(
-    y_val: np.ndarray,
-    p_val: np.ndarray,
-    train_prior: float,
+def simulate_shift(
+    model: keras.Model,
+    x_val: np.ndarray,
+    reference: Reference,
     rates: tuple[float, ...] = (0.3, 0.5, 0.625, 0.75, 0.9),
     seed: int = 0,
 ) -> pd.DataFrame:
-    """Does the prior-shift EM find the pneumonia rate of a site? Checked on VALIDATION: for
-    each rate, validation images are resampled (with replacement, as many as there are) so that
-    that share is PNEUMONIA, and EM estimates the rate from the probabilities alone.
+    """Which adaptation to declare, decided on VALIDATION by a simulated site that differs in
+    both acquisition and pneumonia rate: each declared perturbation of
+    :data:`xraylib.evaluate.PERTURBATIONS` (the acquisition) crossed with each rate (validation
+    images resampled with replacement so that that share is PNEUMONIA). Every adaptation of
+    :data:`ADAPTATIONS` is computed as on a real site, from the model and the unlabelled
+    images only; the labels score it.
 
-    Returns one row per rate: ``true_rate``, ``estimated_rate``, ``iterations``.
+    AdaBN's statistics come from all validation images under each perturbation (not from each
+    resample): the acquisition sets them; a rate changes them little. Returns one row per
+    perturbation, rate and adaptation: ``estimated_rate`` (NaN without a prior step),
+    ``log_loss``, ``accuracy`` (at the reference threshold).
 
-    >>> adapt.prior_shift_check(splits.y_val, p_val, train_prior=0.74)  # doctest: +SKIP
+    >>> table = adapt.simulate_shift(model, splits.x_val, reference)  # doctest: +SKIP
+    >>> adapt.choose_adaptation(table)  # doctest: +SKIP
     """
-    y = np.asarray(y_val).astype(int).ravel()
-    p = np.asarray(p_val, dtype=float).ravel()
+    from xraylib import evaluate, progress
+
+    y = reference.y.astype(int)
     positive, negative = np.flatnonzero(y == 1), np.flatnonzero(y == 0)
-    rng = np.random.default_rng(seed)
     rows = []
-    for rate in rates:
-        n_positive = int(round(rate * y.size))
-        chosen = np.concatenate(
-            [
-                rng.choice(positive, n_positive, replace=True),
-                rng.choice(negative, y.size - n_positive, replace=True),
-            ]
-        )
-        shifted = prior_shift(p[chosen], train_prior)
-        rows.append(
-            {
-                "true_rate": rate,
-                "estimated_rate": shifted.prior,
-                "iterations": shifted.iterations,
-            }
-        )
+    for name in progress.bar(evaluate.PERTURBATIONS, desc="simulated sites", unit="shift"):
+        images = evaluate.perturb(x_val, name)
+        plain = model.predict(images, batch_size=256, verbose=0).ravel()
+        normalised = adabn(model, images).predict(images, batch_size=256, verbose=0).ravel()
+        rng = np.random.default_rng(seed)
+        for rate in rates:
+            n_positive = int(round(rate * y.size))
+            chosen = np.concatenate(
+                [
+                    rng.choice(positive, n_positive, replace=True),
+                    rng.choice(negative, y.size - n_positive, replace=True),
+                ]
+            )
+            probs, estimates = _with_priors(plain[chosen], normalised[chosen], reference)
+            for adaptation, p in probs.items():
+                scores = evaluate.compute_metrics(y[chosen], p, reference.threshold)
+                rows.append(
+                    {
+                        "perturbation": name,
+                        "rate": rate,
+                        "adaptation": adaptation,
+                        "estimated_rate": estimates.get(adaptation, np.nan),
+                        "log_loss": scores["log_loss"],
+                        "accuracy": scores["accuracy"],
+                    }
+                )
     return pd.DataFrame(rows)
+
+
+def simulation_summary(table: pd.DataFrame) -> pd.DataFrame:
+    """A :func:`simulate_shift` table per adaptation: mean log-loss (the number that decides,
+    lower is better), mean accuracy, and the mean absolute error of the estimated rate; best
+    first."""
+    summary = table.assign(rate_error=(table.estimated_rate - table.rate).abs())
+    summary = summary.groupby("adaptation")[["log_loss", "accuracy", "rate_error"]].mean()
+    return summary.sort_values("log_loss")
+
+
+def choose_adaptation(table: pd.DataFrame) -> str:
+    """The adaptation to declare: the lowest mean log-loss over the simulated sites of
+    :func:`simulate_shift` (the rule, fixed before the simulation ran)."""
+    return str(simulation_summary(table).index[0])

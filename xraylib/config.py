@@ -47,9 +47,11 @@ class Profile:
         per_class: images kept per split and class (``None``: all of them).
         tuner_trials: maximum trials of the keras-tuner search.
         tuner_minutes: wall-clock budget of the search.
-        final_image_size: input side of the final recipe (notebook 05).
-        final_epochs: epoch budget of each member of the final ensemble.
-        ensemble_members: how many seeds of the final recipe are trained.
+        final_image_size: input side of the final recipe (notebooks 04-05).
+        final_epochs: epoch budget of each run of the final recipe.
+        ensemble_members: how many seeds of each final augmentation policy are trained (the
+            first in notebook 04, the others in 05); all seeds of the chosen policy are the
+            final ensemble.
 
     >>> smoke = profile("smoke")
     >>> smoke.image_size, smoke.epochs, smoke.per_class
@@ -75,8 +77,8 @@ PROFILES: dict[str, Profile] = {
         batch_size=32,
         epochs=10,
         per_class=None,
-        tuner_trials=8,
-        tuner_minutes=6.0,
+        tuner_trials=6,
+        tuner_minutes=3.0,
         final_image_size=128,
         final_epochs=20,
         ensemble_members=3,

@@ -9,13 +9,18 @@ decision being tested. A :class:`Design` carries everything that defines one CNN
 (its layers and its recipe), so a notebook runs a design by name.
 
 Which validation number picks a model is decided before the runs: the **mean validation
-log-loss under the declared perturbations** (``stress_log_loss``, lower is better). Plain
-validation ROC AUC is reported too, but it is saturated near 1 and cannot separate the CNNs.
+log-loss under the declared perturbations** (``stress_log_loss``, lower is better), averaged
+over the seeds a design was trained with. Plain validation ROC AUC is reported too, but it is
+saturated near 1 and cannot separate the CNNs. A difference smaller than the spread between
+seeds is no evidence: :func:`run_seeds` trains a design with several seeds,
+:func:`seed_summary` gives their mean and range, and :func:`choose_design` applies the rule
+for differences inside that range. The final model is the :func:`ensemble_of` all seeds of the
+chosen design: members are never picked by their scores.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -23,7 +28,7 @@ import keras
 import numpy as np
 import pandas as pd
 
-from xraylib import config, evaluate, models, results, train
+from xraylib import config, evaluate, models, predict, results, train
 from xraylib.data import Splits
 from xraylib.errors import XrayError
 
@@ -76,7 +81,8 @@ DESIGNS: dict[str, Design] = {
     ),
     "cnn_bn_gap": Design(
         dict(filters=(32, 64, 128), batch_norm=True, dropout=0.3, pooling="gap"),
-        summary="batch norm + global average pooling instead of the flattened map",
+        summary="batch norm + global average pooling instead of the flattened map; dropout "
+        "0.4 -> 0.3 (it now acts on 128 averages, not on a flattened map)",
     ),
     "cnn_deeper": Design(_FOUR_BLOCKS, summary="a fourth block (256 filters)"),
     "cnn_deeper_constant_lr": Design(
@@ -90,6 +96,24 @@ DESIGNS: dict[str, Design] = {
         summary="the same network and recipe, with balanced class weights",
     ),
 }
+
+
+#: The architecture and recipe of the final model: the complete design of notebook 03 (every
+#: part it adds: four blocks, batch norm, global average pooling, the AdamW recipe, balanced
+#: class weights), fixed by rule before any run, not by a one-seed ranking of 96-px lessons.
+#: Its augmentation policy is decided at the final resolution and budget, over seeds
+#: (notebooks 04-05).
+FINAL_DESIGN = "cnn_deeper_weighted"
+#: The augmentation policies compared for the final model (names of
+#: :data:`xraylib.models.AUGMENTATIONS`), the broader first: when their seed ranges overlap,
+#: :func:`choose_design` keeps the broader.
+FINAL_POLICIES = ("acquisition_borders", "exposure")
+
+
+def final_design(policy: str, epochs: int) -> Design:
+    """:data:`FINAL_DESIGN` with the augmentation ``policy`` and an epoch budget."""
+    design = DESIGNS[FINAL_DESIGN]
+    return design.with_changes(augment=policy, recipe=design.recipe.with_changes(epochs=epochs))
 
 
 @dataclass
@@ -130,11 +154,11 @@ def run(
     save: bool = False,
     profile: config.Profile | None = None,
     seed: int | None = None,
-    verbose: str | int = 2,
+    verbose: str | int = "bar",
     extra: dict | None = None,
 ) -> Experiment:
     """Train ``model`` on ``splits`` with ``recipe``, judge it on validation (plain and
-    stressed), record and return the outcome.
+    stressed), record and return the outcome, and print one line that sums it up.
 
     Args:
         name: name of the row in ``metrics.csv`` (and of ``data/models/NAME.keras`` if saved).
@@ -145,7 +169,7 @@ def run(
         save: keep the model as ``data/models/NAME.keras`` (a candidate for notebook 06).
         profile: run settings (default: the active profile).
         seed: training seed (default ``XRAY_SEED``); ensemble members differ by it.
-        verbose: Keras progress display (2: one line per epoch).
+        verbose: progress display of :func:`xraylib.train.fit` (default: one bar, cleared).
         extra: more columns for the row (e.g. the augmentation's name).
 
     The validation metrics use the 0.5 threshold; the threshold of the final model is chosen
@@ -157,7 +181,7 @@ def run(
         model, splits, recipe, profile=profile, seed=seed, save_path=save_path, verbose=verbose
     )
     result.history.to_csv(_history_path(name), index=False)
-    return judge(
+    judged = judge(
         name,
         result,
         splits,
@@ -171,6 +195,20 @@ def run(
             "saved": bool(save),
             **(extra or {}),
         },
+    )
+    print(summary_line(judged))
+    return judged
+
+
+def summary_line(experiment: Experiment) -> str:
+    """One line for a finished run: its budget and wall time, and the exact validation numbers
+    of its ``metrics.csv`` row (computed on all validation images, unlike the binned ``auc``
+    Keras logs during training)."""
+    row = experiment.row
+    return (
+        f"{experiment.name}: {len(experiment.fit.history)} epochs in "
+        f"{experiment.fit.seconds / 60:.1f} min · validation log-loss {row.log_loss:.4f}, "
+        f"ROC AUC {row.roc_auc:.4f} · stress log-loss {row.stress_log_loss:.4f}"
     )
 
 
@@ -189,16 +227,18 @@ def run_design(
     design: Design,
     splits: Splits,
     notebook: str,
-    save: bool = True,
+    save: bool = False,
     seed: int | None = None,
-    verbose: str | int = 2,
+    design_name: str | None = None,
 ) -> Experiment:
     """A fresh seeded session, ``design`` built at the splits' image size, and :func:`run`
-    with the design's recipe.
+    with the design's recipe. The row records the ``design`` (``design_name``, default
+    ``name``) and the ``seed``, so runs of one design with several seeds can be averaged.
 
     >>> run = experiment.run_design("cnn_plain", experiment.DESIGNS["cnn_plain"], splits,
     ...                             notebook="03")  # doctest: +SKIP
     """
+    seed = config.seed() if seed is None else seed
     train.new_session(seed)
     model = design.build(splits.image_size, name=name)
     return run(
@@ -209,14 +249,44 @@ def run_design(
         design.recipe,
         save=save,
         seed=seed,
-        verbose=verbose,
-        extra={"augment": design.augment},
+        extra={"augment": design.augment, "design": design_name or name, "seed": seed},
     )
 
 
+def run_seeds(
+    name: str,
+    design: Design,
+    splits: Splits,
+    notebook: str,
+    seeds: Sequence[int],
+    save: bool = True,
+) -> list[Experiment]:
+    """Train ``design`` once per seed number in ``seeds`` (1 is ``XRAY_SEED``, 2 the next
+    seed, …), as ``NAME_seed1``, ``NAME_seed2``, …, all recorded under the design ``NAME``.
+    Saved by default: the runs of the chosen design become the final ensemble's members, so
+    nothing is trained twice.
+
+    >>> runs = experiment.run_seeds("policy_exposure", design, splits, "04", [1])  # doctest: +SKIP
+    """
+    base = config.seed()
+    return [
+        run_design(
+            f"{name}_seed{k}",
+            design,
+            splits,
+            notebook,
+            save=save,
+            seed=base + k - 1,
+            design_name=name,
+        )
+        for k in seeds
+    ]
+
+
 def select(query: str) -> pd.Series:
-    """The validation row of ``metrics.csv`` matching ``query`` with the lowest
-    :data:`SELECTION_METRIC`: the rule that carries a model forward, fixed in advance.
+    """The design among the validation rows of ``metrics.csv`` matching ``query`` with the
+    lowest seed-mean :data:`SELECTION_METRIC` (its first row, the metric replaced by the mean;
+    see :func:`xraylib.results.best_candidate`).
 
     >>> experiment.select("notebook == '03'").model  # doctest: +SKIP
     """
@@ -225,46 +295,110 @@ def select(query: str) -> pd.Series:
     )
 
 
-def train_members(
-    design: Design, splits: Splits, count: int, notebook: str, prefix: str = "member"
-) -> list[Experiment]:
-    """Train ``count`` models of ``design`` that differ only in their seed (``XRAY_SEED``,
-    +1, +2, …), each judged and recorded as ``PREFIX_1``, ``PREFIX_2``, … (not saved alone).
+def seed_summary(query: str) -> pd.DataFrame:
+    """Per design among the validation rows matching ``query``: how many seeds, and the mean,
+    standard deviation, lowest and highest :data:`SELECTION_METRIC`, beside the seed means of
+    the other validation numbers; best (lowest mean) first.
+
+    >>> experiment.seed_summary("design.str.startswith('final_')")  # doctest: +SKIP
     """
-    base = config.seed()
-    return [
-        run_design(f"{prefix}_{i}", design, splits, notebook, save=False, seed=base + i - 1)
-        for i in range(1, count + 1)
-    ]
+    rows = results.load_metrics().query(f"split == 'val' and ({query})")
+    if rows.empty:
+        raise XrayError(f"no validation row of metrics.csv matches {query!r}")
+    design = rows["design"].fillna(rows["model"]) if "design" in rows else rows["model"]
+    grouped = rows.groupby(design.rename("design"), sort=False)
+    spread = grouped[SELECTION_METRIC].agg(["size", "mean", "std", "min", "max"])
+    spread.columns = ["seeds"] + [f"{SELECTION_METRIC}_{c}" for c in ("mean", "sd", "min", "max")]
+    means = grouped[["log_loss", "brier", "roc_auc", "stress_roc_auc"]].mean()
+    table = spread.join(means).sort_values(f"{SELECTION_METRIC}_mean")
+    return table.astype({"seeds": int})
 
 
-def judge_ensembles(
-    members: list[Experiment], splits: Splits, notebook: str, prefix: str = "ensemble"
-) -> list[Experiment]:
-    """The ensembles of the first 1, 2, … of ``members`` (probabilities averaged), each judged
-    and recorded as ``PREFIX_K``: how many members are worth their cost is read from them."""
-    judged = []
-    for k in range(1, len(members) + 1):
-        name = f"{prefix}_{k}"
-        model = models.ensemble([m.model for m in members[:k]], name=name)
-        fit = train.FitResult(
-            model,
-            pd.DataFrame(),
-            members[0].fit.best_epoch,
-            sum(m.fit.seconds for m in members[:k]),
-            members[0].fit.images_per_s,
-            members[0].fit.recipe,
-        )
-        extra = {**_training_facts(fit, splits), "members": k, "seconds": round(fit.seconds, 1)}
-        judged.append(judge(name, fit, splits, notebook, extra=extra))
+def choose_design(summary: pd.DataFrame, prefer: Sequence[str]) -> str:
+    """The rule for a decision over seeds, fixed before the runs: the design with the lowest
+    seed-mean :data:`SELECTION_METRIC` wins, unless its seed range (lowest to highest)
+    overlaps the range of a design listed earlier in ``prefer`` (e.g. the broader
+    augmentation first): a difference inside the spread is no evidence, and then the preferred
+    design is kept.
+
+    ``summary`` is a :func:`seed_summary` table; ``prefer`` must list all its designs.
+
+    >>> experiment.choose_design(summary, prefer=["broad", "mild"])  # doctest: +SKIP
+    'broad'
+    """
+    missing = set(summary.index) - set(prefer)
+    if missing:
+        raise ValueError(f"prefer must order every design; missing {sorted(missing)}")
+    low, high = f"{SELECTION_METRIC}_min", f"{SELECTION_METRIC}_max"
+    best = summary[f"{SELECTION_METRIC}_mean"].idxmin()
+    for name in prefer:
+        if name == best:
+            return best
+        if name in summary.index and (
+            summary.loc[name, low] <= summary.loc[best, high]
+            and summary.loc[best, low] <= summary.loc[name, high]
+        ):
+            return name
+    return best
+
+
+def members_of(design: str) -> list[str]:
+    """The names of the saved validation runs of ``design`` (all its seeds), in seed order."""
+    rows = results.load_metrics().query("split == 'val' and design == @design and saved == True")
+    if rows.empty:
+        raise XrayError(f"no saved run of design {design!r} in metrics.csv; run notebooks 04-05")
+    return list(rows.sort_values("seed").model)
+
+
+def ensemble_of(
+    names: Sequence[str], splits: Splits, notebook: str, name: str = "final_ensemble"
+) -> Experiment:
+    """The ensemble of the saved models ``names`` (``data/models/NAME.keras``; their
+    probabilities averaged), judged and recorded as ``name`` like any model, and saved.
+    Which runs are members is decided by the design, never by their scores.
+
+    >>> names = experiment.members_of("policy_exposure")  # doctest: +SKIP
+    >>> final = experiment.ensemble_of(names, splits, notebook="05")  # doctest: +SKIP
+    """
+    members = [predict.load_model(config.models_dir() / f"{n}.keras") for n in names]
+    rows = results.load_metrics().query("split == 'val' and model in @names")
+    model = models.ensemble(members, name=name)
+    recipe = train.Recipe(class_weight=_or_none(rows.class_weight.iloc[0]))
+    fit = train.FitResult(model, pd.DataFrame(), 0, float(rows.seconds.sum()), 0.0, recipe)
+    extra = {
+        "params": model.count_params(),
+        "image_size": splits.image_size,
+        "recipe": rows.recipe.iloc[0],
+        "class_weight": rows.class_weight.iloc[0],
+        "members": len(members),
+        "seconds": round(fit.seconds, 1),
+        "augment": rows.augment.iloc[0],
+        "design": name,
+    }
+    judged = judge(name, fit, splits, notebook, extra=extra)
+    keep(judged)
     return judged
 
 
-def choose_ensemble(ensembles: list[Experiment], tolerance: float = 1e-3) -> Experiment:
-    """The ensemble with the lowest :data:`SELECTION_METRIC`; one within ``tolerance`` of it
-    with fewer members wins (each member costs a full training and a prediction)."""
-    lowest = min(e.row[SELECTION_METRIC] for e in ensembles)
-    return next(e for e in ensembles if e.row[SELECTION_METRIC] <= lowest + tolerance)
+def _or_none(value: object) -> str | None:
+    return None if value in ("none", None) or pd.isna(value) else str(value)
+
+
+def against_members(ensemble: str, names: Sequence[str]) -> pd.DataFrame:
+    """The validation numbers of the model ``ensemble`` beside its members' (``names``) mean,
+    best and worst: what averaging the seeds bought, on clean and stressed validation."""
+    columns = [SELECTION_METRIC, "stress_brier", "stress_roc_auc", "log_loss", "roc_auc"]
+    rows = results.load_metrics().query("split == 'val'").set_index("model")
+    table = rows.loc[list(names), columns].astype(float)
+    higher_is_better = table.columns.str.endswith("roc_auc")
+    return pd.DataFrame(
+        {
+            "ensemble": rows.loc[ensemble, columns].astype(float),
+            "mean member": table.mean(),
+            "best member": table.min().where(~higher_is_better, table.max()),
+            "worst member": table.max().where(~higher_is_better, table.min()),
+        }
+    ).round(4)
 
 
 def keep(experiment: Experiment) -> Path:

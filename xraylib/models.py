@@ -56,6 +56,120 @@ class RandomGamma(layers.Layer):
         return super().get_config() | {"factor": self.factor, "seed": self.seed}
 
 
+def _unit_grid(images) -> tuple:
+    """Row and column coordinates in ``[0, 1)`` of a batch of images, shaped to broadcast
+    against ``(N, S, S, 1)``."""
+    side = keras.ops.shape(images)[1]
+    steps = keras.ops.cast(keras.ops.arange(side), "float32") / keras.ops.cast(side, "float32")
+    return keras.ops.reshape(steps, (1, -1, 1, 1)), keras.ops.reshape(steps, (1, 1, -1, 1))
+
+
+def _per_image(layer: layers.Layer, images, low: float = 0.0, high: float = 1.0):
+    """One uniform number per image, from ``layer``'s seed generator."""
+    shape = (keras.ops.shape(images)[0], 1, 1, 1)
+    return keras.random.uniform(shape, low, high, seed=layer.generator, dtype="float32")
+
+
+@keras.saving.register_keras_serializable(package="xraylib")
+class RandomBorderErase(layers.Layer):
+    """With probability ``rate``, overwrite a band along one random edge of each image (up to
+    ``factor`` of the side wide) with black or white: what collimation, a cropped film or a
+    padded scan does to the borders. It teaches the network that the borders carry no
+    diagnosis (Grad-CAM of the false alarms pointed there). Identity outside training.
+    """
+
+    def __init__(self, factor: float, rate: float = 0.5, seed: int | None = None, **kwargs):
+        super().__init__(**kwargs)
+        self.factor, self.rate, self.seed = factor, rate, seed
+        self.generator = keras.random.SeedGenerator(seed)
+
+    def call(self, images, training: bool = True):
+        images = keras.ops.cast(images, "float32")
+        if not training:
+            return images
+        rows, cols = _unit_grid(images)
+        width = _per_image(self, images, 0.02, self.factor)
+        edge = _per_image(self, images, 0.0, 4.0)
+        value = 255.0 * keras.ops.cast(_per_image(self, images) < 0.5, "float32")
+        applied = keras.ops.cast(_per_image(self, images) < self.rate, "float32")
+        bands = [rows < width, rows >= 1 - width, cols < width, cols >= 1 - width]
+        mask = sum(
+            keras.ops.cast(band, "float32")
+            * keras.ops.cast((edge >= i) & (edge < i + 1), "float32")
+            for i, band in enumerate(bands)
+        )
+        mask = mask * applied
+        return images * (1 - mask) + value * mask
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self) -> dict:
+        return super().get_config() | {"factor": self.factor, "rate": self.rate, "seed": self.seed}
+
+
+@keras.saving.register_keras_serializable(package="xraylib")
+class RandomMarker(layers.Layer):
+    """With probability ``rate``, burn a bright rectangle (``size`` of the side at most) into
+    a random corner region of each image, as lead side markers and burned-in text appear on
+    films from other sites. Identity outside training.
+    """
+
+    def __init__(self, size: float = 0.1, rate: float = 0.5, seed: int | None = None, **kwargs):
+        super().__init__(**kwargs)
+        self.size, self.rate, self.seed = size, rate, seed
+        self.generator = keras.random.SeedGenerator(seed)
+
+    def call(self, images, training: bool = True):
+        images = keras.ops.cast(images, "float32")
+        if not training:
+            return images
+        rows, cols = _unit_grid(images)
+        centres = []
+        for _ in range(2):  # row, then column: within 25% of either edge
+            near = _per_image(self, images, 0.03, 0.25)
+            far_side = keras.ops.cast(_per_image(self, images) < 0.5, "float32")
+            centres.append(far_side * (1 - near) + (1 - far_side) * near)
+        height = _per_image(self, images, 0.3, 1.0) * self.size / 2
+        width = _per_image(self, images, 0.3, 1.0) * self.size / 2
+        value = _per_image(self, images, 200.0, 255.0)
+        applied = keras.ops.cast(_per_image(self, images) < self.rate, "float32")
+        inside = (keras.ops.abs(rows - centres[0]) < height) & (
+            keras.ops.abs(cols - centres[1]) < width
+        )
+        mask = keras.ops.cast(inside, "float32") * applied
+        return images * (1 - mask) + value * mask
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self) -> dict:
+        return super().get_config() | {"size": self.size, "rate": self.rate, "seed": self.seed}
+
+
+@keras.saving.register_keras_serializable(package="xraylib")
+class Calibration(layers.Layer):
+    """Platt scaling of probabilities: ``sigmoid(scale · logit(p) + bias)``, with ``scale``
+    and ``bias`` fitted once (:func:`xraylib.evaluate.fit_calibration`), not trained. The
+    order of the images is unchanged, so every ROC AUC is too; only how confident the
+    probabilities are, and which pneumonia rate they assume."""
+
+    def __init__(self, scale: float = 1.0, bias: float = 0.0, **kwargs):
+        super().__init__(**kwargs)
+        self.scale, self.bias = float(scale), float(bias)
+
+    def call(self, p):
+        p = keras.ops.clip(keras.ops.cast(p, "float32"), 1e-7, 1 - 1e-7)
+        log_odds = keras.ops.log(p) - keras.ops.log1p(-p)
+        return keras.ops.sigmoid(self.scale * log_odds + self.bias)
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self) -> dict:
+        return super().get_config() | {"scale": self.scale, "bias": self.bias}
+
+
 def augmentation(
     rotation: float = 0.05,
     zoom: float = 0.1,
@@ -65,6 +179,8 @@ def augmentation(
     gamma: float = 0.0,
     blur: float = 0.0,
     noise: float = 0.0,
+    border: float = 0.0,
+    marker: float = 0.0,
     horizontal_flip: bool = False,
 ) -> keras.Sequential:
     """Return a block of random transformations for images in ``[0, 255]``.
@@ -73,7 +189,8 @@ def augmentation(
     translation as fractions of the side, contrast and brightness as fractions); ``gamma`` is
     the range of ``log γ`` (:class:`RandomGamma`), ``blur`` the largest Gaussian blur σ in
     pixels, ``noise`` the standard deviation of added Gaussian noise as a fraction of the grey
-    range. A factor
+    range, ``border`` the widest erased edge band (:class:`RandomBorderErase`) and ``marker``
+    the largest burned-in marker (:class:`RandomMarker`), both as fractions of the side. A factor
     of 0 leaves that transformation out. Horizontal flips are off by default: a flipped chest
     X-ray puts the heart on the wrong side. The block is active only when the model is called
     with ``training=True`` (inside ``fit``).
@@ -111,27 +228,36 @@ def augmentation(
             layers.GaussianNoise(noise, name="noise"),
             layers.Rescaling(255, name="noise_grey"),
         ]
+    if border:
+        steps.append(RandomBorderErase(border, name="border"))
+    if marker:
+        steps.append(RandomMarker(marker, name="marker"))
     if horizontal_flip:
         steps.append(layers.RandomFlip("horizontal", name="flip"))
     return keras.Sequential(steps, name="augmentation")
 
 
-#: The augmentation variants of notebook 04, as keyword arguments of :func:`augmentation`.
-#: Each is aimed at one kind of difference between two acquisitions of the same chest.
+_ACQUISITION = dict(
+    rotation=0.02,
+    zoom=0.1,
+    translation=0.05,
+    contrast=0.3,
+    brightness=0.2,
+    gamma=0.3,
+    blur=1.0,
+    noise=0.02,
+)
+
+#: The augmentation policies, as keyword arguments of :func:`augmentation`, from the mildest
+#: to the broadest. Each is aimed at one kind of difference between two acquisitions of the
+#: same chest; notebook 04 shows them at 96 px, notebook 05 decides among them at the final
+#: resolution and budget, over seeds.
 AUGMENTATIONS: dict[str, dict] = {
     "none": dict(rotation=0, zoom=0, translation=0, contrast=0, brightness=0),
     "framing": dict(rotation=0.02, zoom=0.1, translation=0.05, contrast=0, brightness=0),
     "exposure": dict(rotation=0, zoom=0, translation=0, contrast=0.3, brightness=0.2, gamma=0.3),
-    "acquisition": dict(
-        rotation=0.02,
-        zoom=0.1,
-        translation=0.05,
-        contrast=0.3,
-        brightness=0.2,
-        gamma=0.3,
-        blur=1.0,
-        noise=0.02,
-    ),
+    "acquisition": _ACQUISITION,
+    "acquisition_borders": dict(_ACQUISITION, border=0.12, marker=0.1),
 }
 
 
@@ -248,12 +374,17 @@ def build_cnn(
     return keras.Model(inputs, outputs, name=name)
 
 
-def ensemble(members: Sequence[keras.Model], name: str = "ensemble") -> keras.Model:
+def ensemble(
+    members: Sequence[keras.Model],
+    name: str = "ensemble",
+    calibration: tuple[float, float] | None = None,
+) -> keras.Model:
     """One model that averages the probabilities of ``members`` (trained models with the same
     input), so an ensemble is saved, loaded, predicted with and adapted like any model.
 
     Members keep their own names (they must differ) and can be taken out again with
-    :func:`ensemble_members`.
+    :func:`ensemble_members`. ``calibration`` (``scale, bias``) adds a :class:`Calibration`
+    layer after the average (read back by :func:`ensemble_calibration`).
 
     >>> final = models.ensemble([run.model for run in runs], name="final")  # doctest: +SKIP
     """
@@ -262,7 +393,15 @@ def ensemble(members: Sequence[keras.Model], name: str = "ensemble") -> keras.Mo
     inputs = keras.Input(members[0].input_shape[1:], dtype="uint8", name="image")
     copies = [uncompiled(member) for member in members]
     outputs = layers.Average(name="mean_probability")([member(inputs) for member in copies])
+    if calibration is not None:
+        outputs = Calibration(*calibration, name="calibration")(outputs)
     return keras.Model(inputs, outputs, name=name)
+
+
+def ensemble_calibration(model: keras.Model) -> tuple[float, float] | None:
+    """``(scale, bias)`` of an :func:`ensemble`'s calibration layer, or None."""
+    found = [(layer.scale, layer.bias) for layer in model.layers if isinstance(layer, Calibration)]
+    return found[0] if found else None
 
 
 def uncompiled(model: keras.Model) -> keras.Model:

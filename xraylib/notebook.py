@@ -94,6 +94,8 @@ def setup(seed: int | None = None, quiet: bool = False) -> config.Profile:
     used_seed = config.set_seed(seed)
     inline_figures()
     plots.set_style()
+    pd.set_option("display.precision", 4)  # tables show 4 decimals, not 16
+    pd.set_option("display.max_colwidth", 120)  # long model names are not cut
     profile = config.profile()
     if not quiet:
         print(
@@ -204,20 +206,47 @@ def cells_missing_figures(book: dict) -> list[int]:
     ]
 
 
+def as_terminal_shows(text: str) -> str:
+    """``text`` as a terminal leaves it: of each line redrawn with carriage returns (a text
+    progress bar), only what was drawn last; a line that ends cleared to blanks disappears.
+
+    >>> as_terminal_shows("a\\rab\\r  \\r\\nkept\\n")
+    'kept\\n'
+    """
+    kept = []
+    for line in text.split("\n"):
+        last = line.rsplit("\r", 1)[-1]
+        if "\r" in line and not last.strip():
+            continue
+        kept.append(last)
+    return "\n".join(kept)
+
+
 def without_startup_noise(book: dict) -> dict:
     """``book`` (an executed notebook) without TensorFlow's start-up log lines
-    (:data:`STARTUP_NOISE`) in its stderr outputs; a stream left empty is dropped."""
+    (:data:`STARTUP_NOISE`) in its stderr outputs, and with progress bars as a terminal leaves
+    them: consecutive stderr outputs are joined, then :func:`as_terminal_shows` keeps the last
+    drawing of each line (a finished :mod:`xraylib.progress` bar leaves nothing); a stream left
+    empty is dropped."""
     for cell in book["cells"]:
         if cell["cell_type"] != "code":
             continue
-        kept = []
+        kept: list[dict] = []
         for out in cell["outputs"]:
             if out.get("output_type") == "stream" and out.get("name") == "stderr":
-                out["text"] = STARTUP_NOISE.sub("", out["text"])
-                if not out["text"]:
+                if (
+                    kept
+                    and kept[-1].get("output_type") == "stream"
+                    and kept[-1]["name"] == "stderr"
+                ):
+                    kept[-1]["text"] += out["text"]
                     continue
+                out = {**out, "text": out["text"]}
             kept.append(out)
-        cell["outputs"] = kept
+        for out in kept:
+            if out.get("output_type") == "stream" and out.get("name") == "stderr":
+                out["text"] = as_terminal_shows(STARTUP_NOISE.sub("", out["text"]))
+        cell["outputs"] = [out for out in kept if out.get("output_type") != "stream" or out["text"]]
     return book
 
 

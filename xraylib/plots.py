@@ -449,6 +449,50 @@ def plot_model_comparison(
     return _done(fig, save)
 
 
+def plot_seed_spread(
+    rows: pd.DataFrame,
+    metrics: Sequence[str] = ("stress_log_loss", "log_loss"),
+    save: str | None = None,
+) -> Figure:
+    """Each design's validation numbers over its seeds: one dot per seed, a bar for the seed
+    mean and a line from the lowest to the highest seed. ``rows`` are validation rows of
+    :func:`xraylib.results.load_metrics` with a ``design`` column; two designs whose lines
+    overlap are not told apart by these seeds.
+
+    >>> rows = results.load_metrics().query("split == 'val' and notebook == '05'")  # doctest: +SKIP
+    >>> fig = plots.plot_seed_spread(rows)  # doctest: +SKIP
+    """
+    designs = list(dict.fromkeys(rows["design"]))
+    with _styled():
+        fig, axes = plt.subplots(
+            1, len(metrics), figsize=(5.5 * len(metrics), 0.7 * len(designs) + 1.8), sharey=True
+        )
+        for ax, metric in zip(np.atleast_1d(axes), metrics, strict=True):
+            for y, design in enumerate(designs):
+                values = rows.loc[rows["design"] == design, metric].to_numpy(float)
+                color = sns.color_palette()[y % 10]
+                ax.hlines(y, values.min(), values.max(), color=color, linewidth=2, alpha=0.6)
+                ax.plot(values, np.full(values.size, y), "o", color=color, alpha=0.9)
+                ax.plot(values.mean(), y, "|", color="black", markersize=18, markeredgewidth=2)
+                ax.text(
+                    values.mean(),
+                    y + 0.25,
+                    f"mean {values.mean():.3f} · {values.size} seeds",
+                    ha="center",
+                    fontsize=9,
+                )
+            better = "lower is better" if metric in LOWER_IS_BETTER else "higher is better"
+            ax.set(
+                title=f"{metric} ({better})",
+                xlabel=metric,
+                yticks=range(len(designs)),
+                yticklabels=designs,
+                ylim=(-0.6, len(designs) - 0.4),
+            )
+        fig.suptitle("validation over seeds: dots = seeds, bar = mean, line = range")
+    return _done(fig, save)
+
+
 def plot_stress(table: pd.DataFrame, save: str | None = None) -> Figure:
     """Validation ROC AUC and log-loss of each model under each declared perturbation (a
     :func:`xraylib.experiment.load_stress` table: columns ``model, perturbation, roc_auc,

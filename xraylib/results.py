@@ -130,10 +130,14 @@ def update_row(model_name: str, split: str, results_dir: Path | None = None, **v
 def best_candidate(
     query: str, by: str = "roc_auc", ascending: bool = False, results_dir: Path | None = None
 ) -> pd.Series:
-    """The best row of ``metrics.csv`` among those matching ``query`` (a ``DataFrame.query``
-    string), by the column ``by`` (highest first unless ``ascending``).
+    """The best design among the rows of ``metrics.csv`` matching ``query`` (a
+    ``DataFrame.query`` string), by the **mean over its seeds** of the column ``by`` (highest
+    first unless ``ascending``).
 
-    Raises :class:`~xraylib.errors.XrayError` (one line) when no row matches.
+    Rows of one design trained with several seeds share the ``design`` column; a row without
+    one is a design of its own. Returns the design's first row with ``by`` replaced by the seed
+    mean and ``seeds`` (how many rows it had) added. Raises
+    :class:`~xraylib.errors.XrayError` (one line) when no row matches.
 
     >>> results.best_candidate("notebook == '03' and split == 'val'").model  # doctest: +SKIP
     'cnn_deeper'
@@ -141,7 +145,12 @@ def best_candidate(
     rows = load_metrics(results_dir).query(query)
     if rows.empty:
         raise XrayError(f"no row of metrics.csv matches {query!r}: run the earlier notebooks")
-    return rows.sort_values(by, ascending=ascending, kind="stable").iloc[0]
+    design = rows["design"].fillna(rows["model"]) if "design" in rows else rows["model"]
+    means = rows.groupby(design, sort=False)[by].agg(["mean", "size"])
+    best = means.sort_values("mean", ascending=ascending, kind="stable").index[0]
+    row = rows[design == best].iloc[0].copy()
+    row[by], row["seeds"] = means.loc[best, "mean"], int(means.loc[best, "size"])
+    return row
 
 
 def forget_final(results_dir: Path | None = None) -> int:

@@ -26,7 +26,7 @@ from pathlib import Path
 import keras
 import pandas as pd
 
-from xraylib import config, data, models
+from xraylib import config, data, models, progress
 
 
 @dataclass
@@ -174,6 +174,23 @@ class _TrainingTimer(keras.callbacks.Callback):
             self._start = None
 
 
+class _EpochBar(keras.callbacks.Callback):
+    """One text bar over the epochs of a ``fit`` (:func:`xraylib.progress.counter`, showing
+    the last ``val_loss``), cleared at the end: progress without per-epoch log lines."""
+
+    def __init__(self, epochs: int, desc: str) -> None:
+        super().__init__()
+        self._bar = progress.counter(epochs, desc=desc, unit="epoch")
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        if logs and "val_loss" in logs:
+            self._bar.set_postfix(val_loss=f"{logs['val_loss']:.4f}", refresh=False)
+        self._bar.update(1)
+
+    def on_train_end(self, logs: dict | None = None) -> None:
+        self._bar.close()
+
+
 def new_session(seed: int | None = None) -> int:
     """Forget earlier models (``keras.backend.clear_session``) and seed everything.
 
@@ -210,7 +227,7 @@ def fit(
     seed: int | None = None,
     save_path: str | Path | None = None,
     callbacks: list[keras.callbacks.Callback] | None = None,
-    verbose: str | int = "auto",
+    verbose: str | int = "bar",
 ) -> FitResult:
     """Compile ``model`` for ``recipe`` and train it on ``splits``, validating every epoch.
 
@@ -223,7 +240,8 @@ def fit(
         save_path: if given, the trained model is saved there (atomically, without the
             optimiser state, so committed model files stay small).
         callbacks: extra Keras callbacks (the tuner passes its own).
-        verbose: Keras progress display (``"auto"``, 0, 1 or 2).
+        verbose: ``"bar"`` (default): one progress bar over the epochs that is cleared when
+            training ends (no per-epoch lines); or Keras' own display (``"auto"``, 0, 1, 2).
 
     >>> splits = data.load_splits()  # doctest: +SKIP
     >>> model = models.build_cnn(96, filters=(16, 32, 64))  # doctest: +SKIP
@@ -242,6 +260,8 @@ def fit(
     val_set = data.make_dataset(splits.x_val, splits.y_val, profile.batch_size, shuffle=False)
     timer = _TrainingTimer()
     extra = [timer, *(callbacks or [])]
+    if verbose == "bar":
+        extra.append(_EpochBar(epochs, desc=model.name))
     if recipe.patience is not None:
         extra.insert(
             0,
@@ -260,7 +280,7 @@ def fit(
         class_weight=weights,
         callbacks=extra,
         shuffle=False,
-        verbose=verbose,
+        verbose=0 if verbose == "bar" else verbose,
     )
     seconds = time.perf_counter() - start
 
