@@ -206,3 +206,47 @@ def test_stress_test_scores_every_perturbation_and_summary_leaves_none_out() -> 
     perturbed = table.drop(index="none")
     assert summary["stress_log_loss"] == pytest.approx(perturbed["log_loss"].mean())
     assert summary["stress_worst_roc_auc"] == perturbed["roc_auc"].min()
+
+
+def test_platt_scaling_softens_overconfident_probabilities_without_changing_their_order() -> None:
+    rng = np.random.default_rng(0)
+    y = (rng.random(4000) < 0.7).astype(int)
+    honest = 1 / (1 + np.exp(-rng.normal(2 * y - 1, 1.0)))
+    overconfident = 1 / (1 + np.exp(-4 * np.log(honest / (1 - honest))))
+    scale, bias = evaluate.fit_calibration(y, overconfident)
+    fixed = evaluate.calibrated(overconfident, scale, bias)
+    assert 0.1 < scale < 0.5
+    assert np.all(np.diff(fixed[np.argsort(overconfident)]) >= 0)  # same order (ties may merge)
+    before = evaluate.compute_metrics(y, overconfident)["log_loss"]
+    assert evaluate.compute_metrics(y, fixed)["log_loss"] < before
+    assert evaluate.expected_calibration_error(y, fixed) < evaluate.expected_calibration_error(
+        y, overconfident
+    )
+
+
+def test_expected_calibration_error_is_zero_for_calibrated_bins_and_the_gap_otherwise() -> None:
+    y = np.array([0, 1, 0, 1])
+    assert evaluate.expected_calibration_error(y, np.full(4, 0.5)) == pytest.approx(0.0)
+    assert evaluate.expected_calibration_error(y, np.full(4, 0.9)) == pytest.approx(0.4)
+
+
+def test_calibration_report_has_clean_and_stress_rows_before_and_after() -> None:
+    y = np.array([0, 1, 1, 0])
+    p = {"none": np.array([0.1, 0.9, 0.8, 0.3]), "blur": np.array([0.4, 0.6, 0.5, 0.5])}
+    table = evaluate.calibration_report(y, p, (1.0, 0.0))
+    assert list(table.index) == [
+        ("clean", "as trained"),
+        ("clean", "calibrated"),
+        ("stress", "as trained"),
+        ("stress", "calibrated"),
+    ]
+    # scale 1 and bias 0 change nothing
+    np.testing.assert_allclose(table.xs("as trained", level=1), table.xs("calibrated", level=1))
+
+
+def test_border_marker_and_collimation_perturbations_touch_the_edges_not_the_centre() -> None:
+    x = np.full((2, 64, 64, 1), 100, np.uint8)
+    for name in ("text marker", "collimation edge", "border pad 12%"):
+        out = evaluate.perturb(x, name)
+        assert (out != 100).any(), name
+        assert (out[:, 24:40, 24:40] == 100).all(), name

@@ -118,3 +118,30 @@ def test_ensemble_members_need_distinct_names() -> None:
     twins = [models.build_cnn(32, filters=(8,), name="same") for _ in range(2)]
     with pytest.raises(ValueError, match="distinct names"):
         models.ensemble(twins)
+
+
+def test_border_and_marker_augmentation_change_only_the_edges_and_only_in_training() -> None:
+    x = np.full((16, 64, 64, 1), 128, np.uint8)
+    block = models.augmentation(**models.AUGMENTATIONS["none"], border=0.12, marker=0.1)
+    assert np.array_equal(block(x, training=False).numpy(), x.astype("float32"))
+    out = block(x, training=True).numpy()
+    changed = out != 128
+    assert changed.any()
+    centre = changed[:, 20:44, 20:44]
+    assert not centre.any()  # bands and markers stay within a quarter of the side of an edge
+    assert set(np.unique(out[changed & (out < 128)])) <= {0.0}
+
+
+def test_calibration_layer_is_platt_scaling_and_survives_saving(tmp_path) -> None:
+    inputs = keras.Input((8, 8, 1), dtype="uint8")
+    flat = keras.layers.Flatten()(keras.layers.Rescaling(1 / 255)(inputs))
+    member = keras.Model(inputs, keras.layers.Dense(1, activation="sigmoid")(flat), name="m")
+    calibrated = models.ensemble([member], name="final", calibration=(0.5, 0.3))
+    x = np.random.default_rng(0).integers(0, 255, (4, 8, 8, 1)).astype(np.uint8)
+    p = member.predict(x, verbose=0).ravel()
+    expected = 1 / (1 + np.exp(-(0.5 * np.log(p / (1 - p)) + 0.3)))
+    np.testing.assert_allclose(calibrated.predict(x, verbose=0).ravel(), expected, rtol=1e-5)
+    calibrated.save(tmp_path / "final.keras")
+    loaded = keras.models.load_model(tmp_path / "final.keras", compile=False)
+    assert models.ensemble_calibration(loaded) == (0.5, 0.3)
+    assert models.ensemble_calibration(models.ensemble([member])) is None

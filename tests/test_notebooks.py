@@ -102,3 +102,22 @@ def test_tensorflow_startup_lines_leave_the_saved_outputs_but_errors_and_prints_
     }
     cleaned = notebook.without_startup_noise(book)["cells"][0]["outputs"]
     assert [out["text"] for out in cleaned] == [error, noise]
+
+
+def test_a_finished_progress_bar_leaves_nothing_and_other_stderr_stays() -> None:
+    bar = ["\rfit:   0%|   | 0/20", "\rfit:  50%|#  | 10/20", "\r                   \r"]
+    book = {
+        "cells": [
+            {
+                "cell_type": "code",
+                "outputs": [
+                    *({"output_type": "stream", "name": "stderr", "text": t} for t in bar),
+                    {"output_type": "stream", "name": "stdout", "text": "run: 20 epochs\n"},
+                    {"output_type": "stream", "name": "stderr", "text": "a real warning\n"},
+                ],
+            }
+        ]
+    }
+    outputs = notebook.without_startup_noise(book)["cells"][0]["outputs"]
+    assert [o["text"] for o in outputs] == ["run: 20 epochs\n", "a real warning\n"]
+    assert notebook.as_terminal_shows("plain\n\nlines\n") == "plain\n\nlines\n"

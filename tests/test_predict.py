@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from xraylib import config, data, models, predict
+from xraylib import config, data, errors, models, predict
 
 SIZE = 32
 
@@ -148,3 +148,18 @@ def test_save_final_stores_the_model_and_its_threshold(model, images, no_committ
     table, _ = predict.predict_images(reloaded, [images["gray.jpeg"]])
     original, _ = predict.predict_images(model, [images["gray.jpeg"]])
     np.testing.assert_allclose(table.probability, original.probability, atol=1e-6)
+
+
+def test_copy_agreement_compares_the_same_training_images_in_two_copies(phantom_root, tmp_path):
+    import shutil
+
+    from xraylib import models as builders
+
+    originals = tmp_path / "originals"
+    shutil.copytree(phantom_root / "train", originals / "train")
+    shutil.copytree(phantom_root / "test", originals / "test")  # never read
+    model = builders.build_cnn(32, filters=(4,), name="tiny")
+    same = predict.copy_agreement(model, phantom_root, originals, threshold=0.5, n=10)
+    assert same.pairs == 10 and same.mean_abs_diff == 0 and same.label_flips == 0
+    with pytest.raises(errors.ModelError, match="no train"):
+        predict.copy_agreement(model, phantom_root, tmp_path / "empty", threshold=0.5)

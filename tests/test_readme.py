@@ -54,6 +54,19 @@ def test_readme_gate_table_equals_gate_csv():
     assert report.readme_block("gate") == report.gate_markdown(COMMITTED_RESULTS)
 
 
+def test_readme_originals_sentence_equals_originals_csv():
+    assert report.readme_block("originals") == report.originals_markdown(COMMITTED_RESULTS)
+
+
+def test_originals_sentence_reads_its_numbers_from_the_file(tmp_path):
+    assert "Not measured yet" in report.originals_markdown(tmp_path)
+    (tmp_path / "originals.csv").write_text(
+        "pairs,mean_abs_diff,max_abs_diff,label_flips\n200,0.0013,0.11,1\n"
+    )
+    sentence = report.originals_markdown(tmp_path)
+    assert "200 training images" in sentence and "0.0013" in sentence and "1 of 200" in sentence
+
+
 def test_gate_table_marks_targets_per_kind(tmp_path):
     (tmp_path / "gate.csv").write_text(
         "kind,images,flagged,too_small,inverted,target,met\n"
@@ -84,5 +97,6 @@ def test_committed_notebooks_have_no_unfilled_placeholders_and_end_with_what_we_
         cells = nbformat.read(path, as_version=4).cells
         prose = "\n".join(c.source for c in cells if c.cell_type == "markdown")
         assert "@@" not in prose, f"{path.name} has an unfilled placeholder"
+        assert "written from this run's outputs" not in prose, f"{path.name}: prose not written"
         assert "## What we learned" in prose, path.name
         assert cells[0].source.startswith("# "), f"{path.name} lacks a title header"

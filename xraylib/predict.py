@@ -222,3 +222,51 @@ def predict_images(
         }
     )
     return table, errors
+
+
+def copy_agreement(
+    model: keras.Model,
+    copies: str | Path,
+    originals: str | Path,
+    threshold: float,
+    n: int = 200,
+    seed: int = 0,
+) -> pd.Series:
+    """How far the model's answers depend on which copy of the data set it reads: ``n``
+    training images (drawn with ``seed``) found under the same ``train/LABEL/NAME`` in both
+    folders — e.g. the 224-px redistributed copies the committed run used and full-size (or
+    aspect-kept) originals — predicted from each.
+
+    Returns ``pairs``, ``mean_abs_diff`` and ``max_abs_diff`` of the probabilities and
+    ``label_flips`` (pairs on opposite sides of ``threshold``). Only ``train/`` is read: the
+    test images stay out of everything but notebook 06.
+
+    >>> predict.copy_agreement(model, "data/chest_xray", "~/originals", 0.5)  # doctest: +SKIP
+    """
+    pairs = []
+    for label in config.CLASS_NAMES:
+        folder = Path(originals).expanduser() / "train" / label
+        for path in sorted(folder.glob("*")) if folder.is_dir() else []:
+            twin = Path(copies).expanduser() / "train" / label / path.name
+            if twin.is_file():
+                pairs.append((twin, path))
+    if not pairs:
+        raise ModelError(f"{originals}: no train/NORMAL or train/PNEUMONIA file also in {copies}")
+    rng = np.random.default_rng(seed)
+    chosen = [pairs[i] for i in sorted(rng.choice(len(pairs), min(n, len(pairs)), replace=False))]
+    size = int(model.input_shape[1])
+    p = [
+        model.predict(np.stack([data.read_image(pair[k], size) for pair in chosen]), verbose=0)
+        .ravel()
+        .astype(float)
+        for k in (0, 1)
+    ]
+    diff = np.abs(p[0] - p[1])
+    return pd.Series(
+        {
+            "pairs": len(chosen),
+            "mean_abs_diff": float(diff.mean()),
+            "max_abs_diff": float(diff.max()),
+            "label_flips": int(np.sum((p[0] >= threshold) != (p[1] >= threshold))),
+        }
+    )

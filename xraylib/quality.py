@@ -28,7 +28,7 @@ The reference the last two need is fitted once on validation with the final mode
 (:func:`basic_gate`) only the first four checks run.
 
 >>> gate = quality.fit_gate(model, splits.x_val)  # doctest: +SKIP
->>> gate.save()  # data/models/final_gate.npz, beside final.keras  # doctest: +SKIP
+>>> gate.save(quality.gate_path("data/models/final.keras"))  # final_gate.npz  # doctest: +SKIP
 >>> item = data.inspect_image("chest.dcm", gate.image_size)  # doctest: +SKIP
 >>> flags, scores = gate.check(model, [item])  # doctest: +SKIP
 """
@@ -143,13 +143,10 @@ class Gate:
                 )
         return flags, scores
 
-    def save(self, path: str | Path | None = None) -> Path:
-        """Write the gate to ``path`` (default: beside the hand-over model,
-        ``data/models/final_gate.npz`` of this run's outputs) as a NumPy ``.npz`` archive
-        (no pickle); return the path."""
-        from xraylib import predict
-
-        path = Path(path) if path is not None else gate_path(predict.default_model_path())
+    def save(self, path: str | Path) -> Path:
+        """Write the gate to ``path`` — beside its model: ``gate_path(model_path)`` — as a
+        NumPy ``.npz`` archive (no pickle); return the path."""
+        path = Path(path)
         facts = {
             "image_size": self.image_size,
             "model": self.model,
@@ -240,7 +237,7 @@ def fit_gate(
         seed: fold assignment (default the project seed).
 
     >>> gate = quality.fit_gate(final_model, final_splits.x_val)  # doctest: +SKIP
-    >>> gate.save()  # doctest: +SKIP
+    >>> gate.save(quality.gate_path(predict.save_final(final_model, threshold)))  # doctest: +SKIP
     """
     from sklearn.model_selection import KFold
 

@@ -189,6 +189,25 @@ def _which(result: str) -> str:
     return "as trained" if result == "plain" else "adapted"
 
 
+ORIGINALS_FILE = "originals.csv"
+
+
+def originals_markdown(results_dir: Path | None = None) -> str:
+    """What a user with the original downloads should expect: the final model's answers on
+    training images read from the copy the committed run used and from originals
+    (``data/results/originals.csv``, written by notebook 07), as one sentence."""
+    path = Path(results_dir or config.results_dir()) / ORIGINALS_FILE
+    if not path.is_file():
+        return f"Not measured yet: notebook 07 writes `data/results/{ORIGINALS_FILE}`."
+    row = pd.read_csv(path).iloc[0]
+    return (
+        f"Measured on {int(row.pairs)} training images read from both (notebook 07, final "
+        f"model): the probability of pneumonia moves by {row.mean_abs_diff:.4f} on average "
+        f"(at most {row.max_abs_diff:.3f}), and {int(row.label_flips)} of {int(row.pairs)} "
+        "answers change side of the threshold."
+    )
+
+
 BLOCKS: dict[str, Callable[[], str]] = {
     "verdict": verdict_markdown,
     "results": results_markdown,
@@ -196,6 +215,7 @@ BLOCKS: dict[str, Callable[[], str]] = {
     "comparison": comparison_markdown,
     "bench": bench_markdown,
     "gate": gate_markdown,
+    "originals": originals_markdown,
 }
 
 
