@@ -26,6 +26,7 @@ PROFILE = config.Profile(
     tuner_minutes=0.1,
     final_image_size=SIZE,
     final_epochs=2,
+    policy_seeds=1,
     ensemble_members=2,
 )
 RECIPE = train.Recipe(learning_rate=3e-3, warmup_epochs=0.5)

@@ -49,9 +49,10 @@ class Profile:
         tuner_minutes: wall-clock budget of the search.
         final_image_size: input side of the final recipe (notebooks 04-05).
         final_epochs: epoch budget of each run of the final recipe.
-        ensemble_members: how many seeds of each final augmentation policy are trained (the
-            first in notebook 04, the others in 05); all seeds of the chosen policy are the
-            final ensemble.
+        policy_seeds: seeds per augmentation policy on which the final policy is decided (the
+            first in notebook 04, the others in 05).
+        ensemble_members: seeds of the chosen policy in the final ensemble (notebook 05 adds
+            those beyond ``policy_seeds``); all of them are members.
 
     >>> smoke = profile("smoke")
     >>> smoke.image_size, smoke.epochs, smoke.per_class
@@ -67,6 +68,7 @@ class Profile:
     tuner_minutes: float
     final_image_size: int
     final_epochs: int
+    policy_seeds: int
     ensemble_members: int
 
 
@@ -81,6 +83,7 @@ PROFILES: dict[str, Profile] = {
         tuner_minutes=3.0,
         final_image_size=128,
         final_epochs=20,
+        policy_seeds=2,
         ensemble_members=3,
     ),
     "smoke": Profile(
@@ -93,6 +96,7 @@ PROFILES: dict[str, Profile] = {
         tuner_minutes=1.5,
         final_image_size=64,
         final_epochs=2,
+        policy_seeds=2,
         ensemble_members=2,
     ),
 }
