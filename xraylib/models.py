@@ -70,34 +70,25 @@ def _per_image(layer: layers.Layer, images, low: float = 0.0, high: float = 1.0)
     return keras.random.uniform(shape, low, high, seed=layer.generator, dtype="float32")
 
 
-@keras.saving.register_keras_serializable(package="xraylib")
-class RandomBorderErase(layers.Layer):
-    """With probability ``rate``, overwrite a band along one random edge of each image (up to
-    ``factor`` of the side wide) with black or white: what collimation, a cropped film or a
-    padded scan does to the borders. It teaches the network that the borders carry no
-    diagnosis (Grad-CAM of the false alarms pointed there). Identity outside training.
-    """
+class _RandomPatch(layers.Layer):
+    """With probability ``rate`` per image, a patch pasted over part of it during training;
+    identity outside training. A subclass draws the patch: ``_patch(images)`` returns its mask
+    (1 inside, per image) and its grey value."""
 
-    def __init__(self, factor: float, rate: float = 0.5, seed: int | None = None, **kwargs):
+    def __init__(self, rate: float, seed: int | None, **kwargs):
         super().__init__(**kwargs)
-        self.factor, self.rate, self.seed = factor, rate, seed
+        self.rate, self.seed = rate, seed
         self.generator = keras.random.SeedGenerator(seed)
+
+    def _patch(self, images) -> tuple:
+        raise NotImplementedError
 
     def call(self, images, training: bool = True):
         images = keras.ops.cast(images, "float32")
         if not training:
             return images
-        rows, cols = _unit_grid(images)
-        width = _per_image(self, images, 0.02, self.factor)
-        edge = _per_image(self, images, 0.0, 4.0)
-        value = 255.0 * keras.ops.cast(_per_image(self, images) < 0.5, "float32")
+        mask, value = self._patch(images)
         applied = keras.ops.cast(_per_image(self, images) < self.rate, "float32")
-        bands = [rows < width, rows >= 1 - width, cols < width, cols >= 1 - width]
-        mask = sum(
-            keras.ops.cast(band, "float32")
-            * keras.ops.cast((edge >= i) & (edge < i + 1), "float32")
-            for i, band in enumerate(bands)
-        )
         mask = mask * applied
         return images * (1 - mask) + value * mask
 
@@ -105,25 +96,50 @@ class RandomBorderErase(layers.Layer):
         return input_shape
 
     def get_config(self) -> dict:
-        return super().get_config() | {"factor": self.factor, "rate": self.rate, "seed": self.seed}
+        return super().get_config() | {"rate": self.rate, "seed": self.seed}
 
 
 @keras.saving.register_keras_serializable(package="xraylib")
-class RandomMarker(layers.Layer):
+class RandomBorderErase(_RandomPatch):
+    """With probability ``rate``, overwrite a band along one random edge of each image (up to
+    ``factor`` of the side wide) with black or white: what collimation, a cropped film or a
+    padded scan does to the borders. It teaches the network that the borders carry no
+    diagnosis (Grad-CAM of the false alarms pointed there). Identity outside training.
+    """
+
+    def __init__(self, factor: float, rate: float = 0.5, seed: int | None = None, **kwargs):
+        super().__init__(rate, seed, **kwargs)
+        self.factor = factor
+
+    def _patch(self, images) -> tuple:
+        rows, cols = _unit_grid(images)
+        width = _per_image(self, images, 0.02, self.factor)
+        edge = _per_image(self, images, 0.0, 4.0)
+        value = 255.0 * keras.ops.cast(_per_image(self, images) < 0.5, "float32")
+        bands = [rows < width, rows >= 1 - width, cols < width, cols >= 1 - width]
+        mask = sum(
+            keras.ops.cast(band, "float32")
+            * keras.ops.cast((edge >= i) & (edge < i + 1), "float32")
+            for i, band in enumerate(bands)
+        )
+        return mask, value
+
+    def get_config(self) -> dict:
+        return super().get_config() | {"factor": self.factor}
+
+
+@keras.saving.register_keras_serializable(package="xraylib")
+class RandomMarker(_RandomPatch):
     """With probability ``rate``, burn a bright rectangle (``size`` of the side at most) into
     a random corner region of each image, as lead side markers and burned-in text appear on
     films from other sites. Identity outside training.
     """
 
     def __init__(self, size: float = 0.1, rate: float = 0.5, seed: int | None = None, **kwargs):
-        super().__init__(**kwargs)
-        self.size, self.rate, self.seed = size, rate, seed
-        self.generator = keras.random.SeedGenerator(seed)
+        super().__init__(rate, seed, **kwargs)
+        self.size = size
 
-    def call(self, images, training: bool = True):
-        images = keras.ops.cast(images, "float32")
-        if not training:
-            return images
+    def _patch(self, images) -> tuple:
         rows, cols = _unit_grid(images)
         centres = []
         for _ in range(2):  # row, then column: within 25% of either edge
@@ -133,18 +149,13 @@ class RandomMarker(layers.Layer):
         height = _per_image(self, images, 0.3, 1.0) * self.size / 2
         width = _per_image(self, images, 0.3, 1.0) * self.size / 2
         value = _per_image(self, images, 200.0, 255.0)
-        applied = keras.ops.cast(_per_image(self, images) < self.rate, "float32")
         inside = (keras.ops.abs(rows - centres[0]) < height) & (
             keras.ops.abs(cols - centres[1]) < width
         )
-        mask = keras.ops.cast(inside, "float32") * applied
-        return images * (1 - mask) + value * mask
-
-    def compute_output_shape(self, input_shape):
-        return input_shape
+        return keras.ops.cast(inside, "float32"), value
 
     def get_config(self) -> dict:
-        return super().get_config() | {"size": self.size, "rate": self.rate, "seed": self.seed}
+        return super().get_config() | {"size": self.size}
 
 
 @keras.saving.register_keras_serializable(package="xraylib")
