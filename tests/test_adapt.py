@@ -83,9 +83,9 @@ def _calibrated(prior: float, n: int, seed: int) -> tuple[np.ndarray, np.ndarray
 
 def test_prior_shift_recovers_the_new_rate_without_labels():
     y, p = _calibrated(0.25, 20000, seed=0)
-    shifted = adapt.prior_shift(p, train_prior=0.5)
+    shifted = adapt.prior_shift(p, assumed_prior=0.5)
     assert shifted.prior == pytest.approx(y.mean(), abs=0.02)
-    assert shifted.iterations > 1 and shifted.train_prior == 0.5
+    assert shifted.iterations > 1 and shifted.assumed_prior == 0.5
 
     # adjusted probabilities are posteriors under the new rate: better log-loss
     def log_loss(q):
@@ -96,15 +96,15 @@ def test_prior_shift_recovers_the_new_rate_without_labels():
 
 def test_prior_shift_is_monotone_and_leaves_the_ranking_alone():
     _, p = _calibrated(0.8, 2000, seed=1)
-    shifted = adapt.prior_shift(p, train_prior=0.5)
+    shifted = adapt.prior_shift(p, assumed_prior=0.5)
     order = np.argsort(p)
     assert np.all(np.diff(shifted.p[order]) >= 0)
     assert shifted.prior > 0.5
 
 
 def test_prior_shift_refuses_an_impossible_training_rate():
-    with pytest.raises(ValueError, match="train_prior"):
-        adapt.prior_shift(np.array([0.2, 0.8]), train_prior=1.0)
+    with pytest.raises(ValueError, match="assumed_prior"):
+        adapt.prior_shift(np.array([0.2, 0.8]), assumed_prior=1.0)
 
 
 def test_bbse_recovers_the_new_rate_from_confusion_rates_alone():

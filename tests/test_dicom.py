@@ -221,3 +221,20 @@ def test_a_monochrome1_dicom_of_a_real_xray_predicts_within_0_01_of_its_png_twin
     )
     assert not errors
     assert abs(table.probability[0] - table.probability[1]) < 0.01
+
+
+def test_monochrome1_with_its_required_inverse_presentation_lut_is_inverted_once(tmp_path, picture):
+    import pydicom
+
+    path = dicom.write(tmp_path / "dx.dcm", 255 - picture, monochrome1=True)
+    ds = pydicom.dcmread(path)
+    ds.PresentationLUTShape = "INVERSE"  # what the DX module requires with MONOCHROME1
+    ds.save_as(path)
+    assert np.abs(dicom.read(path).pixels.astype(int) - picture).max() <= 1
+
+
+def test_a_deep_image_without_window_is_stretched_from_its_own_minimum(tmp_path, picture):
+    stored = (1000 + picture.astype(np.uint16) * 8).astype(np.uint16)  # 1000..3040 of 12 bits
+    path = dicom.write(tmp_path / "deep.dcm", stored, bits=12)
+    pixels = dicom.read(path).pixels
+    assert pixels.min() == 0 and pixels.max() == 255

@@ -232,7 +232,7 @@ def test_a_folder_like_validation_looks_like_the_training_images(gate, cnn):
     items = [data.prepare(x, SIZE) for x in pictures(40, seed=9)]
     flags, scores = gate.check(cnn, items)
     table = predict.pd.DataFrame({"flags": flags, "probability": 0.5, "ood_score": scores})
-    result = quality.check_folder(table, gate, train_prior=0.5)
+    result = quality.check_folder(table, gate, assumed_prior=0.5)
     assert result.verdict.startswith("looks like"), result.verdict
     assert result.pneumonia_rate is not None
 

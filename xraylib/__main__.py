@@ -163,7 +163,7 @@ def _check(args: argparse.Namespace) -> int:
     found = data.scan_images(args.folder, progress=False)
     threshold = predict.saved_threshold(args.model)
     table, _ = predict.predict_images(model, found.frame.path, threshold, gate, force=True)
-    prior = predict.saved_info(args.model).get("train_prior")
+    prior = predict.saved_info(args.model).get("assumed_prior")
     result = quality.check_folder(table, gate, prior)
     if args.json:
         print(
@@ -180,7 +180,7 @@ def _check(args: argparse.Namespace) -> int:
         if result.pneumonia_rate is not None:
             print(
                 f"pneumonia rate of the unflagged images, estimated without labels: "
-                f"{result.pneumonia_rate:.2f} (training: {result.train_prior:.2f})"
+                f"{result.pneumonia_rate:.2f} (the model assumes {result.assumed_prior:.2f})"
             )
         print(result.verdict)
     return 0 if result.verdict.startswith("looks like") else FLAGGED

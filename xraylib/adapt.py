@@ -82,48 +82,51 @@ class PriorShift:
     Attributes:
         p: the adjusted probabilities of PNEUMONIA.
         prior: the estimated pneumonia rate of the new images.
-        train_prior: the rate the model's probabilities assumed.
+        assumed_prior: the rate the model's probabilities assumed.
         iterations: EM iterations until the rate moved less than the tolerance.
     """
 
     p: np.ndarray
     prior: float
-    train_prior: float
+    assumed_prior: float
     iterations: int
 
 
-def reweighted(p: np.ndarray, train_prior: float, prior: float) -> np.ndarray:
-    """Bayes' rule for a new pneumonia rate: probabilities that assumed ``train_prior``,
+def reweighted(p: np.ndarray, assumed_prior: float, prior: float) -> np.ndarray:
+    """Bayes' rule for a new pneumonia rate: probabilities that assumed ``assumed_prior``,
     adjusted to ``prior`` (the odds scaled by the ratio of prior odds)."""
     p = np.clip(np.asarray(p, dtype=float), 1e-7, 1 - 1e-7)
-    ratio = (prior / (1 - prior)) / (train_prior / (1 - train_prior))
+    ratio = (prior / (1 - prior)) / (assumed_prior / (1 - assumed_prior))
     odds = p / np.clip(1 - p, 1e-12, None) * ratio
     return odds / (1 + odds)
 
 
 def prior_shift(
-    p: np.ndarray, train_prior: float, tolerance: float = 1e-6, max_iterations: int = 1000
+    p: np.ndarray, assumed_prior: float, tolerance: float = 1e-6, max_iterations: int = 1000
 ) -> PriorShift:
     """Estimate the pneumonia rate of unlabelled images from the model's probabilities ``p``
     and adjust them to it (EM of Saerens et al. 2002). Labels are never used.
 
-    ``train_prior`` is the rate the probabilities assume: the training split's share of
-    PNEUMONIA for a model trained without class weights (0.5 with balanced class weights).
+    ``assumed_prior`` is the pneumonia rate the probabilities assume: for calibrated
+    probabilities, the rate of the labels they were calibrated on (the hand-over model's is in
+    ``final.json``); for a raw network, its training split's share of PNEUMONIA (0.5 when it was
+    trained with balanced class weights).
 
-    >>> shifted = adapt.prior_shift(p_site, train_prior=splits.y_train.mean())  # doctest: +SKIP
+    >>> prior = predict.saved_info()["assumed_prior"]  # doctest: +SKIP
+    >>> shifted = adapt.prior_shift(p_site, assumed_prior=prior)  # doctest: +SKIP
     >>> shifted.prior, shifted.p[:3]  # doctest: +SKIP
     """
     p = np.clip(np.asarray(p, dtype=float).ravel(), 1e-7, 1 - 1e-7)
-    if not 0 < train_prior < 1:
-        raise ValueError(f"train_prior must be in (0, 1), not {train_prior}")
-    prior, iterations = float(train_prior), 0
+    if not 0 < assumed_prior < 1:
+        raise ValueError(f"assumed_prior must be in (0, 1), not {assumed_prior}")
+    prior, iterations = float(assumed_prior), 0
     while iterations < max_iterations:
         iterations += 1
-        new = float(np.clip(reweighted(p, train_prior, prior).mean(), 1e-4, 1 - 1e-4))
+        new = float(np.clip(reweighted(p, assumed_prior, prior).mean(), 1e-4, 1 - 1e-4))
         moved, prior = abs(new - prior), new
         if moved < tolerance:
             break
-    return PriorShift(reweighted(p, train_prior, prior), prior, float(train_prior), iterations)
+    return PriorShift(reweighted(p, assumed_prior, prior), prior, float(assumed_prior), iterations)
 
 
 @dataclass(frozen=True)

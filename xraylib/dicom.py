@@ -140,11 +140,13 @@ def _to_display(raw: np.ndarray, ds, photometric: str) -> np.ndarray:
     elif bits <= 8:
         low, high = apply_modality_lut(storable, ds)
     else:
-        low, high = values.min(initial=0.0), values.max(initial=0.0)
+        low, high = values.min(), values.max()
     span = float(high) - float(low)
     gray = (values - float(low)) / span * 255.0 if span > 0 else np.zeros_like(values)
+    # one inversion either way: the DX module requires Presentation LUT Shape INVERSE *with*
+    # MONOCHROME1 (both say "low values are bright"); INVERSE alone asks for it too
     inverse = str(ds.get("PresentationLUTShape", "")).upper() == "INVERSE"
-    if (photometric == "MONOCHROME1") != inverse:
+    if photometric == "MONOCHROME1" or inverse:
         gray = 255.0 - gray
     return np.clip(np.rint(gray), 0, 255).astype(np.uint8)
 

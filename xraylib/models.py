@@ -170,9 +170,11 @@ class Calibration(layers.Layer):
         self.scale, self.bias = float(scale), float(bias)
 
     def call(self, p):
-        p = keras.ops.clip(keras.ops.cast(p, "float32"), 1e-7, 1 - 1e-7)
+        # in float64, as :func:`xraylib.evaluate.calibrated` computes it (1 - 1e-7 is not a
+        # float32 number)
+        p = keras.ops.clip(keras.ops.cast(p, "float64"), 1e-7, 1 - 1e-7)
         log_odds = keras.ops.log(p) - keras.ops.log1p(-p)
-        return keras.ops.sigmoid(self.scale * log_odds + self.bias)
+        return keras.ops.cast(keras.ops.sigmoid(self.scale * log_odds + self.bias), "float32")
 
     def compute_output_shape(self, input_shape):
         return input_shape

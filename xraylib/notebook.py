@@ -214,7 +214,7 @@ def as_terminal_shows(text: str) -> str:
     'kept\\n'
     """
     kept = []
-    for line in text.split("\n"):
+    for line in text.replace("\r\n", "\n").split("\n"):
         last = line.rsplit("\r", 1)[-1]
         if "\r" in line and not last.strip():
             continue

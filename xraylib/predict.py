@@ -61,7 +61,7 @@ def load_model(path: str | Path | None = None) -> keras.Model:
         raise ModelError(f"{path}: no such model file (train one with `xraylib train`)")
     if path.suffix == ".keras" and not zipfile.is_zipfile(path):
         raise ModelError(f"{path}: not a readable Keras model (not a .keras zip archive)")
-    from xraylib import models  # noqa: F401  registers the custom layers (RandomGamma)
+    from xraylib import models  # noqa: F401  registers the custom layers (RandomGamma, RandomBorderErase, RandomMarker, Calibration)
 
     try:
         return keras.models.load_model(path, compile=False)
@@ -74,7 +74,7 @@ def save_final(
     model: keras.Model, threshold: float, path: str | Path | None = None, **facts: object
 ) -> Path:
     """Save the hand-over model and, beside it (same name, ``.json``), its threshold, input
-    size and any other ``facts`` a user of the model needs (e.g. ``train_prior`` for the
+    size and any other ``facts`` a user of the model needs (e.g. ``assumed_prior`` for the
     prior-shift correction, the declared ``adaptation``).
 
     The ``.json`` file is strict JSON (a NaN or infinite value raises ``ValueError``).
@@ -94,11 +94,11 @@ def save_final(
 def saved_info(path: str | Path | None = None) -> dict:
     """Everything :func:`save_final` stored beside the model at ``path`` (default
     :func:`final_model_path`): threshold, model name, image size, and facts such as
-    ``train_prior`` and the declared ``adaptation``; ``{}`` when there is no ``.json`` file.
+    ``assumed_prior`` and the declared ``adaptation``; ``{}`` when there is no ``.json`` file.
 
     Raises :class:`ModelError` (one line) when that file is not a JSON object.
 
-    >>> predict.saved_info()["train_prior"]  # doctest: +SKIP
+    >>> predict.saved_info()["assumed_prior"]  # doctest: +SKIP
     0.742...
     """
     path = Path(path) if path is not None else final_model_path()

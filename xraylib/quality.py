@@ -412,7 +412,7 @@ class FolderCheck:
         p_value: one-sided binomial probability of at least ``flagged`` flags at that rate.
         pneumonia_rate: pneumonia rate of the unflagged images estimated without labels (EM of
             :func:`xraylib.adapt.prior_shift`), ``None`` without a training rate or images.
-        train_prior: the pneumonia rate the model's probabilities assume.
+        assumed_prior: the pneumonia rate the model's probabilities assume.
         verdict: one plain-language sentence.
     """
 
@@ -422,7 +422,7 @@ class FolderCheck:
     expected_rate: float
     p_value: float
     pneumonia_rate: float | None
-    train_prior: float | None
+    assumed_prior: float | None
     verdict: str
 
     def to_json(self) -> dict:
@@ -434,7 +434,9 @@ class FolderCheck:
 DIFFERS_P = 0.01
 
 
-def check_folder(table: pd.DataFrame, gate: Gate, train_prior: float | None = None) -> FolderCheck:
+def check_folder(
+    table: pd.DataFrame, gate: Gate, assumed_prior: float | None = None
+) -> FolderCheck:
     """Judge a folder as a whole from :func:`xraylib.predict.predict_images`'s table of it
     (best made with ``force=True``, so every probability is there).
 
@@ -443,7 +445,7 @@ def check_folder(table: pd.DataFrame, gate: Gate, train_prior: float | None = No
     is estimated from the unflagged images' probabilities without labels.
 
     >>> table, _ = predict.predict_images(model, paths, 0.5, gate, force=True)  # doctest: +SKIP
-    >>> quality.check_folder(table, gate, train_prior=0.5).verdict  # doctest: +SKIP
+    >>> quality.check_folder(table, gate, assumed_prior=0.5).verdict  # doctest: +SKIP
     """
     from scipy.stats import binomtest
 
@@ -456,8 +458,8 @@ def check_folder(table: pd.DataFrame, gate: Gate, train_prior: float | None = No
     p_value = binomtest(flagged, n, max(rate, 1e-3), alternative="greater").pvalue if n else 1.0
     clean = table.loc[[not c for c in codes], "probability"].dropna().to_numpy(float)
     estimate = None
-    if train_prior is not None and clean.size:
-        estimate = adapt.prior_shift(clean, train_prior).prior
+    if assumed_prior is not None and clean.size:
+        estimate = adapt.prior_shift(clean, assumed_prior).prior
     share = f"{flagged} of {n} images flagged ({flagged / max(n, 1):.0%}; validation {rate:.1%})"
     if not gate.complete:
         verdict = f"cannot tell: {gate.note}; {share}"
@@ -465,4 +467,4 @@ def check_folder(table: pd.DataFrame, gate: Gate, train_prior: float | None = No
         verdict = f"differs from the training images: {share} — check on a labelled sample first"
     else:
         verdict = f"looks like the training images: {share}"
-    return FolderCheck(n, counts, flagged, rate, float(p_value), estimate, train_prior, verdict)
+    return FolderCheck(n, counts, flagged, rate, float(p_value), estimate, assumed_prior, verdict)

@@ -135,8 +135,8 @@ def best_candidate(
     first unless ``ascending``).
 
     Rows of one design trained with several seeds share the ``design`` column; a row without
-    one is a design of its own. Returns the design's first row with ``by`` replaced by the seed
-    mean and ``seeds`` (how many rows it had) added. Raises
+    one is a design of its own. Returns the design's first row (its first seed's numbers) with
+    only ``by`` replaced by the seed mean, and ``seeds`` (how many rows it had) added. Raises
     :class:`~xraylib.errors.XrayError` (one line) when no row matches.
 
     >>> results.best_candidate("notebook == '03' and split == 'val'").model  # doctest: +SKIP
@@ -352,7 +352,7 @@ TARGETS: dict[tuple[str, str], float] = {
 def target_check(plain: Mapping, adapted: Mapping) -> pd.DataFrame:
     """One row per target of :data:`TARGETS`: ``result, metric, target, achieved, met``.
 
-    >>> results.target_check(rows["none"], rows[adapt.DECLARED])  # doctest: +SKIP
+    >>> results.target_check(rows["none"], rows[declared])  # doctest: +SKIP
     """
     rows = {"plain": plain, "adapted": adapted}
     return pd.DataFrame(

@@ -180,7 +180,10 @@ class _EpochBar(keras.callbacks.Callback):
 
     def __init__(self, epochs: int, desc: str) -> None:
         super().__init__()
-        self._bar = progress.counter(epochs, desc=desc, unit="epoch")
+        self._epochs, self._desc = epochs, desc
+
+    def on_train_begin(self, logs: dict | None = None) -> None:
+        self._bar = progress.counter(self._epochs, desc=self._desc, unit="epoch")
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
         if logs and "val_loss" in logs:
