@@ -188,7 +188,15 @@ def test_readme_blocks_are_made_from_the_results_files():
     assert len(lines) == 2 + len(pd.read_csv(config.results_dir() / "comparison.csv"))
     assert "| – |" in comparison  # a published value the paper does not give
     assert report.results_markdown().count("\n| m") == 3  # plain and two adapted test rows
-    assert set(report.BLOCKS) == {"verdict", "results", "ledger", "comparison", "bench"}
+    assert set(report.BLOCKS) == {
+        "verdict",
+        "results",
+        "ledger",
+        "comparison",
+        "bench",
+        "gate",
+        "originals",
+    }
 
 
 def test_the_plain_words_verdict_is_read_from_the_results_and_counts_the_targets():

@@ -294,6 +294,16 @@ def slide_data(res: Results) -> Figure:
     return fig
 
 
+def _chosen_step(n_models: int, validation: pd.DataFrame) -> str:
+    """The method slide's second box: how many models were tried and what the final one is
+    (an average of several trainings when it is an ensemble)."""
+    members = pd.to_numeric(validation.get("members", pd.Series(dtype=float)), errors="coerce")
+    k = int(members.max()) if members.notna().any() else 1
+    if k > 1:
+        return f"{n_models} models\ntried; the final\naverages {k} trainings"
+    return f"{n_models} models\ntried, 1 chosen\non the check set"
+
+
 def slide_method(res: Results) -> Figure:
     """How the model was chosen: every choice before the test set, as a flow of boxes."""
     validation = res.metrics[res.metrics.split == "val"]
@@ -311,7 +321,7 @@ def slide_method(res: Results) -> Figure:
     )
     steps = [
         f"{int(res.counts.loc['train', 'total']):,}\nX-rays to\nlearn from",
-        f"{n_models} models\ntried, 1 chosen\non the check set",
+        _chosen_step(n_models, validation),
         f"alarm level\n{textwrap.fill(rule, 18)}",
         f"{res.test_count('total')} unseen\ntest X-rays,\nscored",
     ]
