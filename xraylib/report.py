@@ -177,10 +177,16 @@ def verdict_markdown(results_dir: Path | None = None) -> str:
         f"**In plain words:** the final model (`{final.get('model', plain.model)}`{size}) scores a "
         f"validation ROC AUC of {res.validation.roc_auc:.4f} and a test ROC AUC of "
         f"{plain.roc_auc:.3f}. At the threshold chosen on validation ({plain.threshold:.3f}) it "
-        f"catches {100 * plain.sensitivity:.1f}% of test pneumonias but clears only "
-        f"{100 * plain.specificity:.1f}% of normal children (accuracy {plain.accuracy:.3f}); with "
-        f"the declared adaptation ({res.adaptation}), sensitivity {adapted.sensitivity:.3f}, "
-        f"specificity {adapted.specificity:.3f}, accuracy {adapted.accuracy:.3f}. {targets}"
+        f"catches {100 * plain.sensitivity:.1f}% of test pneumonias and clears "
+        f"{100 * plain.specificity:.1f}% of normal children (accuracy {plain.accuracy:.3f}); "
+        + (
+            "no adaptation was declared (the model as trained did best on the simulated site). "
+            if res.adaptation == "none"
+            else f"with the declared adaptation ({res.adaptation}), sensitivity "
+            f"{adapted.sensitivity:.3f}, specificity {adapted.specificity:.3f}, accuracy "
+            f"{adapted.accuracy:.3f}. "
+        )
+        + targets
     )
 
 
