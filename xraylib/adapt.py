@@ -30,7 +30,7 @@ import keras
 import numpy as np
 import pandas as pd
 
-from xraylib import models
+from xraylib import evaluate, models, progress
 
 
 def adabn(model: keras.Model, images: np.ndarray, batch_size: int = 128) -> keras.Model:
@@ -247,8 +247,6 @@ def simulate_shift(
     >>> table = adapt.simulate_shift(model, splits.x_val, reference)  # doctest: +SKIP
     >>> adapt.choose_adaptation(table)  # doctest: +SKIP
     """
-    from xraylib import evaluate, progress
-
     y = reference.y.astype(int)
     positive, negative = np.flatnonzero(y == 1), np.flatnonzero(y == 0)
     rows = []

@@ -305,7 +305,7 @@ def seed_summary(query: str) -> pd.DataFrame:
     rows = results.load_metrics().query(f"split == 'val' and ({query})")
     if rows.empty:
         raise XrayError(f"no validation row of metrics.csv matches {query!r}")
-    design = rows["design"].fillna(rows["model"]) if "design" in rows else rows["model"]
+    design = results.design_of(rows)
     grouped = rows.groupby(design.rename("design"), sort=False)
     spread = grouped[SELECTION_METRIC].agg(["size", "mean", "std", "min", "max"])
     spread.columns = ["seeds"] + [f"{SELECTION_METRIC}_{c}" for c in ("mean", "sd", "min", "max")]

@@ -222,6 +222,10 @@ def as_terminal_shows(text: str) -> str:
     return "\n".join(kept)
 
 
+def _is_stderr(output: dict) -> bool:
+    return output.get("output_type") == "stream" and output.get("name") == "stderr"
+
+
 def without_startup_noise(book: dict) -> dict:
     """``book`` (an executed notebook) without TensorFlow's start-up log lines
     (:data:`STARTUP_NOISE`) in its stderr outputs, and with progress bars as a terminal leaves
@@ -233,18 +237,12 @@ def without_startup_noise(book: dict) -> dict:
             continue
         kept: list[dict] = []
         for out in cell["outputs"]:
-            if out.get("output_type") == "stream" and out.get("name") == "stderr":
-                if (
-                    kept
-                    and kept[-1].get("output_type") == "stream"
-                    and kept[-1]["name"] == "stderr"
-                ):
-                    kept[-1]["text"] += out["text"]
-                    continue
-                out = {**out, "text": out["text"]}
-            kept.append(out)
+            if _is_stderr(out) and kept and _is_stderr(kept[-1]):
+                kept[-1]["text"] += out["text"]
+            else:
+                kept.append(out)
         for out in kept:
-            if out.get("output_type") == "stream" and out.get("name") == "stderr":
+            if _is_stderr(out):
                 out["text"] = as_terminal_shows(STARTUP_NOISE.sub("", out["text"]))
         cell["outputs"] = [out for out in kept if out.get("output_type") != "stream" or out["text"]]
     return book

@@ -61,7 +61,7 @@ def load_model(path: str | Path | None = None) -> keras.Model:
         raise ModelError(f"{path}: no such model file (train one with `xraylib train`)")
     if path.suffix == ".keras" and not zipfile.is_zipfile(path):
         raise ModelError(f"{path}: not a readable Keras model (not a .keras zip archive)")
-    from xraylib import models  # noqa: F401  registers the custom layers (RandomGamma, RandomBorderErase, RandomMarker, Calibration)
+    from xraylib import models  # noqa: F401  registers its custom layers
 
     try:
         return keras.models.load_model(path, compile=False)

@@ -127,6 +127,12 @@ def update_row(model_name: str, split: str, results_dir: Path | None = None, **v
     write_csv(table, folder / METRICS_FILE)
 
 
+def design_of(rows: pd.DataFrame) -> pd.Series:
+    """The design of each row of a ``metrics.csv`` table: its ``design`` column (shared by the
+    seeds of one design), or the model's own name where there is none."""
+    return rows["design"].fillna(rows["model"]) if "design" in rows else rows["model"]
+
+
 def best_candidate(
     query: str, by: str = "roc_auc", ascending: bool = False, results_dir: Path | None = None
 ) -> pd.Series:
@@ -145,7 +151,7 @@ def best_candidate(
     rows = load_metrics(results_dir).query(query)
     if rows.empty:
         raise XrayError(f"no row of metrics.csv matches {query!r}: run the earlier notebooks")
-    design = rows["design"].fillna(rows["model"]) if "design" in rows else rows["model"]
+    design = design_of(rows)
     means = rows.groupby(design, sort=False)[by].agg(["mean", "size"])
     best = means.sort_values("mean", ascending=ascending, kind="stable").index[0]
     row = rows[design == best].iloc[0].copy()
