@@ -1,16 +1,24 @@
-"""Prediction on files: any image mode works, bad files are reported and skipped."""
+"""Prediction on files: any image mode works, bad files are reported and skipped; the committed
+final model ships with its input gate, so a fresh clone flags a negative."""
 
 from __future__ import annotations
 
+import json
+import shutil
+import subprocess
 from pathlib import Path
 
 import numpy as np
 import pytest
 from PIL import Image
 
-from xraylib import config, data, errors, models, predict
+from xraylib import config, data, errors, models, predict, quality, synthetic
+from xraylib.__main__ import main
 
 SIZE = 32
+#: The hand-over model of the repository and the gate committed beside it.
+COMMITTED_MODEL = config.ROOT / "data" / "models" / "final.keras"
+COMMITTED_GATE = quality.gate_path(COMMITTED_MODEL)
 
 
 @pytest.fixture(scope="module")
@@ -151,8 +159,6 @@ def test_save_final_stores_the_model_and_its_threshold(model, images, no_committ
 
 
 def test_copy_agreement_compares_the_same_training_images_in_two_copies(phantom_root, tmp_path):
-    import shutil
-
     from xraylib import models as builders
 
     originals = tmp_path / "originals"
@@ -163,3 +169,60 @@ def test_copy_agreement_compares_the_same_training_images_in_two_copies(phantom_
     assert same.pairs == 10 and same.mean_abs_diff == 0 and same.label_flips == 0
     with pytest.raises(errors.ModelError, match="no train"):
         predict.copy_agreement(model, phantom_root, tmp_path / "empty", threshold=0.5)
+
+
+# --------------------------------------------------------------- the committed model and gate
+
+
+@pytest.fixture(scope="module")
+def committed_model() -> models.keras.Model:
+    return predict.load_model(COMMITTED_MODEL)
+
+
+def _committed_gate_file() -> None:
+    """Fail (never skip) when the gate is not beside the committed model, as in a fresh clone
+    where it is missing or git-ignored."""
+    assert COMMITTED_GATE.is_file(), (
+        f"{COMMITTED_GATE.relative_to(config.ROOT)} is missing: the input gate is part of the "
+        "final model and is committed beside it (notebook 06 fits it on validation)"
+    )
+
+
+def test_the_committed_final_model_has_its_committed_gate(committed_model) -> None:
+    _committed_gate_file()
+    gate = predict.load_gate(committed_model, COMMITTED_MODEL)
+    assert gate.complete and gate.note == "", gate.note  # fitted for these very weights
+    assert gate.digest == quality.weights_digest(committed_model)
+    assert gate.image_size == predict.saved_info(COMMITTED_MODEL)["image_size"]
+
+
+def test_the_gate_beside_the_final_model_is_not_git_ignored() -> None:
+    if shutil.which("git") is None:
+        pytest.skip("git is not installed")
+    relative = str(COMMITTED_GATE.relative_to(config.ROOT))
+    done = subprocess.run(
+        ["git", "-C", str(config.ROOT), "check-ignore", "-v", relative],
+        capture_output=True,
+        text=True,
+    )
+    if done.returncode == 128:  # not a git checkout
+        pytest.skip(f"git check-ignore: {done.stderr.strip()}")
+    assert done.returncode == 1, f"{relative} is git-ignored: {done.stdout.strip()}"
+
+
+def test_predict_with_the_committed_model_flags_a_negative_inverted(tmp_path, capsys) -> None:
+    _committed_gate_file()
+    picture, _ = synthetic.phantom(np.random.default_rng(7), 512, 512, pneumonia=False)
+    paths = {"negative.png": 255 - picture, "upright.png": picture}
+    for name, pixels in paths.items():
+        Image.fromarray(pixels).save(tmp_path / name)
+    assert predict.final_model_path() == COMMITTED_MODEL  # what `xraylib predict` reads
+    status = main(["predict", *(str(tmp_path / name) for name in paths), "--json"])
+    captured = capsys.readouterr()
+    assert "checks off" not in captured.err  # the gate beside the model was found and used
+    assert status == 3
+    negative, upright = json.loads(captured.out)
+    assert "inverted" in {flag["code"] for flag in negative["flags"]}
+    assert negative["prediction"] == predict.NOT_ASSESSED and negative["probability"] is None
+    # a phantom is no real X-ray (out of distribution is expected), but its polarity is right
+    assert "inverted" not in {flag["code"] for flag in upright["flags"]}

@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 
+import keras
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
@@ -27,9 +28,18 @@ from xraylib.errors import XrayError
 from xraylib.notebook import execute
 
 
-def _tiny_final_model(folder) -> str:
-    """A final model file like notebook 06's: an ensemble of two tiny CNNs at 32 px."""
-    members = [models.build_cnn(32, filters=(8,), name=f"cnn_{k}") for k in range(2)]
+def _tiny_final_model(folder, policy: str | None = None) -> str:
+    """A final model file like notebook 06's: an ensemble of two tiny CNNs at 32 px, trained
+    with the augmentation ``policy`` (a name of ``models.AUGMENTATIONS``; None: without)."""
+    members = [
+        models.build_cnn(
+            32,
+            filters=(8,),
+            augment=models.augmentation(**models.AUGMENTATIONS[policy]) if policy else None,
+            name=f"cnn_{k}",
+        )
+        for k in range(2)
+    ]
     return str(predict.save_final(models.ensemble(members, name="final"), 0.5, folder / "f.keras"))
 
 
@@ -45,6 +55,8 @@ def test_bench_measures_the_final_model_and_reports_every_field_the_design_asks_
         "pipeline_share",
         "predict_ms_warm",
         "predict_images_per_s",
+        "augmentation_share",
+        "augmentation_ms",
         "device",
         "image_size",
         "batch_size",
@@ -61,6 +73,41 @@ def test_bench_measures_the_final_model_and_reports_every_field_the_design_asks_
     assert result["device"].startswith("TensorFlow devices CPU:0")
     json.dumps(result, allow_nan=False)
     assert "images/s" in bench.format_table(result)
+    assert result["augmentation_share"] == 0.0  # its members have no augmentation block
+    assert result["augmentation_ms"]["network_step"] > 0
+
+
+def test_bench_json_gives_the_augmentation_share_of_a_training_step(
+    phantom_root, monkeypatch, tmp_path, capsys
+):
+    from xraylib.__main__ import main
+
+    monkeypatch.setenv("XRAY_DATA_DIR", str(phantom_root))
+    monkeypatch.setattr(bench, "FULL_SIZE", (200, 170))  # the decode side is not under test
+    predict.save_final(
+        predict.load_model(_tiny_final_model(tmp_path, "acquisition_borders")), 0.5
+    )  # at predict.default_model_path(), where ``bench`` looks
+    assert main(["bench", "--json", "--images", "64"]) == 0
+    shown = json.loads(capsys.readouterr().out)
+    times = shown["augmentation_ms"]
+    assert 0 < shown["augmentation_share"] < 1
+    assert shown["augmentation_share"] == pytest.approx(times["block"] / times["train_step"], 1e-3)
+    assert times["block"] > 0 and times["train_step"] > 0 and times["network_step"] > 0
+    assert "augmentation share" in bench.format_table(shown)
+
+
+def test_bench_times_an_old_models_augmentation_with_this_versions_layers() -> None:
+    old = keras.Sequential(
+        [
+            keras.layers.RandomRotation(0.02, fill_mode="constant", name="rotation"),
+            keras.layers.RandomGaussianBlur(1.0, 3, sigma=1.0, name="blur"),
+        ],
+        name="augmentation",
+    )
+    member = models.build_cnn(32, filters=(8,), augment=old)
+    block = bench._current_block(member)
+    assert [type(layer) for layer in block.layers] == [models.RandomAffine, models.RandomBlur]
+    assert bench._current_block(models.build_cnn(32, filters=(8,))) is None
 
 
 def test_bench_with_fewer_than_two_batches_of_training_images_is_one_line(

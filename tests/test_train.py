@@ -24,6 +24,7 @@ PROFILE = config.Profile(
     per_class=None,
     tuner_trials=1,
     tuner_minutes=0.1,
+    search_image_size=SIZE,
     final_image_size=SIZE,
     final_epochs=2,
     policy_seeds=1,

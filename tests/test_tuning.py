@@ -10,19 +10,21 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from xraylib import cluster, config, data, plots, synthetic, train, tuning
+from xraylib import cluster, config, experiment, plots, synthetic, train, tuning
 from xraylib.data import Splits
 from xraylib.errors import TuningError
 
 SMALL = {
-    "blocks": 2,
+    "blocks": 3,
     "filters": 16,
-    "batch_norm": True,
+    "convs": 1,
     "dropout": 0.2,
-    "l2": 1e-4,
-    "augment": 0.5,
+    "weight_decay": 1e-4,
     "learning_rate": 1e-3,
+    "warmup_epochs": 0.0,
 }
+POLICY = "acquisition_borders"
+HANDMADE = tuning.HANDMADE
 
 
 @pytest.fixture
@@ -31,25 +33,83 @@ def splits() -> Splits:
     return Splits(x[:64], y[:64], x[64:], y[64:], pd.DataFrame(), 32)
 
 
-def test_search_records_every_trial_and_picks_the_lowest_validation_log_loss(splits):
+def test_search_records_every_trial_and_picks_the_lowest_stress_log_loss(splits):
     result = tuning.search(
         splits, overwrite=True, name="unit", max_trials=2, max_epochs=1, verbose=0
     )
     trials = result.trials
     assert len(trials) == 2 and set(trials.status) == {"COMPLETED"}
     assert (trials.epochs == 1).all() and (trials.seconds > 0).all()
-    assert list(trials.columns[:9]) == tuning.RESULT_COLUMNS
-    assert {"blocks", "filters", "learning_rate", "augment"} <= set(trials.columns)
-    assert trials[["val_loss", "val_auc", "val_brier"]].notna().all().all()
+    assert list(trials.columns[: len(tuning.RESULT_COLUMNS)]) == tuning.RESULT_COLUMNS
+    assert tuning.hyperparameter_names(trials) == list(tuning.HANDMADE)
+    assert trials[["stress_log_loss", "val_loss", "val_auc"]].notna().all().all()
     assert result.directory == config.tuning_dir() / "unit"
     written = pd.read_csv(result.directory / "trials.csv", dtype={"trial_id": str})
     pd.testing.assert_frame_equal(written, trials, check_dtype=False)
-    best = trials.loc[trials.val_loss.idxmin()]
+    best = trials.loc[trials.stress_log_loss.idxmin()]
     assert result.best is not None
-    assert result.best["blocks"] == best.blocks and result.best["filters"] == best.filters
-    assert result.best["learning_rate"] == pytest.approx(best.learning_rate)
-    assert result.best_val_loss == pytest.approx(best.val_loss)
-    assert result.to_json()["best_val_loss"] == pytest.approx(best.val_loss)
+    assert result.best == {name: best[name] for name in tuning.HANDMADE}
+    assert result.best_objective == pytest.approx(best.stress_log_loss)
+    assert result.to_json()["best_objective"] == pytest.approx(best.stress_log_loss)
+
+
+def test_the_handmade_configuration_is_a_trial_of_a_smoke_search(splits):
+    result = tuning.search(splits, overwrite=True, name="smoke", verbose=0)  # smoke profile
+    trials = result.trials
+    assert len(trials) == config.profile("smoke").tuner_trials
+    handmade = trials[trials.handmade]
+    assert len(handmade) == 1
+    assert handmade.iloc[0][list(tuning.HANDMADE)].to_dict() == tuning.HANDMADE
+    assert handmade.iloc[0].epoch_budget == config.profile("smoke").epochs  # the finalists'
+
+
+def test_the_handmade_trial_trains_in_the_full_budget_bracket_of_a_10_epoch_plan(tmp_path):
+    oracle = cluster.make_oracle("hyperband", tuning.OBJECTIVE, 30, 10, seed=1)
+    oracle._set_project_dir(tmp_path, "plan")
+    hp = keras_tuner.HyperParameters()
+    tuning.CnnHyperModel(64, POLICY).build(hp)
+    oracle.update_space(hp)
+    handed = [oracle.create_trial(f"tuner{i}") for i in range(22)]  # every configuration
+    values = [t.hyperparameters.values for t in handed]
+    # nothing completed, so nothing is promoted: round 0 of brackets 2, 1 and 0
+    assert [v["tuner/epochs"] for v in values] == [2] * 12 + [4] * 6 + [10] * 4
+    reference = [i for i, v in enumerate(values) if {k: v[k] for k in HANDMADE} == HANDMADE]
+    assert reference == [18]  # the first trial of the full-budget bracket
+    assert values[18]["tuner/bracket"] == 0
+
+
+def test_the_trial_objective_is_the_stress_log_loss_experiment_computes(splits):
+    result = tuning.search(
+        splits, overwrite=True, name="obj", max_trials=1, max_epochs=2, verbose=0
+    )
+    trial = result.trials.iloc[0]
+    assert trial.handmade  # the only bracket of a 2-epoch plan is the full-budget one
+    design = tuning.design_of(result.best, POLICY, epochs=2)
+    again = experiment.run_design("again", design, splits, notebook="test")
+    assert again.row.stress_log_loss == pytest.approx(trial.stress_log_loss, abs=1e-6)
+    assert tuning.OBJECTIVE.name == experiment.SELECTION_METRIC == "stress_log_loss"
+    assert tuning.OBJECTIVE.direction == "min"
+
+
+def test_a_promoted_trial_retrains_from_scratch_as_the_docstring_says(splits):
+    """A 3-epoch plan: three 1-epoch trials, the best promoted to 3 epochs, then two 3-epoch
+    trials. The promoted trial ends where a fresh 3-epoch run of its values ends, because its
+    1-epoch predecessor ended its own cosine at learning rate 0 (no schedule to continue)."""
+    result = tuning.search(
+        splits, overwrite=True, name="promo", max_trials=6, max_epochs=3, verbose=0
+    )
+    trials = result.trials
+    assert list(trials.epoch_budget) == [1, 1, 1, 3, 3, 3]
+    promoted = trials.iloc[3]
+    names = list(tuning.HANDMADE)
+    assert any((trials.iloc[:3][names] == promoted[names]).all(axis=1))
+    fresh = experiment.run_design(
+        "fresh", tuning.design_of(promoted[names].to_dict(), POLICY, epochs=3), splits, "test"
+    )
+    assert fresh.row.stress_log_loss == pytest.approx(promoted.stress_log_loss, abs=1e-6)
+    optimizer = tuning.design_of(SMALL, POLICY, epochs=1).recipe.optimizer(4, 1)
+    optimizer.iterations.assign(4)  # the last step of a 1-epoch trial of 4 steps
+    assert float(optimizer.learning_rate) == pytest.approx(0.0, abs=1e-9)
 
 
 def test_bayesian_optimisation_is_an_option(splits):
@@ -82,21 +142,13 @@ def test_a_trial_cut_short_by_the_deadline_is_failed_not_compared(splits, monkey
     assert list(trials.status) == ["FAILED"]
 
 
-def test_the_objective_is_validation_log_loss_not_the_saturated_auc():
-    assert tuning.OBJECTIVE.name == "val_loss" and tuning.OBJECTIVE.direction == "min"
-
-
-def test_a_configuration_trains_with_the_notebooks_recipe_and_its_learning_rate():
-    recipe = tuning.recipe({**SMALL, "learning_rate": 3e-4, "tuner/epochs": 4}, epochs=4)
-    assert recipe == train.Recipe(learning_rate=3e-4, epochs=4, class_weight=None)
-    assert tuning.recipe(SMALL).epochs is None  # the profile's epochs
-
-
 def test_the_best_configuration_trains_again_to_the_same_model(splits):
     def train_once():
-        model = tuning.build_model(SMALL, splits.image_size, seed=7)
+        train.new_session(7)
+        design = tuning.design_of(SMALL, POLICY, epochs=1)
+        model = design.build(splits.image_size)
         assert not model.compiled
-        return train.fit(model, splits, tuning.recipe(SMALL, epochs=1), seed=7, verbose=0)
+        return train.fit(model, splits, design.recipe, seed=7, verbose=0)
 
     first, second = train_once(), train_once()
     pd.testing.assert_frame_equal(first.history, second.history)
@@ -104,32 +156,35 @@ def test_the_best_configuration_trains_again_to_the_same_model(splits):
         np.testing.assert_array_equal(a, b)
 
 
-def test_hyperparameters_decide_the_built_network():
-    hypermodel = tuning.CnnHyperModel(image_size=64, image_sizes=[32, 64])
-    model = hypermodel.build(
-        tuning.hyperparameters(
-            {**SMALL, "blocks": 3, "batch_norm": False, "augment": 0.0, "image_size": 32}
-        )
-    )
-    convolutions = [layer.filters for layer in model.layers if layer.name.endswith("_conv")]
-    assert convolutions == [16, 32, 64]
-    assert model.input_shape == (None, 32, 32, 1)
-    assert not any(
-        layer.name.endswith("_bn") or layer.name == "augmentation" for layer in model.layers
-    )
+def test_the_handmade_values_are_notebook_03s_final_design():
+    design = tuning.design_of(HANDMADE, POLICY, epochs=20)
+    assert design == experiment.final_design(POLICY, 20)
+
+
+def test_hyperparameters_decide_the_built_network_and_its_recipe():
+    values = {**SMALL, "convs": 2, "learning_rate": 3e-4, "weight_decay": 1e-3}
+    model = tuning.CnnHyperModel(64, "exposure").build(tuning.hyperparameters(values))
+    convolutions = [layer.filters for layer in model.layers if "_conv" in layer.name]
+    assert convolutions == [16, 16, 32, 32, 64, 64]
+    assert model.input_shape == (None, 64, 64, 1)
+    recipe = tuning.design_of(values, "exposure", epochs=4).recipe
+    assert (recipe.learning_rate, recipe.weight_decay, recipe.epochs) == (3e-4, 1e-3, 4)
+    assert recipe.class_weight == "balanced"  # as notebook 03 decided
 
 
 def test_the_search_space_is_the_documented_one():
     hp = keras_tuner.HyperParameters()
-    tuning.CnnHyperModel(image_size=32).build(hp)
-    assert set(hp.values) == set(SMALL)
-    assert list(tuning.search_space([32, 64]).index) == ["image_size", *SMALL]
+    tuning.CnnHyperModel(64, POLICY).build(hp)
+    assert hp.values == HANDMADE  # the defaults are the hand-made design
+    assert list(tuning.search_space().index) == list(HANDMADE)
+    assert tuning.search_space(32).loc["blocks", "values"] == "3 … 4"  # 5 blocks need 64 px
 
 
-def test_hyperband_keeps_one_iteration_within_the_trial_budget():
-    assert tuning.hyperband_epochs(10, 10) == 8  # 30 trials at 10 epochs, 10 at 8
-    assert tuning.hyperband_epochs(2, 2) == 2
-    assert tuning.hyperband_epochs(1, 10) == 1
+def test_one_hyperband_iteration_of_the_full_profile():
+    full = config.profile("full")
+    plan = tuning.hyperband_plan(full.epochs)
+    assert plan.trials.sum() == full.tuner_trials and plan.configurations.sum() >= 20
+    assert plan.query("round == bracket").epochs.min() == full.epochs  # finalists: lesson budget
 
 
 def test_figures_of_a_search_are_written_to_images():
@@ -138,9 +193,10 @@ def test_figures_of_a_search_are_written_to_images():
             "trial_id": ["0", "1", "2"],
             "tuner": ["tuner0", "tuner1", "tuner0"],
             "status": ["COMPLETED", "COMPLETED", "FAILED"],
-            "val_loss": [0.3, 0.2, np.nan],
+            "handmade": [True, False, False],
+            "stress_log_loss": [0.3, 0.2, np.nan],
+            "val_loss": [0.1, 0.2, np.nan],
             "val_auc": [0.99, 0.995, np.nan],
-            "val_brier": [0.08, 0.06, np.nan],
             "epochs": [2.0, 3.0, np.nan],
             "epoch_budget": [3.0, 3.0, 3.0],
             "seconds": [5.0, 6.0, np.nan],
@@ -153,12 +209,6 @@ def test_figures_of_a_search_are_written_to_images():
     assert len([ax for ax in figure.axes if ax.get_title()]) == len(SMALL)
     assert (config.images_dir() / "05_test_trials.png").is_file()
     assert (config.images_dir() / "05_test_hyperparameters.png").is_file()
-
-
-def test_images_are_resized_for_a_tuned_image_size(splits):
-    small = data.resized(splits, 16)
-    assert small.x_train.shape == (64, 16, 16, 1) and small.x_train.dtype == np.uint8
-    assert small.image_size == 16 and data.resized(splits, 32) is splits
 
 
 def test_role_comes_from_keras_tuner_variables(monkeypatch):
@@ -207,4 +257,4 @@ def test_tune_command_searches_then_trains_the_best_configuration_again(
     assert summary["role"] == "single" and summary["completed"] == 1
     assert summary["model"] == str(config.models_dir() / "cnn_tuned.keras")
     assert (config.models_dir() / "cnn_tuned.keras").is_file()
-    assert summary["val_loss"] > 0
+    assert summary["val_loss"] > 0 and summary["best_objective"] > 0

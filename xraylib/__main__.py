@@ -191,21 +191,18 @@ def _tune(args: argparse.Namespace) -> int:
 
     role = "chief" if args.chief else "worker" if args.worker else "single"
     cluster.set_role(role, args.worker, args.oracle)  # before the data: bad roles fail fast
-    splits = data.load_splits(progress=False)
-    result = tuning.search(splits, overwrite=args.overwrite, max_trials=args.trials)
+    profile = config.profile()
+    splits = data.load_splits(image_size=profile.search_image_size, progress=False)
+    result = tuning.search(
+        splits, overwrite=args.overwrite, policy=args.policy, max_trials=args.trials
+    )
     summary = result.to_json()
     if result.best is not None:  # single or chief: train the best configuration again
-        seed = config.seed()
-        model = tuning.build_model(result.best, splits.image_size, seed=seed)
+        seed = train.new_session()
+        design = tuning.design_of(result.best, args.policy)
+        model = design.build(splits.image_size, name=result.directory.name)
         out = config.models_dir() / f"{result.directory.name}.keras"
-        fit = train.fit(
-            model,
-            data.resized(splits, model.input_shape[1]),
-            tuning.recipe(result.best),
-            seed=seed,
-            save_path=out,
-            verbose=2,
-        )
+        fit = train.fit(model, splits, design.recipe, seed=seed, save_path=out, verbose=2)
         last = fit.history.iloc[-1]
         summary |= {
             "model": str(out),
@@ -318,6 +315,11 @@ def _parser() -> argparse.ArgumentParser:
     role.add_argument("--worker", metavar="ID", help="run trials for the chief")
     sub.add_argument("--oracle", metavar="HOST:PORT", help="the chief's address")
     sub.add_argument("--trials", type=int, help="maximum trials (default: the profile's)")
+    sub.add_argument(
+        "--policy",
+        default="acquisition_borders",
+        help="augmentation policy of every trial (default acquisition_borders)",
+    )
     sub.add_argument("--overwrite", action="store_true", help="start the search afresh")
 
     sub = command(

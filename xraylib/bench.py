@@ -15,7 +15,14 @@ final model's image size (``final.json``):
 * **input-pipeline share**: the time to iterate the cached pipeline alone, as a share of the
   time of a training epoch fed by it;
 * **prediction** with the final model itself: warm single-image latency (median of repeats of
-  `predict_on_batch`, the call `xraylib predict` uses) and images/s in batches.
+  `predict_on_batch`, the call `xraylib predict` uses) and images/s in batches;
+* **augmentation share**: the time of the final policy's augmentation block alone on one
+  batch, as a share of a training step of the final architecture with that block (medians of
+  repeats, in the same run, with ``augmentation_ms``: the block, the step with it and the step
+  of the network alone). The block is the policy the first member was trained with, rebuilt
+  by this version's :func:`~xraylib.models.augmentation` (see
+  :func:`~xraylib.models.augmentation_factors`), so a model trained with the layers of an
+  earlier version is timed with today's (the training images/s too); 0 when it has none.
 
 ``device`` names the TensorFlow logical devices (``CPU:0``, ``GPU:0``, …) of the run.
 """
@@ -72,14 +79,12 @@ def _iterate_seconds(dataset) -> float:
 
 
 def _trainee(final, steps_per_epoch: int):
-    """A fresh, compiled copy (same layers, new weights) of the final model's first member:
-    the final recipe's architecture, to time training with (compiled with the default
+    """A fresh, compiled copy (same layers, new weights; its augmentation block rebuilt by
+    :func:`_current_block`) of the final model's first member: the final recipe's
+    architecture, to time training with (compiled with the default
     :class:`~xraylib.train.Recipe`; the optimiser's settings barely change the step time)."""
-    import keras
-
-    model = keras.models.clone_model(models.ensemble_members(final)[0])
-    train.compile_model(model, train.Recipe(), steps_per_epoch, epochs=2)
-    return model
+    member = models.ensemble_members(final)[0]
+    return _replace_block(member, _current_block(member), steps_per_epoch)
 
 
 def run(
@@ -135,6 +140,10 @@ def run(
     pipeline_s = _iterate_seconds(pipeline)
 
     latency_s, predict_s = _predict_seconds(final, x, repeats)
+    member = models.ensemble_members(final)[0]
+    augment = augmentation_timing(
+        member, _current_block(member), x[:batch_size], y[:batch_size], min(repeats, 20)
+    )
 
     return {
         "train_images_per_s": {
@@ -145,6 +154,8 @@ def run(
         "pipeline_share": round(pipeline_s / xraylib_s, 4),
         "predict_ms_warm": round(1000 * latency_s, 2),
         "predict_images_per_s": round(n_images / predict_s, 1),
+        "augmentation_share": augment["share"],
+        "augmentation_ms": {k: augment[k] for k in ("block", "train_step", "network_step")},
         "device": _device_text(tf),
         "image_size": image_size,
         "batch_size": batch_size,
@@ -153,6 +164,66 @@ def run(
         "JPEGs, the size of the downloaded originals",
         "model": _describe(final, model),
     }
+
+
+def _current_block(member):
+    """``member``'s augmentation block (its layer ``augmentation``) rebuilt by this version's
+    :func:`~xraylib.models.augmentation`, or None when it has none (or an empty one)."""
+    found = [layer for layer in member.layers if layer.name == "augmentation"]
+    if not found or not getattr(found[0], "layers", None):
+        return None
+    return models.augmentation(**models.augmentation_factors(found[0]))
+
+
+def _replace_block(member, block, steps_per_epoch: int = 10):
+    """A fresh copy of ``member`` (new weights) whose layer ``augmentation`` is ``block`` (an
+    identity layer when ``block`` is None), compiled as :func:`_trainee` says."""
+    import keras
+
+    def clone(layer):
+        if layer.name != "augmentation":
+            return layer.__class__.from_config(layer.get_config())
+        return block if block is not None else keras.layers.Identity(name="augmentation")
+
+    model = keras.models.clone_model(member, clone_function=clone)
+    train.compile_model(model, train.Recipe(), steps_per_epoch, epochs=2)
+    return model
+
+
+def augmentation_timing(member, block, x: np.ndarray, y: np.ndarray, repeats: int = 20) -> dict:
+    """Milliseconds (medians of ``repeats``, after a warm-up) of ``block`` alone on the batch
+    ``x`` (``training=True``), and of one training step (``train_on_batch``) on ``x, y`` of
+    ``member``'s architecture with ``block`` as its layer ``augmentation`` and without one
+    (the three interleaved, so a busy machine slows them alike); ``share`` is the block's time
+    over the step with it.
+
+    ``block`` None (no augmentation) gives zeros for the block and its share. ``member`` needs
+    a layer named ``augmentation`` (as :func:`~xraylib.models.build_cnn` names the block)
+    when ``block`` is not None.
+
+    >>> bench.augmentation_timing(model, block, x[:32], y[:32])  # doctest: +SKIP
+    {'block': 14.2, 'train_step': 276.0, 'network_step': 262.3, 'share': 0.0514}
+    """
+    import tensorflow as tf
+
+    calls = {"network_step": _replace_block(member, None).train_on_batch}
+    if block is not None:
+        calls["train_step"] = _replace_block(member, block).train_on_batch
+        augment = tf.function(lambda images: block(images, training=True))
+        images = tf.constant(x)
+        calls["block"] = lambda x, y: augment(images).numpy()
+    times: dict[str, list[float]] = {name: [] for name in calls}
+    for call in 2 * list(calls.values()):
+        call(x, y)  # warm-up: traces the step
+    for _ in range(repeats):
+        for name, call in calls.items():
+            start = time.perf_counter()
+            call(x, y)
+            times[name].append(time.perf_counter() - start)
+    result = {name: round(1000 * float(np.median(t)), 2) for name, t in times.items()}
+    if block is None:
+        return result | {"block": 0.0, "train_step": result["network_step"], "share": 0.0}
+    return result | {"share": round(result["block"] / result["train_step"], 4)}
 
 
 def _predict_seconds(model, x: np.ndarray, repeats: int) -> tuple[float, float]:
@@ -194,7 +265,7 @@ def _device_text(tf) -> str:
 
 def format_table(result: dict) -> str:
     """The measurements as a small text table."""
-    rate = result["train_images_per_s"]
+    rate, aug = result["train_images_per_s"], result["augmentation_ms"]
     lines = [
         f"training, decode every epoch : {rate['decode_every_epoch']:>8.1f} images/s",
         f"training, xraylib cache      : {rate['xraylib']:>8.1f} images/s  "
@@ -202,6 +273,9 @@ def format_table(result: dict) -> str:
         f"input pipeline share of step : {100 * result['pipeline_share']:>8.2f} %",
         f"predict, one image (warm)    : {result['predict_ms_warm']:>8.2f} ms",
         f"predict, batches of 64       : {result['predict_images_per_s']:>8.1f} images/s",
+        f"augmentation share of step   : {100 * result['augmentation_share']:>8.2f} %  "
+        f"({aug['block']:.1f} of {aug['train_step']:.1f} ms; network alone "
+        f"{aug['network_step']:.1f} ms)",
         f"{result['model']}, {result['image_size']} px, batch {result['batch_size']}, "
         f"{result['n_images']} training images; {result['device']}",
         result["decode_side"],

@@ -142,7 +142,29 @@ class BudgetOracle:
 
 
 class HyperbandOracle(BudgetOracle, keras_tuner.oracles.HyperbandOracle):
-    """keras-tuner's Hyperband oracle with a deadline and a record of who ran each trial."""
+    """keras-tuner's Hyperband oracle with a deadline and a record of who ran each trial, whose
+    first trial of the full-budget bracket (bracket 0, the last of an iteration) in the first
+    iteration is the space's defaults: the reference configuration is trained at the
+    finalists' budget, like them, instead of competing for promotion from a 1-epoch round.
+
+    Which trial that is follows from the oracle's own bracket state, so a resumed chief does
+    not train it twice.
+    """
+
+    def _random_trial(self, trial_id, bracket):
+        first_of_bracket_0 = bracket["bracket_num"] == 0 and not bracket["rounds"][0]
+        if not (first_of_bracket_0 and self._current_iteration == 0):
+            return super()._random_trial(trial_id, bracket)
+        values = self.hyperparameters.copy().values  # every default, as registered
+        self._tried_so_far.add(self._compute_values_hash(values))
+        values |= {
+            "tuner/epochs": self._get_epochs(0, 0),
+            "tuner/initial_epoch": 0,
+            "tuner/bracket": 0,
+            "tuner/round": 0,
+        }
+        bracket["rounds"][0].append({"past_id": None, "id": trial_id})
+        return {"status": _RUNNING, "values": values}
 
 
 class BayesianOracle(BudgetOracle, keras_tuner.oracles.BayesianOptimizationOracle):

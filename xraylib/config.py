@@ -45,8 +45,10 @@ class Profile:
         batch_size: training batch size.
         epochs: epoch budget of one training in notebooks 02–05's comparisons.
         per_class: images kept per split and class (``None``: all of them).
-        tuner_trials: maximum trials of the keras-tuner search.
-        tuner_minutes: wall-clock budget of the search.
+        tuner_trials: trials of the keras-tuner search, promoted Hyperband trials included
+            (one Hyperband iteration whose longest trial trains ``epochs``).
+        tuner_minutes: wall-clock guard of the search (a trial it cuts short is failed).
+        search_image_size: input side of the search's trials (notebook 05).
         final_image_size: input side of the final recipe (notebooks 04-05).
         final_epochs: epoch budget of each run of the final recipe.
         policy_seeds: seeds per augmentation policy on which the final policy is decided (the
@@ -66,6 +68,7 @@ class Profile:
     per_class: int | None
     tuner_trials: int
     tuner_minutes: float
+    search_image_size: int
     final_image_size: int
     final_epochs: int
     policy_seeds: int
@@ -79,8 +82,9 @@ PROFILES: dict[str, Profile] = {
         batch_size=32,
         epochs=10,
         per_class=None,
-        tuner_trials=6,
-        tuner_minutes=3.0,
+        tuner_trials=30,
+        tuner_minutes=40.0,
+        search_image_size=64,
         final_image_size=128,
         final_epochs=20,
         policy_seeds=2,
@@ -93,7 +97,8 @@ PROFILES: dict[str, Profile] = {
         epochs=2,
         per_class=60,
         tuner_trials=2,
-        tuner_minutes=1.5,
+        tuner_minutes=5.0,
+        search_image_size=64,
         final_image_size=64,
         final_epochs=2,
         policy_seeds=2,

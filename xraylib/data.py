@@ -31,7 +31,7 @@ import os
 import re
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path, PurePath
 from typing import TYPE_CHECKING
 
@@ -670,27 +670,6 @@ def load_test(
             "(the folder changed?): run load_splits() again"
         )
     return found.images[test.index], labels(test), test
-
-
-def resized(splits: Splits, image_size: int) -> Splits:
-    """``splits`` with its train and validation images resized (area averaging) to
-    ``image_size``; the same object when it already has that size.
-
-    >>> small = data.resized(splits, 64)  # doctest: +SKIP
-    >>> small.x_train.shape[1:], small.image_size  # doctest: +SKIP
-    ((64, 64, 1), 64)
-    """
-    if image_size == splits.image_size:
-        return splits
-    import tensorflow as tf
-
-    def shrink(x: np.ndarray) -> np.ndarray:
-        small = tf.image.resize(x, (image_size, image_size), method="area").numpy()
-        return np.clip(np.rint(small), 0, 255).astype(np.uint8)
-
-    return replace(
-        splits, x_train=shrink(splits.x_train), x_val=shrink(splits.x_val), image_size=image_size
-    )
 
 
 # --------------------------------------------------------------------------- tf.data

@@ -116,6 +116,31 @@ def final_design(policy: str, epochs: int) -> Design:
     return design.with_changes(augment=policy, recipe=design.recipe.with_changes(epochs=epochs))
 
 
+#: The validation rows of the policy runs (notebook 04): designs ``policy_NAME``.
+POLICY_RUNS = "design.str.startswith('policy_')"
+
+
+def chosen_policy() -> str:
+    """The augmentation policy notebook 04 decided: :func:`choose_design` over the seeds of
+    the ``policy_NAME`` runs in ``metrics.csv``, the broader policy preferred inside the spread
+    (:data:`FINAL_POLICIES`).
+
+    >>> experiment.chosen_policy()  # doctest: +SKIP
+    'acquisition_borders'
+    """
+    summary = seed_summary(POLICY_RUNS)
+    chosen = choose_design(summary, prefer=[f"policy_{p}" for p in FINAL_POLICIES])
+    return chosen.removeprefix("policy_")
+
+
+def fewer_weights_first(designs: dict[str, Design], image_size: int) -> list[str]:
+    """The names of ``designs``, the one with fewer weights first: the order in which
+    :func:`choose_design` keeps one of two designs whose seed ranges overlap (the same quality,
+    as far as the seeds can tell, for less computation and less to overfit)."""
+    sizes = {name: design.build(image_size).count_params() for name, design in designs.items()}
+    return sorted(designs, key=sizes.__getitem__)
+
+
 @dataclass
 class Experiment:
     """The outcome of :func:`run`.
@@ -420,7 +445,7 @@ def judge(
     model (``fit.model``); :func:`run` calls it, and so does a notebook for a model it built
     from others (an ensemble)."""
     p_val = predictor(fit.model)(splits.x_val)
-    stress = evaluate.stress_test(predictor(fit.model), splits.x_val, splits.y_val)
+    stress = stress_of(fit.model, splits)
     save_stress(name, stress)
     row = results.save_metrics(
         name,
@@ -431,6 +456,14 @@ def judge(
         extra={"notebook": notebook, **evaluate.stress_summary(stress), **(extra or {})},
     )
     return Experiment(name, fit, p_val, stress, row)
+
+
+def stress_of(model: keras.Model, splits: Splits) -> pd.DataFrame:
+    """The stress-validation table of ``model`` on the validation images of ``splits``
+    (:func:`xraylib.evaluate.stress_test`); :data:`SELECTION_METRIC` is the mean log-loss of its
+    perturbed rows (:func:`xraylib.evaluate.stress_summary`). The keras-tuner search judges
+    its trials with it too."""
+    return evaluate.stress_test(predictor(model), splits.x_val, splits.y_val)
 
 
 def save_stress(name: str, table: pd.DataFrame) -> Path:

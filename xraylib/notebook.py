@@ -103,8 +103,10 @@ def setup(seed: int | None = None, quiet: bool = False) -> config.Profile:
             f"keras {keras.__version__} · scikit-learn {sklearn.__version__}"
         )
         print(
-            f"profile: {profile.name} (images {profile.image_size}px, batch "
-            f"{profile.batch_size}, up to {profile.epochs} epochs) · seed {used_seed}"
+            f"profile: {profile.name} · lessons {profile.image_size} px, {profile.epochs} "
+            f"epochs · search {profile.search_image_size} px · final recipe "
+            f"{profile.final_image_size} px, {profile.final_epochs} epochs · batch "
+            f"{profile.batch_size} · seed {used_seed}"
         )
         print(f"data: {_shown(config.data_dir())} · outputs: {_shown(config.output_dir())}")
     drift = version_drift(locked_versions(LOCK_FILE)) if LOCK_FILE.is_file() else []

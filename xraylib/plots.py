@@ -11,6 +11,7 @@ changes nothing; :func:`set_style` makes it the default for a notebook's own fig
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -19,7 +20,11 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import seaborn as sns
+from matplotlib import colors as mcolors
+from matplotlib import ticker
+from matplotlib.axes import Axes
 from matplotlib.figure import Figure
+from scipy.stats import spearmanr
 from sklearn.metrics import precision_recall_curve, roc_curve
 
 from xraylib import config, evaluate
@@ -58,7 +63,8 @@ def save_fig(fig: Figure, name: str) -> Path:
 
 
 def _done(fig: Figure, save: str | None) -> Figure:
-    fig.tight_layout()
+    if fig.get_layout_engine() is None:  # figures with colour bars use constrained layout
+        fig.tight_layout()
     if save:
         save_fig(fig, save)
     return fig
@@ -67,6 +73,20 @@ def _done(fig: Figure, save: str | None) -> Figure:
 def _as_curves(p: np.ndarray | Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
     """One array or a mapping of name → array, as a mapping (``"model"`` for one array)."""
     return dict(p) if isinstance(p, Mapping) else {"model": np.asarray(p)}
+
+
+def _note(ax: Axes, text: str, y: float = 0.5, x: float = 0.5) -> None:
+    """A boxed remark at ``(x, y)`` of ``ax`` (axes coordinates; the middle by default)."""
+    ax.text(
+        x,
+        y,
+        text,
+        transform=ax.transAxes,
+        ha="center",
+        va="center",
+        fontsize=11,
+        bbox={"boxstyle": "round", "facecolor": "white", "edgecolor": "gray", "alpha": 0.9},
+    )
 
 
 # --------------------------------------------------------------------------- the data
@@ -142,23 +162,69 @@ def plot_image_grid(
     return _done(fig, save)
 
 
+def plot_mean_difference(
+    means: Sequence[np.ndarray],
+    class_names: Sequence[str] = config.CLASS_NAMES,
+    save: str | None = None,
+) -> Figure:
+    """The mean image of each of two classes (gray, true brightness 0–255) and their
+    difference, second minus first, on a diverging colour map centred at 0 (red: brighter in
+    the second class, blue: darker), with a colour bar in grey levels.
+
+    >>> means = [images[labels == c].mean(axis=0) for c in config.CLASS_NAMES]  # doctest: +SKIP
+    >>> fig = plots.plot_mean_difference(means, save="01_mean_images")  # doctest: +SKIP
+    """
+    first, second = (np.asarray(m, float).squeeze() for m in means)
+    difference = second - first
+    limit = float(np.abs(difference).max()) or 1.0
+    with _styled():
+        fig, axes = plt.subplots(1, 3, figsize=(12, 4.2), layout="constrained")
+        for ax, image, name in zip(axes[:2], (first, second), class_names, strict=True):
+            ax.imshow(image, cmap="gray", vmin=0, vmax=255)
+            ax.set_title(f"mean {name}")
+        shown = axes[2].imshow(difference, cmap="RdBu_r", vmin=-limit, vmax=limit)
+        axes[2].set_title(
+            f"{class_names[1]} − {class_names[0]}\nred: brighter in {class_names[1]}, blue: darker"
+        )
+        for ax in axes:
+            ax.axis("off")
+        bar = fig.colorbar(shown, ax=axes[2], shrink=0.85)
+        bar.set_label("difference (grey levels, of 0–255)")
+    return _done(fig, save)
+
+
 def plot_size_distribution(
     widths: Sequence[int], heights: Sequence[int], save: str | None = None
 ) -> Figure:
-    """Original image sizes: width against height (left), aspect ratio (right).
+    """Image sizes on disk: width against height (left), aspect ratio (right).
+
+    When every image has the same size (the redistributed copies are all 224×224) there is
+    no spread to draw: the figure says so (``all N images are W×H``) instead of showing one
+    lonely dot.
 
     >>> frame = data.load_scan().frame  # doctest: +SKIP
     >>> fig = plots.plot_size_distribution(frame.width, frame.height)  # doctest: +SKIP
     """
     width, height = np.asarray(widths, float), np.asarray(heights, float)
+    sizes = set(zip(width.tolist(), height.tolist(), strict=True))
+    uniform = len(sizes) == 1
     with _styled():
         fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4))
-        left.scatter(width, height, s=6, alpha=0.3)
-        left.set(title="original sizes", xlabel="width (px)", ylabel="height (px)")
-        sns.histplot(width / height, bins=40, ax=right)
+        if uniform:
+            (w, h), n = next(iter(sizes)), len(width)
+            left.scatter([w], [h], s=80, color=sns.color_palette()[0])
+            left.set(xlim=(0, 1.5 * w), ylim=(0, 1.5 * h))
+            _note(left, f"all {n} images are {w:g}×{h:g} px\n(no spread in size to show)", 0.8)
+            right.bar([w / h], [n], width=0.03, color=sns.color_palette()[0])
+            right.set(xlim=(w / h - 0.5, w / h + 0.5), ylim=(0, 1.3 * n))
+            _note(right, f"all {n} images\nhave aspect ratio {w / h:.2f}", 0.6, 0.25)
+        else:
+            left.scatter(width, height, s=6, alpha=0.3)
+            sns.histplot(width / height, bins=40, ax=right)
+        left.set(title="image sizes on disk", xlabel="width (px)", ylabel="height (px)")
         right.axvline(1, color="gray", linestyle="--", label="square (what the model sees)")
         right.set(title="aspect ratio", xlabel="width / height", ylabel="images")
-        right.legend()
+        right.legend(loc="upper right" if uniform else "best")
     return _done(fig, save)
 
 
@@ -191,7 +257,13 @@ def plot_patients_per_class(frame: pd.DataFrame, save: str | None = None) -> Fig
             shrink=0.8,
             ax=right,
         )
-        right.set(title="images per patient", xlabel="images of one patient", ylabel="patients")
+        right.set_yscale("log")
+        right.yaxis.set_major_formatter(ticker.FuncFormatter(lambda v, _: f"{v:g}"))
+        right.set(
+            title="images per patient (log scale: the tail is a few patients)",
+            xlabel="images of one patient",
+            ylabel="patients (log scale)",
+        )
     return _done(fig, save)
 
 
@@ -383,25 +455,58 @@ def plot_calibration(
     """Reliability diagram (observed share of PNEUMONIA against mean predicted probability,
     Brier score in the legend) above the histogram of the probabilities.
 
+    Each point is one bin of images: the number beside it is how many images the bin holds
+    and its vertical bar the 95% (Wilson) interval of the observed share, so a point that
+    rests on a dozen images is seen to say little.
+
     >>> fig = plots.plot_calibration(splits.y_val, p_val, bins=10)  # doctest: +SKIP
     >>> curves = {"plain": p_test, "AdaBN": p_adapted}  # doctest: +SKIP
     >>> fig = plots.plot_calibration(y_test, curves)  # doctest: +SKIP
     """
+    curves = _as_curves(p)
+    #: where each curve writes its counts (points of offset): above, below, right
+    offsets = [(0, 7), (0, -12), (9, -3), (-9, -3)]
     with _styled():
         fig, (top, bottom) = plt.subplots(
-            2, 1, figsize=(6, 6.5), sharex=True, gridspec_kw={"height_ratios": [3, 1]}
+            2, 1, figsize=(6.5, 7), sharex=True, gridspec_kw={"height_ratios": [3, 1]}
         )
         top.plot(
             [0, 1], [0, 1], color="gray", linestyle="--", linewidth=1, label="perfectly calibrated"
         )
-        for name, probabilities in _as_curves(p).items():
+        for k, (name, probabilities) in enumerate(curves.items()):
             result = evaluate.calibration(y, probabilities, bins)
+            table = result.table
+            low, high = _wilson(table["fraction_positive"], table["count"])
             (line,) = top.plot(
-                result.table["mean_predicted"],
-                result.table["fraction_positive"],
+                table["mean_predicted"],
+                table["fraction_positive"],
                 marker="o",
                 label=f"{name} (Brier {result.brier:.3f})",
             )
+            top.errorbar(
+                table["mean_predicted"],
+                table["fraction_positive"],
+                yerr=np.clip(
+                    [table["fraction_positive"] - low, high - table["fraction_positive"]], 0, 1
+                ),
+                fmt="none",
+                ecolor=line.get_color(),
+                alpha=0.45,
+                linewidth=1.5,
+            )
+            dx, dy = offsets[k % len(offsets)]
+            for x_value, y_value, count in table[
+                ["mean_predicted", "fraction_positive", "count"]
+            ].itertuples(index=False):
+                top.annotate(
+                    f"{count:g}",
+                    (x_value, y_value),
+                    xytext=(dx, dy),
+                    textcoords="offset points",
+                    ha="center" if dx == 0 else ("left" if dx > 0 else "right"),
+                    fontsize=8,
+                    color=line.get_color(),
+                )
             bottom.hist(
                 probabilities,
                 bins=np.linspace(0, 1, bins + 1),
@@ -409,10 +514,24 @@ def plot_calibration(
                 linewidth=2,
                 color=line.get_color(),
             )
-        top.set(title="calibration", ylabel="observed share of PNEUMONIA", xlim=(0, 1), ylim=(0, 1))
+        top.set(
+            title=f"calibration ({len(np.asarray(y))} images in {bins} bins)\n"
+            "numbers: images in each bin · bars: 95% interval of the share",
+            ylabel="observed share of PNEUMONIA",
+            xlim=(0, 1),
+            ylim=(-0.08, 1.08),
+        )
         bottom.set(xlabel="predicted probability of PNEUMONIA", ylabel="images")
         top.legend(fontsize=9, loc="upper left")
     return _done(fig, save)
+
+
+def _wilson(share: pd.Series, count: pd.Series, z: float = 1.96) -> tuple[np.ndarray, np.ndarray]:
+    """The Wilson score interval of a binomial share observed on ``count`` trials."""
+    p, n = np.asarray(share, float), np.maximum(np.asarray(count, float), 1)
+    centre = (p + z**2 / (2 * n)) / (1 + z**2 / n)
+    half = z * np.sqrt(p * (1 - p) / n + z**2 / (4 * n**2)) / (1 + z**2 / n)
+    return np.clip(centre - half, 0, 1), np.clip(centre + half, 0, 1)
 
 
 #: Metrics where lower is better (losses); every other metric is "higher is better".
@@ -423,7 +542,8 @@ def plot_model_comparison(
     metrics_df: pd.DataFrame, metric: str = "roc_auc", split: str = "val", save: str | None = None
 ) -> Figure:
     """One bar per model of ``metrics_df`` (a :func:`xraylib.results.load_metrics` table) on
-    ``split``, best at the top, with the 95% bootstrap interval when the table has one.
+    ``split``, best at the top, with the 95% bootstrap interval when the table has one and
+    each value written past the end of its interval.
 
     >>> table = results.load_metrics()  # doctest: +SKIP
     >>> fig = plots.plot_model_comparison(table, metric="stress_log_loss")  # doctest: +SKIP
@@ -432,97 +552,223 @@ def plot_model_comparison(
     rows = metrics_df[metrics_df["split"] == split].sort_values(metric, ascending=not lower)
     values = rows[metric].to_numpy(float)
     errors = None
+    low, high = values, values
     if {f"{metric}_low", f"{metric}_high"} <= set(rows.columns):
-        low, high = rows[f"{metric}_low"].to_numpy(float), rows[f"{metric}_high"].to_numpy(float)
+        low = np.fmin(rows[f"{metric}_low"].to_numpy(float), values)
+        high = np.fmax(rows[f"{metric}_high"].to_numpy(float), values)
         errors = np.nan_to_num(np.vstack([values - low, high - values]))
-    if lower:
-        limits = (0.0, float(np.nanmax(values)) * 1.2 if len(values) else 1.0)
+    ends = np.fmax(high, values)
+    if not len(values):
+        start, end = 0.0, 1.0
+    elif lower:
+        start, end = 0.0, float(np.nanmax(ends))
     else:
-        limits = (max(0.0, np.nanmin(values) - 0.1) if len(values) else 0, 1.0)
+        start, end = max(0.0, float(np.nanmin(low)) - 0.1), float(np.nanmax(ends))
+    span = (end - start) or 1.0
     with _styled():
         fig, ax = plt.subplots(figsize=(8, 0.5 * len(rows) + 1.5))
         ax.barh(rows["model"], values, xerr=errors, capsize=4, color=sns.color_palette()[0])
-        for y_position, value in enumerate(values):
-            ax.text(value, y_position, f" {value:.3f}", va="bottom", fontsize=9)
+        for y_position, (value, at) in enumerate(zip(values, ends, strict=True)):
+            ax.text(at + 0.01 * span, y_position, f"{value:.3f}", va="center", fontsize=9)
         better = "lower is better" if lower else "higher is better"
-        ax.set(title=f"{metric} on {split} ({better})", xlabel=metric, ylabel="", xlim=limits)
+        ax.set(title=f"{metric} on {split} ({better})", xlabel=metric, ylabel="")
+        ax.set_xlim(start, end + 0.16 * span)  # room for the value written past each bar
+        if not lower:  # the room may pass 1.0, a score no model can reach: no tick there
+            ax.set_xticks([t for t in ax.get_xticks() if start <= t <= 1.0])
     return _done(fig, save)
 
 
 def plot_seed_spread(
     rows: pd.DataFrame,
-    metrics: Sequence[str] = ("stress_log_loss", "log_loss"),
+    metrics: str | Sequence[str] = ("stress_log_loss", "log_loss"),
     save: str | None = None,
+    by: str = "design",
 ) -> Figure:
-    """Each design's validation numbers over its seeds: one dot per seed, a bar for the seed
-    mean and a line from the lowest to the highest seed. ``rows`` are validation rows of
-    :func:`xraylib.results.load_metrics` with a ``design`` column; two designs whose lines
-    overlap are not told apart by these seeds.
+    """Each design's validation numbers over its seeds: one dot per seed with its value
+    written under it, a bar for the seed mean (its value above) and a line from the lowest
+    to the highest seed. ``rows`` are validation rows of
+    :func:`xraylib.results.load_metrics` with a ``by`` column naming the design; two designs
+    whose lines overlap are not told apart by these seeds.
 
     >>> rows = results.load_metrics().query("split == 'val' and notebook == '05'")  # doctest: +SKIP
     >>> fig = plots.plot_seed_spread(rows)  # doctest: +SKIP
+    >>> fig = plots.plot_seed_spread(rows, "stress_log_loss")  # doctest: +SKIP
     """
-    designs = list(dict.fromkeys(rows["design"]))
+    metrics = (metrics,) if isinstance(metrics, str) else tuple(metrics)
+    designs = list(dict.fromkeys(rows[by]))
     with _styled():
         fig, axes = plt.subplots(
-            1, len(metrics), figsize=(5.5 * len(metrics), 0.7 * len(designs) + 1.8), sharey=True
+            1,
+            len(metrics),
+            figsize=(max(5.8 * len(metrics), 7.5), 1.0 * len(designs) + 1.9),
+            sharey=True,
         )
         for ax, metric in zip(np.atleast_1d(axes), metrics, strict=True):
+            every = rows[metric].to_numpy(float)
+            smallest, largest = float(np.nanmin(every)), float(np.nanmax(every))
+            span = (largest - smallest) or abs(largest) or 1.0
             for y, design in enumerate(designs):
-                values = rows.loc[rows["design"] == design, metric].to_numpy(float)
+                values = rows.loc[rows[by] == design, metric].to_numpy(float)
                 color = sns.color_palette()[y % 10]
                 ax.hlines(y, values.min(), values.max(), color=color, linewidth=2, alpha=0.6)
                 ax.plot(values, np.full(values.size, y), "o", color=color, alpha=0.9)
                 ax.plot(values.mean(), y, "|", color="black", markersize=18, markeredgewidth=2)
                 ax.text(
                     values.mean(),
-                    y + 0.25,
+                    y - 0.2,
                     f"mean {values.mean():.3f} · {values.size} seeds",
                     ha="center",
                     fontsize=9,
                 )
+                _seed_labels(ax, values, y, 0.1 * span, color)
             better = "lower is better" if metric in LOWER_IS_BETTER else "higher is better"
             ax.set(
                 title=f"{metric} ({better})",
                 xlabel=metric,
+                xlim=(smallest - 0.12 * span, largest + 0.12 * span),
                 yticks=range(len(designs)),
                 yticklabels=designs,
-                ylim=(-0.6, len(designs) - 0.4),
+                ylim=(len(designs) - 0.25, -0.6),  # the first design at the top
             )
-        fig.suptitle("validation over seeds: dots = seeds, bar = mean, line = range")
+        fig.suptitle("validation over seeds: dots = seeds (value under each), bar = mean")
     return _done(fig, save)
+
+
+def _seed_labels(ax: Axes, values: np.ndarray, y: float, close: float, color) -> None:
+    """Each seed's value under its dot; labels of seeds closer than ``close`` are stacked."""
+    level, previous = 0, -np.inf
+    for value in np.sort(values):
+        level = level + 1 if value - previous < close else 0
+        previous = value
+        ax.text(
+            value,
+            y + 0.12 + 0.17 * (level % 3),
+            f"{value:.3f}",
+            ha="center",
+            va="top",
+            fontsize=8,
+            color=color,
+        )
+
+
+def plot_architecture_seeds(
+    rows: pd.DataFrame, metric: str = "stress_log_loss", save: str | None = None
+) -> Figure:
+    """Two (or more) designs over their seeds on one metric, e.g. the hand-made CNN against
+    the searched one: :func:`plot_seed_spread` with a single metric (one figure style).
+    ``rows`` need a ``design`` column.
+
+    >>> rows = results.load_metrics().query("split == 'val' and notebook == '05'")  # doctest: +SKIP
+    >>> fig = plots.plot_architecture_seeds(rows, save="05_architecture_seeds")  # doctest: +SKIP
+    """
+    return plot_seed_spread(rows, metrics=metric, save=save)
+
+
+#: The two metrics of the stress figure: column, panel title, colour map (dark = worse).
+STRESS_PANELS = (
+    ("roc_auc", "ROC AUC (higher is better)", "rocket"),
+    ("log_loss", "log-loss (lower is better; log colour scale)", "rocket_r"),
+)
 
 
 def plot_stress(table: pd.DataFrame, save: str | None = None) -> Figure:
     """Validation ROC AUC and log-loss of each model under each declared perturbation (a
     :func:`xraylib.experiment.load_stress` table: columns ``model, perturbation, roc_auc,
-    log_loss``): one row per perturbation, one marker per model.
+    log_loss``) as two heat tables: one row per perturbation, one column per model, every
+    cell's value written in it, darker = worse, the row's worst model in bold. The row
+    ``none`` (clean validation) is the reference above the line.
 
     >>> table = experiment.load_stress(["cnn_plain", "cnn_deeper"])  # doctest: +SKIP
     >>> fig = plots.plot_stress(table)  # doctest: +SKIP
     """
     perturbations = list(dict.fromkeys(table["perturbation"]))
     names = list(dict.fromkeys(table["model"]))
-    positions = {name: i for i, name in enumerate(perturbations)}
-    colors = sns.color_palette("deep", len(names))
+    width = 2.0 + 2 * (0.95 * len(names) + 1.2)
     with _styled():
-        fig, axes = plt.subplots(1, 2, figsize=(12, 0.42 * len(perturbations) + 1.8), sharey=True)
-        for color, name in zip(colors, names, strict=True):
-            rows = table[table["model"] == name]
-            y = rows["perturbation"].map(positions).to_numpy(float)
-            for ax, metric in zip(axes, ("roc_auc", "log_loss"), strict=True):
-                ax.plot(rows[metric], y, "o", color=color, label=name, alpha=0.85)
-        axes[0].set(
-            yticks=range(len(perturbations)),
-            yticklabels=perturbations,
-            title="ROC AUC (higher is better)",
-            xlabel="ROC AUC",
+        fig, axes = plt.subplots(
+            1,
+            2,
+            figsize=(max(width, 9.0), 0.36 * len(perturbations) + 2.8),
+            layout="constrained",
         )
-        axes[1].set(title="log-loss (lower is better)", xlabel="log-loss")
-        axes[0].invert_yaxis()
-        axes[1].legend(loc="lower right", fontsize=9)
-        fig.suptitle("stress validation: the validation images under acquisition-style changes")
+        for ax, (metric, title, cmap) in zip(axes, STRESS_PANELS, strict=True):
+            grid = (
+                table.pivot_table(index="perturbation", columns="model", values=metric)
+                .reindex(index=perturbations, columns=names)
+                .to_numpy(float)
+            )
+            lowest, highest = float(np.nanmin(grid)), float(np.nanmax(grid))
+            if metric == "log_loss":
+                norm: mcolors.Normalize = mcolors.LogNorm(min(lowest, 0.03), max(highest, 1.0))
+            else:
+                norm = mcolors.Normalize(min(lowest, 0.95), 1.0)
+            _heat_table(ax, grid, norm, cmap, worst_is_high=metric == "log_loss")
+            bar = fig.colorbar(ax.collections[0], ax=ax, shrink=0.7, pad=0.02, label=metric)
+            if metric == "log_loss":
+                bar.ax.yaxis.set_major_locator(ticker.LogLocator(subs=(1.0, 3.0)))
+                bar.ax.yaxis.set_major_formatter(ticker.FuncFormatter(lambda v, _: f"{v:g}"))
+                bar.ax.yaxis.set_minor_formatter(ticker.NullFormatter())
+            ax.set_xticks(np.arange(len(names)) + 0.5, [_wrap(name) for name in names], fontsize=8)
+            ax.set_yticks(np.arange(len(perturbations)) + 0.5, perturbations)
+            ax.tick_params(length=0)
+            if "none" in perturbations:
+                ax.axhline(perturbations.index("none") + 1, color="black", linewidth=1.5)
+            ax.set_title(title)
+        axes[1].set_yticklabels([])
+        fig.suptitle(
+            "stress validation: the validation images under acquisition-style changes\n"
+            "darker = worse · bold = the row's worst model"
+        )
     return _done(fig, save)
+
+
+def _wrap(name: str, width: int = 14) -> str:
+    """A model name broken after underscores into lines of about ``width`` characters."""
+    lines: list[str] = []
+    for part in name.split("_"):
+        if lines and len(lines[-1]) + 1 + len(part) <= width:
+            lines[-1] += f"_{part}"
+        else:
+            lines.append(part)
+    return "_\n".join(lines)
+
+
+def _heat_table(
+    ax: Axes, grid: np.ndarray, norm: mcolors.Normalize, cmap: str, worst_is_high: bool
+) -> None:
+    """``grid`` (rows × columns) as coloured cells with each value written in it, on an axis
+    whose first row is at the top; the worst cell of each row (when a row has several) bold."""
+    colormap = sns.color_palette(cmap, as_cmap=True)
+    ax.pcolormesh(grid, cmap=colormap, norm=norm, edgecolors="white", linewidth=1)
+    ax.set(xlim=(0, grid.shape[1]), ylim=(grid.shape[0], 0))
+    ax.grid(False)
+
+    def written(value: float) -> str:
+        return f"{value:.3f}" if value < 0.1 or not worst_is_high else f"{value:.2f}"
+
+    for i, row in enumerate(grid):
+        finite = np.isfinite(row)
+        worst = -1
+        if finite.sum() > 1:
+            worst = int(np.nanargmax(row) if worst_is_high else np.nanargmin(row))
+            best = np.nanargmin(row) if worst_is_high else np.nanargmax(row)
+            if written(row[worst]) == written(row[best]):  # a tie at the precision shown
+                worst = -1
+        for j, value in enumerate(row):
+            if not finite[j]:
+                continue
+            red, green, blue, _ = colormap(norm(value))
+            light = 0.299 * red + 0.587 * green + 0.114 * blue > 0.5
+            ax.text(
+                j + 0.5,
+                i + 0.5,
+                written(value),
+                ha="center",
+                va="center",
+                fontsize=9,
+                fontweight="bold" if j == worst else "normal",
+                color="black" if light else "white",
+            )
 
 
 def plot_threshold_spread(thresholds: np.ndarray, chosen: float, save: str | None = None) -> Figure:
@@ -559,72 +805,130 @@ def plot_gradcam(
     ncols: int = 4,
     alpha: float = 0.4,
     save: str | None = None,
+    true_labels: Sequence[str] | None = None,
+    probabilities: Sequence[float] | np.ndarray | None = None,
+    threshold: float = 0.5,
+    title: str | None = None,
 ) -> Figure:
-    """Each X-ray (gray) with its Grad-CAM heat map laid over it (red: most evidence).
+    """Each X-ray (gray) with its Grad-CAM heat map laid over it (red: most evidence), and a
+    colour bar for the heat (0: none, 1: the most evidence in that image).
+
+    Each panel's title is its line of ``titles`` (when given), then, with ``true_labels``
+    and/or ``probabilities``, what the model was shown and what it said:
+    ``"true NORMAL · p=0.61 → PNEUMONIA"`` (PNEUMONIA when ``p >= threshold``), in red when
+    the answer is wrong. ``title`` goes above the whole figure.
 
     >>> heat = explain.grad_cam(model, splits.x_val[:8])  # doctest: +SKIP
     >>> fig = plots.plot_gradcam(splits.x_val[:8], heat, save="06_gradcam")  # doctest: +SKIP
+    >>> truth = [config.CLASS_NAMES[v] for v in splits.y_val[:8]]  # doctest: +SKIP
+    >>> fig = plots.plot_gradcam(splits.x_val[:8], heat, true_labels=truth,
+    ...                          probabilities=p_val[:8], threshold=0.37)  # doctest: +SKIP
     """
     n = len(images)
     ncols = min(ncols, n)
     nrows = int(np.ceil(n / ncols))
+    colormap = plt.get_cmap("jet")
     with _styled():
-        fig, axes = plt.subplots(nrows, ncols, figsize=(3 * ncols, 3.2 * nrows), squeeze=False)
+        fig, axes = plt.subplots(
+            nrows,
+            ncols,
+            figsize=(3 * ncols + 1.0, 3.3 * nrows + (0.4 if title else 0)),
+            squeeze=False,
+            layout="constrained",
+        )
         for i, ax in enumerate(axes.flat):
             ax.axis("off")
             if i < n:
                 ax.imshow(np.asarray(images[i]).squeeze(), cmap="gray", vmin=0, vmax=255)
-                ax.imshow(heatmaps[i], cmap="jet", alpha=alpha, vmin=0, vmax=1)
-                if titles is not None:
-                    ax.set_title(titles[i], fontsize=9)
+                ax.imshow(heatmaps[i], cmap=colormap, alpha=alpha, vmin=0, vmax=1)
+                text, wrong = _gradcam_title(i, titles, true_labels, probabilities, threshold)
+                if text:
+                    ax.set_title(text, fontsize=9, color="firebrick" if wrong else "black")
+        heat = plt.cm.ScalarMappable(norm=mcolors.Normalize(0, 1), cmap=colormap)
+        bar = fig.colorbar(heat, ax=axes, shrink=0.8, aspect=30, pad=0.02)
+        bar.set_label("Grad-CAM heat (0 = none, 1 = most evidence)")
+        if title:
+            fig.suptitle(title)
     return _done(fig, save)
+
+
+def _gradcam_title(
+    i: int,
+    titles: Sequence[str] | None,
+    true_labels: Sequence[str] | None,
+    probabilities: Sequence[float] | np.ndarray | None,
+    threshold: float,
+) -> tuple[str, bool]:
+    """Panel ``i``'s title for :func:`plot_gradcam` and whether the model's answer is wrong."""
+    lines = [str(titles[i])] if titles is not None else []
+    parts, wrong = [], False
+    if true_labels is not None:
+        parts.append(f"true {true_labels[i]}")
+    if probabilities is not None:
+        p = float(probabilities[i])
+        predicted = config.CLASS_NAMES[int(p >= threshold)]
+        parts.append(f"p={p:.2f} → {predicted}")
+        if true_labels is not None and true_labels[i] in config.CLASS_NAMES:
+            wrong = true_labels[i] != predicted
+    if parts:
+        lines.append(" · ".join(parts))
+    return "\n".join(lines), wrong
 
 
 # --------------------------------------------------------------------------- hyper-parameter search
 
 
-def plot_trials(trials: pd.DataFrame, save: str | None = None) -> Figure:
-    """Validation log-loss (the search's objective, lower is better) of every completed trial
-    of a :func:`xraylib.tuning.search`, in the order the trials started: one colour per tuner
-    (machine), marker size by epochs trained, and the best so far as a line.
+def plot_trials(
+    trials: pd.DataFrame, save: str | None = None, objective: str | None = None
+) -> Figure:
+    """The search's objective (lower is better) of every completed trial of a
+    :func:`xraylib.tuning.search`, in the order the trials started: one colour per tuner
+    (machine), marker size by epochs trained, and the best so far as a line. ``objective``
+    is the column (default: ``stress_log_loss`` when the table has it, else ``val_loss``).
 
     >>> result = tuning.search(splits, overwrite=True)  # doctest: +SKIP
-    >>> fig = plots.plot_trials(result.trials, save="05_trials_val_loss")  # doctest: +SKIP
+    >>> fig = plots.plot_trials(result.trials, save="05_trials")  # doctest: +SKIP
     """
+    objective = _objective_of(trials, objective)
     done = _completed_trials(trials)
+    done = done[done[objective].notna()]
     with _styled():
         fig, ax = plt.subplots(figsize=(8, 3.8))
         for tuner, group in done.groupby("tuner"):
             ax.scatter(
                 group.number,
-                group.val_loss,
+                group[objective],
                 s=15 + 10 * group.epochs,
                 alpha=0.8,
                 label=str(tuner),
             )
         ax.step(
-            done.number, done.val_loss.cummin(), where="post", color="gray", label="best so far"
+            done.number, done[objective].cummin(), where="post", color="gray", label="best so far"
         )
         ax.set(
-            title="validation log-loss of each trial (marker size: epochs trained)",
+            title=f"{objective} of each trial (marker size: epochs trained)",
             xlabel="trial",
-            ylabel="validation log-loss (lower is better)",
+            ylabel=f"{objective} (lower is better)",
         )
         ax.legend(fontsize=9)
     return _done(fig, save)
 
 
-def plot_hyperparameters(trials: pd.DataFrame, save: str | None = None) -> Figure:
+def plot_hyperparameters(
+    trials: pd.DataFrame, save: str | None = None, objective: str | None = None
+) -> Figure:
     """One panel per hyper-parameter of a :func:`xraylib.tuning.search`: each completed
-    trial's value against its validation log-loss, coloured by the epochs it trained (short
-    Hyperband trials score worse).
+    trial's value against its objective (default: ``stress_log_loss`` when the table has it,
+    else ``val_loss``), coloured by the epochs it trained (short Hyperband trials score
+    worse). Choices are columns of dots; rates and penalties (:data:`LOG_SCALE`) lie on a
+    logarithmic axis.
 
     >>> fig = plots.plot_hyperparameters(result.trials, save="05_hyperparameters")  # doctest: +SKIP
     """
-    from xraylib.tuning import hyperparameter_names
-
+    objective = _objective_of(trials, objective)
     done = _completed_trials(trials)
-    names = hyperparameter_names(trials)
+    done = done[done[objective].notna()]
+    names = _hyperparameter_columns(trials, exclude=(objective,))
     columns = min(4, max(len(names), 1))
     rows = int(np.ceil(len(names) / columns)) or 1
     budgets = sorted(done.epochs.unique())
@@ -632,15 +936,15 @@ def plot_hyperparameters(trials: pd.DataFrame, save: str | None = None) -> Figur
     jitter = np.random.default_rng(0).uniform(-0.15, 0.15, len(done))
     with _styled():
         fig, axes = plt.subplots(
-            rows, columns, sharey=True, squeeze=False, figsize=(3.2 * columns, 2.9 * rows)
+            rows, columns, sharey=True, squeeze=False, figsize=(3.3 * columns, 3.1 * rows)
         )
         for ax, name in zip(axes.flat, names, strict=False):
-            x = _trial_positions(ax, done[name], jitter)
+            x = _trial_positions(ax, name, done[name], jitter)
             for epochs in budgets:
                 chosen = (done.epochs == epochs).to_numpy()
                 ax.scatter(
                     x[chosen],
-                    done.val_loss[chosen],
+                    done[objective][chosen],
                     color=colors[epochs],
                     s=25,
                     label=f"{epochs:g} epochs",
@@ -649,10 +953,232 @@ def plot_hyperparameters(trials: pd.DataFrame, save: str | None = None) -> Figur
         for ax in axes.flat[len(names) :]:
             ax.axis("off")
         for ax in axes[:, 0]:
-            ax.set_ylabel("validation log-loss")
+            ax.set_ylabel(objective)
         if budgets:
             axes.flat[0].legend(fontsize=8, title="trained", title_fontsize=8)
     return _done(fig, save)
+
+
+def plot_search_effects(
+    trials: pd.DataFrame,
+    objective: str = "stress_log_loss",
+    highlight: str | None = None,
+    save: str | None = None,
+    exclude: Sequence[str] = (),
+    highlight_label: str = "hand-made configuration",
+) -> Figure:
+    """What a hyper-parameter search learned, at a glance: one small panel per
+    hyper-parameter, the ``objective`` (y, lower is better, the same scale in every panel)
+    against the hyper-parameter's value (x: a column of dots per choice, a logarithmic axis
+    for rates and penalties), the panels ordered by how much the hyper-parameter moved the
+    objective, that effect written in each panel's title.
+
+    * **Trials**: the COMPLETED trials of the final round, the largest epoch budget that at
+      least two trials reached (shorter Hyperband trials score worse for being short and
+      would swamp the comparison); all completed trials when no budget has two. The
+      subtitle says which.
+    * **Effect**: how far apart the medians of the objective lie across the values tried
+      (black ticks; for a continuous hyper-parameter, across the thirds of the trials sorted
+      by it, grey lines, with Spearman's ρ). With a handful of trials this is a hint, not a
+      measurement: read it with the number of trials in the subtitle.
+    * ``highlight``: a ``trial_id`` (e.g. the hand-made configuration's trial) marked in every
+      panel with a star and a legend entry ``highlight_label``.
+    * Hyper-parameters are :func:`xraylib.tuning.hyperparameter_names` less ``exclude`` and
+      any result-like column (``handmade``, ``val_*``, ``stress_*``).
+
+    >>> handmade = trials.loc[trials.handmade.astype(bool), "trial_id"].iloc[0]  # doctest: +SKIP
+    >>> fig = plots.plot_search_effects(trials, highlight=handmade,
+    ...                                 save="05_search_effects")  # doctest: +SKIP
+    """
+    done = _completed_trials(trials)
+    done = done[done[objective].notna()]
+    shown, subtitle, dots = _final_round(done)
+    names = _hyperparameter_columns(trials, exclude=(objective, *exclude))
+    effects = {name: _effect(name, shown[name], shown[objective]) for name in names}
+    names.sort(key=lambda name: -np.nan_to_num(effects[name].size, nan=-1.0))
+    marked = done[_is_trial(done.trial_id, highlight)] if highlight is not None else None
+    columns = min(4, max(len(names), 1))
+    rows = int(np.ceil(len(names) / columns)) or 1
+    jitter = np.random.default_rng(0).uniform(-0.12, 0.12, len(shown))
+    with _styled():
+        fig, axes = plt.subplots(
+            rows,
+            columns,
+            sharey=True,
+            squeeze=False,
+            figsize=(3.4 * columns, 2.9 * rows + 1.4),
+            layout="constrained",
+        )
+        for ax, name in zip(axes.flat, names, strict=False):
+            values = shown[name]
+            if marked is not None and len(marked):
+                values = pd.concat([values, marked[name]])
+            x = _trial_positions(
+                ax, name, values, np.r_[jitter, np.zeros(len(values) - len(jitter))]
+            )
+            plain = ~_is_trial(shown.trial_id, highlight)  # the highlighted one is a star
+            ax.scatter(
+                x[: len(shown)][plain],
+                shown[objective][plain],
+                s=30,
+                alpha=0.8,
+                color=sns.color_palette()[0],
+                label=dots,
+            )
+            effect = effects[name]
+            levels = sorted(values.dropna().unique())
+            segments = effect.segments or [
+                (levels.index(level) - 0.3, levels.index(level) + 0.3, median)
+                for level, median in effect.medians.items()
+            ]
+            spread = float(np.ptp(values.to_numpy(float))) if effect.segments else 0.0
+            for x0, x1, median in segments:
+                if x0 == x1 and ax.get_xscale() == "log":  # a third of one trial: widen it
+                    x0, x1 = x0 / 1.2, x1 * 1.2
+                elif x0 == x1:
+                    x0, x1 = x0 - 0.04 * spread, x1 + 0.04 * spread
+                ax.hlines(median, x0, x1, color=effect.color, linewidth=2.5, zorder=3)
+            if marked is not None and len(marked):
+                ax.scatter(
+                    x[len(shown) :],
+                    marked[objective],
+                    marker="*",
+                    s=220,
+                    color="gold",
+                    edgecolor="black",
+                    zorder=5,
+                    label=_highlight_label(highlight_label, marked, shown),
+                )
+            ax.set_title(f"{name}\n{effect.text}", fontsize=10)
+        for ax in axes.flat[len(names) :]:
+            ax.axis("off")
+        for ax in axes[:, 0]:
+            ax.set_ylabel(f"{objective}\n(lower is better)")
+        if not names:
+            _note(axes.flat[0], "no hyper-parameter columns in the table")
+        handles, labels = axes.flat[0].get_legend_handles_labels()
+        if handles:
+            fig.legend(handles, labels, loc="outside lower center", ncols=len(handles), fontsize=9)
+        fig.suptitle(
+            f"what the search learned: {objective} against each hyper-parameter\n{subtitle}\n"
+            "panels ordered by effect: how far apart the medians lie (black: per value; "
+            "grey: per third of the trials sorted by the value)",
+            fontsize=11,
+        )
+    return _done(fig, save)
+
+
+def _is_trial(ids: pd.Series, trial_id: object) -> np.ndarray:
+    """Which of ``ids`` is ``trial_id``, whether either is written ``"0016"`` or ``16``."""
+    if trial_id is None:
+        return np.zeros(len(ids), bool)
+    text = ids.astype(str).str.lstrip("0").replace("", "0")
+    wanted = str(trial_id).lstrip("0") or "0"
+    return (text == wanted).to_numpy()
+
+
+def _highlight_label(label: str, marked: pd.DataFrame, shown: pd.DataFrame) -> str:
+    """The legend entry of the highlighted trial, with its budget when it is not the shown
+    round's."""
+    row = marked.iloc[0]
+    text = f"{label} (trial {row.trial_id})"
+    budget = "epoch_budget" if "epoch_budget" in marked else "epochs"
+    if len(shown) and row[budget] != shown[budget].iloc[0]:
+        text += f", {row[budget]:g} epochs"
+    return text
+
+
+def _final_round(done: pd.DataFrame) -> tuple[pd.DataFrame, str, str]:
+    """The completed trials of the largest epoch budget reached by two or more trials, a
+    subtitle that says so (all of them, and that, when no budget has two) and the legend
+    entry of their dots."""
+    budget = (
+        "epoch_budget"
+        if "epoch_budget" in done and done["epoch_budget"].notna().any()
+        else "epochs"
+    )
+    counts = done[budget].value_counts()
+    reached = counts[counts >= 2]
+    if not len(reached):
+        subtitle = f"all {len(done)} completed trials (no epoch budget reached by two)"
+        return done, subtitle, "a completed trial"
+    final = reached.index.max()
+    shown = done[done[budget] == final]
+    left_out = len(done) - len(shown)
+    subtitle = (
+        f"the final round: the {len(shown)} completed trials with the largest budget "
+        f"({final:g} epochs; {left_out} shorter trials left out)"
+    )
+    return shown, subtitle, f"a trial of the final round ({final:g} epochs)"
+
+
+@dataclasses.dataclass(frozen=True)
+class _Effect:
+    """How much one hyper-parameter moved the objective, for :func:`plot_search_effects`."""
+
+    size: float  #: max − min of the medians (nan: not measurable)
+    text: str  #: the panel title's second line
+    color: str  #: of the median lines
+    #: a continuous hyper-parameter's thirds: (x from, x to, median) lines to draw
+    segments: list[tuple[float, float, float]] = dataclasses.field(default_factory=list)
+    #: a choice's median per value
+    medians: dict = dataclasses.field(default_factory=dict)
+
+
+def _effect(name: str, values: pd.Series, objective: pd.Series) -> _Effect:
+    """The spread of the objective's medians across the values of ``values`` (continuous
+    hyper-parameters: across the thirds of the trials sorted by the value)."""
+    values, objective = values.reset_index(drop=True), objective.reset_index(drop=True)
+    if _axis_kind(name, values) == "category":
+        medians = {
+            level: float(objective[values == level].median())
+            for level in sorted(values.dropna().unique())
+        }
+        if len(medians) < 2:
+            return _Effect(np.nan, "one value tried: no effect to see", "black", medians=medians)
+        size = max(medians.values()) - min(medians.values())
+        return _Effect(size, f"medians differ by {size:.3g}", "black", medians=medians)
+    order = np.argsort(values.to_numpy(float), kind="stable")
+    groups = [g for g in np.array_split(order, 3 if len(order) >= 6 else 2) if len(g)]
+    x = values.to_numpy(float)
+    segments = [
+        (float(x[g].min()), float(x[g].max()), float(np.median(objective.to_numpy(float)[g])))
+        for g in groups
+    ]
+    if len(groups) < 2:
+        return _Effect(np.nan, "too few trials to see an effect", "gray", segments)
+    thirds = [m for _, _, m in segments]
+    size = max(thirds) - min(thirds)
+    rho = spearmanr(x, objective.to_numpy(float)).statistic
+    return _Effect(size, f"medians differ by {size:.3g} · ρ {rho:+.2f}", "gray", segments)
+
+
+#: Hyper-parameters drawn on a logarithmic axis when all their values are positive.
+LOG_SCALE = ("learning_rate", "weight_decay", "l2")
+#: Columns of a trials table that are never hyper-parameters (besides ``val_*``, ``stress_*``).
+_NOT_HYPERPARAMETERS = ("trial_id", "tuner", "status", "handmade", "epochs", "epoch_budget")
+
+
+def _objective_of(trials: pd.DataFrame, objective: str | None) -> str:
+    """``objective``, else ``stress_log_loss`` when the table has it, else ``val_loss``."""
+    if objective is not None:
+        return objective
+    if "stress_log_loss" in trials and trials["stress_log_loss"].notna().any():
+        return "stress_log_loss"
+    return "val_loss"
+
+
+def _hyperparameter_columns(trials: pd.DataFrame, exclude: Sequence[str] = ()) -> list[str]:
+    """:func:`xraylib.tuning.hyperparameter_names` less ``exclude`` and result-like columns
+    (so a table written by an older or newer :mod:`xraylib.tuning` still plots)."""
+    from xraylib.tuning import hyperparameter_names
+
+    skip = {*_NOT_HYPERPARAMETERS, "seconds", "number", *exclude}
+    return [
+        name
+        for name in hyperparameter_names(trials)
+        if name not in skip and not name.startswith(("val_", "stress_"))
+    ]
 
 
 def _completed_trials(trials: pd.DataFrame) -> pd.DataFrame:
@@ -661,22 +1187,59 @@ def _completed_trials(trials: pd.DataFrame) -> pd.DataFrame:
     return done.assign(number=done.trial_id.astype(int)).sort_values("number")
 
 
-def _trial_positions(ax, values: pd.Series, jitter: np.ndarray) -> np.ndarray:
-    """x positions of one panel: a log axis for a wide numeric range, else one jittered
-    column per value."""
+def _axis_kind(name: str, values: pd.Series) -> str:
+    """``"log"`` for a rate or penalty with positive values (:data:`LOG_SCALE`), ``"linear"``
+    for another number with more than 6 values, else ``"category"`` (choices, booleans)."""
+    numeric = values.dtype.kind in "fiu"
+    if numeric and name in LOG_SCALE and values.min() > 0 and values.nunique() > 1:
+        return "log"
     if values.dtype.kind == "f" and values.nunique() > 6:
-        if values.min() > 0 and values.max() > 10 * values.min():
-            ax.set_xscale("log")
-            ax.tick_params(axis="x", which="minor", labelbottom=False)
-        return values.to_numpy()
-    levels = sorted(values.unique())
-    ax.set_xticks(
-        range(len(levels)), [f"{v:g}" if isinstance(v, float) else str(v) for v in levels]
-    )
-    return values.map({level: i for i, level in enumerate(levels)}).to_numpy() + jitter
+        return "linear"
+    return "category"
+
+
+def _label(value: object) -> str:
+    """A tick label: numbers with ``:g`` (0.0001, 1e-05, 16), anything else as text."""
+    if isinstance(value, bool | np.bool_):
+        return str(bool(value))
+    if isinstance(value, int | float | np.number):
+        return f"{float(value):g}"
+    return str(value)
+
+
+def _trial_positions(ax: Axes, name: str, values: pd.Series, jitter: np.ndarray) -> np.ndarray:
+    """x positions of one hyper-parameter's panel, with readable ticks: a log axis for rates
+    and penalties, a plain one for other many-valued numbers (4 ticks at most), else one
+    jittered column per value, labelled with ``:g``."""
+    kind = _axis_kind(name, values)
+    formatter = ticker.FuncFormatter(lambda v, _: f"{v:g}")
+    if kind == "log":
+        ax.set_xscale("log")
+        ax.xaxis.set_major_locator(ticker.LogLocator(base=10, subs=(1.0, 3.0), numticks=6))
+        ax.xaxis.set_major_formatter(formatter)
+        ax.xaxis.set_minor_formatter(ticker.NullFormatter())
+        ax.tick_params(axis="x", labelrotation=35, labelsize=8)
+        low, high = float(values.min()), float(values.max())
+        ax.set_xlim(low / 1.6, high * 1.6)
+        return values.to_numpy(float)
+    if kind == "linear":
+        ax.xaxis.set_major_locator(ticker.MaxNLocator(4))
+        ax.xaxis.set_major_formatter(formatter)
+        return values.to_numpy(float)
+    levels = sorted(values.dropna().unique())
+    labels = [_label(level) for level in levels]
+    ax.set_xticks(range(len(levels)), labels)
+    ax.set_xlim(-0.6, len(levels) - 0.4)
+    if len(levels) > 4 or max((len(label) for label in labels), default=0) > 5:
+        ax.tick_params(axis="x", labelrotation=35, labelsize=8)
+    return values.map({level: i for i, level in enumerate(levels)}).to_numpy(float) + jitter
 
 
 # --------------------------------------------------------------------------- input quality
+
+
+#: Below this many images a set of scores is drawn as individual points, not a histogram.
+FEW_IMAGES = 50
 
 
 def plot_ood_scores(
@@ -687,7 +1250,10 @@ def plot_ood_scores(
 ) -> Figure:
     """Out-of-distribution scores (:mod:`xraylib.quality`) of one or more sets of images
     against those of the validation images (``reference``, out of fold), with the gate's
-    threshold; logarithmic axis, each histogram as a share of its images.
+    threshold; logarithmic axis. Sets of :data:`FEW_IMAGES` images or more are histograms,
+    each as a share of its images; a smaller set (a folder of 19 images) is one dot per
+    image in a strip under them, with how many lie above the threshold — a histogram of a
+    dozen images shows bins, not a distribution.
 
     >>> fig = plots.plot_ood_scores(gate.reference_scores, table.ood_score,
     ...                             gate.threshold)  # doctest: +SKIP
@@ -697,12 +1263,24 @@ def plot_ood_scores(
     for name, values in named.items():
         values = np.asarray(values, float)
         curves[name] = values[np.isfinite(values)]
+    few = {name: v for name, v in curves.items() if name != "validation" and len(v) < FEW_IMAGES}
+    many = {name: v for name, v in curves.items() if name not in few}
     every = np.concatenate([*curves.values(), [threshold]])
     every = every[every > 0]
     bins = np.geomspace(every.min() * 0.9, every.max() * 1.1, 40).tolist()
+    palette = dict(zip(curves, sns.color_palette("deep", len(curves)), strict=True))
     with _styled():
-        fig, ax = plt.subplots(figsize=(8, 4))
-        for name, values in curves.items():
+        if few:
+            fig, (ax, strip) = plt.subplots(
+                2,
+                1,
+                sharex=True,
+                figsize=(8, 4.6 + 0.45 * len(few)),
+                gridspec_kw={"height_ratios": [3, 0.6 + 0.45 * len(few)]},
+            )
+        else:
+            fig, ax = plt.subplots(figsize=(8, 4))
+        for name, values in many.items():
             ax.hist(
                 values,
                 bins=bins,
@@ -710,14 +1288,50 @@ def plot_ood_scores(
                 histtype="stepfilled" if name == "validation" else "step",
                 alpha=0.35 if name == "validation" else 1.0,
                 linewidth=2,
+                color=palette[name],
                 label=f"{name} ({len(values)})",
             )
         ax.axvline(threshold, color="black", linestyle="--", label=f"threshold {threshold:.1f}")
         ax.set(
             xscale="log",
             title="how far from the validation X-rays (out-of-distribution score)",
-            xlabel="Mahalanobis distance of the penultimate-layer features (log scale)",
             ylabel="share of images",
         )
         ax.legend(loc="upper right", fontsize=9)
+        bottom = strip if few else ax
+        if few:
+            _score_strip(strip, few, threshold, palette)
+        bottom.set_xlabel("Mahalanobis distance of the penultimate-layer features (log scale)")
+        bottom.xaxis.set_major_locator(ticker.LogLocator(subs=(1.0, 2.0, 5.0)))
+        bottom.xaxis.set_major_formatter(ticker.FuncFormatter(lambda v, _: f"{v:g}"))
+        bottom.xaxis.set_minor_formatter(ticker.NullFormatter())
     return _done(fig, save)
+
+
+def _score_strip(
+    ax: Axes, sets: Mapping[str, np.ndarray], threshold: float, palette: Mapping
+) -> None:
+    """One row of dots per set (one dot per image), the threshold, and each set's count
+    above it."""
+    jitter = np.random.default_rng(0)
+    for row, (name, values) in enumerate(sets.items()):
+        ax.scatter(
+            values,
+            row + jitter.uniform(-0.18, 0.18, len(values)),
+            s=28,
+            alpha=0.85,
+            color=palette[name],
+            edgecolor="black",
+            linewidth=0.5,
+        )
+    ax.axvline(threshold, color="black", linestyle="--")
+    ax.set_yticks(
+        range(len(sets)),
+        [
+            f"{name} ({len(v)})\n{int((v > threshold).sum())} above threshold"
+            for name, v in sets.items()
+        ],
+    )
+    ax.set_ylim(len(sets) - 0.5, -0.5)
+    ax.grid(False, axis="y")
+    ax.set_title("few images: one dot per image", fontsize=10, loc="left")

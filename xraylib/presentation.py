@@ -2,9 +2,13 @@
 
 Every number on the slides is read from ``data/results/`` and ``final.json`` (written by the
 executed notebooks) and every picture from ``images/`` or drawn here from those numbers;
-nothing is typed in. Results are told as natural frequencies ("of 100 children with
-pneumonia, it flags 98"). Each slide is one small function of :data:`SLIDES`, so a slide can
-be changed without reading the others. Rebuild with ``python -m xraylib presentation``
+nothing is typed in. Results are told as natural frequencies ("of 100 X-rays with pneumonia,
+it flags 97"; "of 1,000 children X-rayed, …"), counted per X-ray, never per child, unless a
+patient id counts the children. The slides say how often the official test set was read (the
+ledger) and claim no difference between test and check images that a results file does not
+measure (``shift.csv``, when there is one). No model id, commit hash or method acronym is shown:
+those are in the README. Each slide is one small function of :data:`SLIDES`, so a slide can be
+changed without reading the others. Rebuild with ``python -m xraylib presentation``
 (``make presentation``) after re-running the notebooks.
 
 Figures are made with matplotlib's object-oriented API and never registered with pyplot, so
@@ -14,8 +18,10 @@ backend) as it was.
 
 from __future__ import annotations
 
+import math
 import textwrap
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import cast
 
@@ -29,7 +35,6 @@ from matplotlib.transforms import Bbox
 
 from xraylib import config, predict, results
 from xraylib.errors import XrayError
-from xraylib.notebook import series
 
 SLIDE = (13.33, 7.5)
 INK, ACCENT, MUTED, CALM = "#1b2a41", "#c0392b", "#7f8c8d", "#2e86c1"
@@ -37,8 +42,6 @@ FLAGGED, MISSED, CLEARED, NEEDLESS = "#c0392b", "#f5b7b1", "#aed6f1", "#e67e22"
 #: Where a slide's figure goes (left, bottom, width, height as fractions of the slide): the
 #: whole slide below the title and headline, well over half of it.
 CONTENT = (0.05, 0.08, 0.90, 0.62)
-#: The ledger slide shows at most this many (the latest) rows, so they stay readable.
-LEDGER_ROWS_SHOWN = 14
 RUN_06 = "run notebook 06 first (make notebooks)"
 MISSING = "execute the notebooks first (make notebooks)"
 METRIC_NAMES = {
@@ -47,6 +50,47 @@ METRIC_NAMES = {
     "specificity": "specificity",
     "roc_auc": "ROC AUC",
 }
+#: Where the images come from (the data card: Kermany et al. 2018), training and test alike.
+CENTRE = "Guangzhou Women and Children's Medical Center"
+#: Shares of children with pneumonia at which a flag is told per :data:`PER` children X-rayed
+#: (rarer than in the official test set).
+PREVALENCES = (0.05, 0.20)
+PER = 1000
+#: Per-image answers on the official test set (``label`` and, where known, ``patient_id``).
+PREDICTIONS_FILE = "test_predictions.csv"
+#: Test images against validation images, measured without labels (optional; the lead's run
+#: writes it): columns ``set`` (``validation``/``test``), ``images``, ``ood_rate`` (share the
+#: input gate calls out of distribution) and ``estimated_pneumonia_rate`` (label-free).
+SHIFT_FILE = "shift.csv"
+SHIFT_COLUMNS = ("set", "ood_rate")
+#: Each step of a declared adaptation in plain words: (on a headline, on a chart label).
+PLAIN_STEPS = {
+    "AdaBN": ("re-tuned on the new images", "re-tuned"),
+    "prior shift (EM)": (
+        "corrected for the pneumonia rate it estimates from its own answers",
+        "rate fix (own answers)",
+    ),
+    "prior shift (BBSE)": (
+        "corrected for the pneumonia rate estimated from its check-set errors",
+        "rate fix (check-set errors)",
+    ),
+}
+
+
+def _is_none(name: object) -> bool:
+    return name is None or (isinstance(name, float) and math.isnan(name)) or name == "none"
+
+
+def plain_adaptation(name: object, short: bool = False) -> str:
+    """An adaptation in plain words: ``"AdaBN"`` → "re-tuned on the new images, without their
+    labels" (``short``: "re-tuned"); ``"none"`` → "as trained". Unknown steps: "adjusted"."""
+    if _is_none(name):
+        return "as trained"
+    steps = [
+        PLAIN_STEPS.get(step.strip(), ("adjusted", "adjusted"))[int(short)]
+        for step in str(name).split(" + ")
+    ]
+    return " + ".join(steps) if short else " and ".join(steps) + ", without their labels"
 
 
 class Results:
@@ -58,6 +102,11 @@ class Results:
         final: the facts stored beside the final model (``final.json``; ``{}`` if none).
         plain, adapted, validation: the test row as trained, the test row with the declared
             adaptation and the validation row of the ``@final`` model.
+        reads: how many times the official test set was read
+            (:func:`results.count_test_reads`).
+        children: distinct patients among the test X-rays by label (``NORMAL``,
+            ``PNEUMONIA``, ``total``), from ``test_predictions.csv``; ``{}`` without patient ids.
+        shift: ``shift.csv`` (test against validation, without labels) or ``None``.
     """
 
     def __init__(self, results_dir: Path, images_dir: Path):
@@ -69,6 +118,9 @@ class Results:
         self.final = predict.saved_info()
         self.plain, self.adapted = self._test_rows()
         self.validation = self._validation_row()
+        self.reads = results.count_test_reads(results_dir)
+        self.children = self._children()
+        self.shift = self._shift()
 
     def _csv(self, name: str, **options) -> pd.DataFrame:
         path = self.results_dir / name
@@ -107,28 +159,203 @@ class Results:
             raise self._no_row("no validation row of a model ending with @final")
         return final.iloc[0]
 
+    def _children(self) -> dict[str, int]:
+        path = self.results_dir / PREDICTIONS_FILE
+        if not path.is_file():
+            return {}
+        wanted = {"split", "label", "patient_id"}
+        table = pd.read_csv(path, usecols=lambda column: column in wanted, dtype=str)
+        if not {"label", "patient_id"} <= set(table.columns):
+            return {}
+        if "split" in table.columns:
+            table = table[table.split == "test"]
+        counts = {str(k): int(v) for k, v in table.groupby("label").patient_id.nunique().items()}
+        return counts | {"total": int(table.patient_id.nunique())}
+
+    def _shift(self) -> pd.DataFrame | None:
+        path = self.results_dir / SHIFT_FILE
+        if not path.is_file():
+            return None
+        table = pd.read_csv(path)
+        sets = table.get("set", pd.Series(dtype=str)).astype(str).str.lower()
+        if not set(SHIFT_COLUMNS) <= set(table.columns) or not (
+            sets.str.startswith("val").any() and sets.str.startswith("test").any()
+        ):
+            raise XrayError(
+                f"{path} needs columns {', '.join(SHIFT_COLUMNS)} and a 'validation' and a "
+                "'test' row"
+            )
+        return table
+
     @property
     def adaptation(self) -> str:
-        """The name of the declared adaptation, e.g. ``"AdaBN + prior shift (EM)"``."""
+        """The name of the declared adaptation, e.g. ``"AdaBN"`` (``"none"``: as trained)."""
         return str(self.adapted.get("adaptation", "adaptation"))
+
+    @property
+    def handed_over(self) -> str:
+        """The declared adaptation in plain words (``"as trained"`` when there is none)."""
+        return plain_adaptation(self.adaptation)
 
     def test_count(self, label: str) -> int:
         """Number of ``label`` (NORMAL, PNEUMONIA or total) images of the official test set."""
         return int(self.counts.loc["test", label])
 
+    def of_children(self, label: str) -> str:
+        """ " (of 225 children)" for the test X-rays of ``label`` when patient ids count them;
+        else ``""``."""
+        n = self.children.get(label)
+        return f" (of {n:,} children)" if n else ""
+
+
+def whole(x: float) -> int:
+    """``x`` rounded to a whole number, halves up: ``whole(62.5) == 63``."""
+    return int(math.floor(float(x) + 0.5))
+
 
 def per_100(rate: float) -> int:
-    """A rate as a whole number of 100 children: ``per_100(0.9821) == 98``."""
-    return int(round(100 * float(rate)))
+    """A rate as a whole number of 100: ``per_100(0.9821) == 98``."""
+    return whole(100 * float(rate))
 
 
 def flagged_sentence(row: pd.Series) -> str:
-    """A result in natural frequencies, e.g. "Of 100 children with pneumonia, it flags 98;
-    of 100 healthy children, it sends 34 for a needless second look." """
+    """A test result in natural frequencies, e.g. "Of 100 X-rays with pneumonia, it flags 98;
+    of 100 healthy X-rays, it sends 34 for a needless second look." """
     return (
-        f"Of 100 children with pneumonia, it flags {per_100(row.sensitivity)}; of 100 healthy "
-        f"children, it sends {per_100(1 - row.specificity)} for a needless second look."
+        f"Of 100 X-rays with pneumonia, it flags {per_100(row.sensitivity)}; of 100 healthy "
+        f"X-rays, it sends {per_100(1 - row.specificity)} for a needless second look."
     )
+
+
+@dataclass(frozen=True)
+class Screening:
+    """What a flag means among ``children`` X-rayed, ``sick`` of whom have pneumonia.
+
+    Attributes:
+        caught: children with pneumonia it flags; ``missed`` the rest of them.
+        false_flags: healthy children it flags all the same (of ``healthy``).
+    """
+
+    children: int
+    sick: int
+    caught: int
+    missed: int
+    healthy: int
+    false_flags: int
+
+    @property
+    def flags(self) -> int:
+        """Every child it flags (called PNEUMONIA)."""
+        return self.caught + self.false_flags
+
+
+def natural_frequencies(
+    sensitivity: float, specificity: float, prevalence: float, children: int = PER
+) -> Screening:
+    """A flag in natural frequencies: of ``children`` X-rayed where a share ``prevalence`` has
+    pneumonia, how many have it, how many are flagged rightly and wrongly, how many are missed
+    (whole children, halves rounded up).
+
+    >>> natural_frequencies(0.9, 0.8, 0.05)
+    Screening(children=1000, sick=50, caught=45, missed=5, healthy=950, false_flags=190)
+    """
+    sick = whole(children * prevalence)
+    caught = whole(sick * sensitivity)
+    healthy = children - sick
+    return Screening(
+        children, sick, caught, sick - caught, healthy, whole(healthy * (1 - specificity))
+    )
+
+
+def latest_result(res: Results) -> tuple[pd.Series, str]:
+    """The final model's latest test result for the frequencies slide and which it is: the
+    latest ledger read's row with the declared adaptation, else that read's row as trained
+    (else the declared row of ``metrics.csv``); with a phrase such as "read 5: the model
+    re-tuned on the new images, without their labels"."""
+    ledger = res.ledger
+    if len(ledger):
+        latest = ledger[ledger["read"] == ledger["read"].max()]
+        how = latest["adaptation"].fillna("none")
+        for name in (res.adaptation, "none"):
+            found = latest[how == name]
+            if len(found):
+                read = int(latest["read"].iloc[0])
+                return found.iloc[0], f"read {read}: the model {plain_adaptation(name)}"
+    return res.adapted, f"the model {res.handed_over}"
+
+
+def read_history(ledger: pd.DataFrame) -> pd.DataFrame:
+    """One row per read of the official test set: ``read, date, model, again``.
+
+    ``model`` numbers the models scored (1, 2, … in the order first read); a read whose result
+    as trained (threshold, sensitivity, specificity, ROC AUC) equals an earlier read's scored
+    the same model again (``again``).
+    """
+    rows: list[dict] = []
+    seen: dict[tuple[str, ...], int] = {}
+    for read, lines in ledger.groupby("read", sort=True):
+        plain = lines[lines["adaptation"].fillna("none") == "none"]
+        first = (plain if len(plain) else lines).iloc[0]
+        key = tuple(
+            f"{float(first.get(m, math.nan)):.10g}"
+            for m in ("threshold", "sensitivity", "specificity", "roc_auc")
+        )
+        again = key in seen
+        number = seen.setdefault(key, len(seen) + 1)
+        rows.append(
+            {"read": int(read), "date": str(first["date"]), "model": number, "again": again}
+        )
+    return pd.DataFrame(rows, columns=["read", "date", "model", "again"])
+
+
+def reads_sentence(res: Results) -> str:
+    """How often the official test set was read and what that means, in plain words."""
+    reads, models = res.reads, read_history(res.ledger).model.nunique()
+    if reads <= 1:
+        return (
+            "The official test set was read once, to score a model whose every setting was "
+            "fixed before that read."
+        )
+    scored = (
+        f"scoring {models} different models" if models > 1 else "each time scoring the same model"
+    )
+    meaning = (
+        " What earlier reads showed informed later recipes, so the latest read is not a "
+        "pristine first look."
+        if models > 1
+        else ""
+    )
+    return (
+        f"The official test set has been read {reads} times, {scored}, each fixed before its "
+        f"read.{meaning}"
+    )
+
+
+def shift_sentence(res: Results) -> str:
+    """Test images against check (validation) images, only as ``shift.csv`` measures them."""
+    if res.shift is None:
+        return (
+            f"Training and test X-rays all come from one hospital ({CENTRE}). How far the "
+            "test images differ from the check images is not measured."
+        )
+    table = res.shift
+    sets = table["set"].astype(str).str.lower()
+    test, check = (
+        table[sets.str.startswith("test")].iloc[0],
+        table[sets.str.startswith("val")].iloc[0],
+    )
+    text = (
+        f"Training and test X-rays come from one hospital ({CENTRE}). Measured without labels, "
+        f"the input check calls {whole(PER * test.ood_rate)} of {PER:,} test X-rays unusual "
+        f"(check set: {whole(PER * check.ood_rate)} of {PER:,})"
+    )
+    rate = "estimated_pneumonia_rate"
+    if rate in table.columns and pd.notna(test[rate]) and pd.notna(check[rate]):
+        text += (
+            f"; the estimated share with pneumonia is {per_100(test[rate])} of 100 "
+            f"(check set: {per_100(check[rate])} of 100)"
+        )
+    return text + "."
 
 
 # ---------------------------------------------------------------------------- slide parts
@@ -227,14 +454,32 @@ def _table_font(rows: int) -> int:
     return 16 if rows <= 8 else 14 if rows <= 12 else 12
 
 
-def _which(result: object) -> str:
-    """How a slide names a target's result: "as trained" or "adjusted"."""
-    return "as trained" if result == "plain" else "adjusted"
+def _which(result: object, adaptation: object) -> str:
+    """How a slide names a target's result: "as trained", or the declared ``adaptation`` in
+    plain words ("re-tuned")."""
+    return "as trained" if result == "plain" else plain_adaptation(adaptation, short=True)
 
 
 def _short_name(model: str) -> str:
     """A comparison row's model name without its parenthesised details."""
     return model.split(" (")[0]
+
+
+def _grid(ax: Axes, groups: list[tuple[int, str]], columns: int = 50) -> None:
+    """One small square per child, ``columns`` a row, coloured by ``groups`` in order:
+    ``[(45, red), (5, pink), …]`` colours the first 45 red, the next 5 pink, and so on."""
+    colors = [color for n, color in groups for _ in range(n)]
+    rows = math.ceil(len(colors) / columns)
+    xs = [k % columns for k in range(len(colors))]
+    ys = [rows - 1 - k // columns for k in range(len(colors))]
+    box, size = ax.get_position(), cast(Figure, ax.figure).get_size_inches()
+    cell = min(box.width * size[0] / columns, box.height * size[1] / rows)  # inches
+    side = 0.8 * 72 * cell  # a square's side in points, a fifth of it gap
+    ax.scatter(xs, ys, s=side**2, marker="s", c=colors, linewidths=0)
+    ax.set_xlim(-0.6, columns - 0.4)
+    ax.set_ylim(-0.6, rows - 0.4)
+    ax.set_aspect("equal", anchor="W")
+    ax.axis("off")
 
 
 # ---------------------------------------------------------------------------- the slides
@@ -244,53 +489,56 @@ def slide_title(res: Results) -> Figure:
     """What the project is, its headline result in natural frequencies, what X-rays look like."""
     fig = _slide(
         "Can a computer flag pneumonia on child X-rays?",
-        f"Tested on {res.test_count('total')} X-rays it had never seen. "
-        + flagged_sentence(res.adapted),
+        f"Scored on the official test set: {res.test_count('total')} X-rays from the same "
+        "hospital as its training X-rays. " + flagged_sentence(res.adapted),
     )
     _picture(fig, res.image("01_sample_grid"), (0.04, 0.06, 0.92, 0.64))
     return fig
 
 
 def slide_data(res: Results) -> Figure:
-    """How many X-rays of each kind, and why accuracy alone says little."""
+    """How many X-rays of each kind, from where, and why accuracy alone says little."""
     counts = res.counts
     always = counts.loc["test", "PNEUMONIA"] / counts.loc["test", "total"]
     fig = _slide(
-        f"{int(counts.loc['total', 'total']):,} children's X-rays, most with pneumonia",
-        f"Because pneumonia is so common here, answering 'pneumonia' for every child is already "
-        f"right {per_100(always)} times in 100 — so we report what happens to sick and to "
-        "healthy children separately.",
+        f"{int(counts.loc['total', 'total']):,} X-rays of children, most with pneumonia",
+        f"Because pneumonia is so common here, answering 'pneumonia' for every X-ray is already "
+        f"right {per_100(always)} times in 100 — so we report what happens to X-rays with and "
+        "without pneumonia separately.",
     )
-    ax = fig.add_axes((0.2, 0.1, 0.75, 0.52))
+    ax = fig.add_axes((0.2, 0.22, 0.75, 0.42))
     splits = [s for s in ("train", "test") if s in counts.index]
-    names = {"train": "learning from", "test": "final test (never seen)"}
+    names = {"train": "learning from", "test": "official test"}
     normal, pneumonia = counts.loc[splits, "NORMAL"], counts.loc[splits, "PNEUMONIA"]
     labels = [names[s] for s in splits]
     ax.barh(labels, normal, color=CLEARED, label="healthy (NORMAL)")
     ax.barh(labels, pneumonia, left=normal, color=FLAGGED, label="pneumonia")
     for k in range(len(splits)):
-        ax.text(
-            normal.iloc[k] / 2,
-            k,
-            f"{int(normal.iloc[k]):,}",
-            ha="center",
-            va="center",
-            fontsize=16,
-            color=INK,
-        )
-        ax.text(
-            normal.iloc[k] + pneumonia.iloc[k] / 2,
-            k,
-            f"{int(pneumonia.iloc[k]):,}",
-            ha="center",
-            va="center",
-            fontsize=16,
-            color="white",
-        )
+        for left, width, color in [
+            (0, normal.iloc[k], INK),
+            (normal.iloc[k], pneumonia.iloc[k], "white"),
+        ]:
+            ax.text(
+                left + width / 2,
+                k,
+                f"{int(width):,}",
+                ha="center",
+                va="center",
+                fontsize=16,
+                color=color,
+            )
     ax.invert_yaxis()
     ax.set_xlabel("X-rays", fontsize=14)
     ax.legend(fontsize=15, frameon=False, loc="lower right")
     _bare(ax)
+    note = f"All from one hospital: {CENTRE} (Kermany et al. 2018)."
+    if res.children:
+        note += (
+            f" The {res.test_count('total')} test X-rays are of {res.children['total']:,} "
+            f"children: {res.test_count('NORMAL')} healthy X-rays{res.of_children('NORMAL')}, "
+            f"{res.test_count('PNEUMONIA')} with pneumonia{res.of_children('PNEUMONIA')}."
+        )
+    fig.text(0.04, 0.12, textwrap.fill(note, 100), fontsize=16, color=INK, va="top")
     return fig
 
 
@@ -304,8 +552,59 @@ def _chosen_step(n_models: int, validation: pd.DataFrame) -> str:
     return f"{n_models} models\ntried, 1 chosen\non the check set"
 
 
+def _flow(ax: Axes, steps: list[str]) -> None:
+    """Boxes joined by arrows, the last one highlighted."""
+    ax.set_xlim(0, len(steps))
+    ax.set_ylim(0, 1)
+    ax.axis("off")
+    for k, text in enumerate(steps):
+        last = k == len(steps) - 1
+        ax.add_patch(
+            FancyBboxPatch(
+                (k + 0.08, 0.05),
+                0.74,
+                0.9,
+                boxstyle="round,pad=0.02",
+                color=ACCENT if last else CALM,
+                alpha=0.2 if last else 0.15,
+            )
+        )
+        ax.text(k + 0.45, 0.5, text, ha="center", va="center", fontsize=17, color=INK)
+        if not last:
+            ax.add_patch(
+                FancyArrowPatch(
+                    (k + 0.84, 0.5), (k + 1.06, 0.5), arrowstyle="-|>", mutation_scale=30, color=INK
+                )
+            )
+
+
+def _timeline(ax: Axes, history: pd.DataFrame) -> None:
+    """The reads of the test set on a line: a filled dot for a new model, a ring for the same
+    model read again."""
+    n = len(history)
+    ax.set_xlim(0.4, n + 0.6)
+    ax.set_ylim(-1.2, 1)
+    ax.axis("off")
+    ax.plot([0.6, n + 0.4], [0, 0], color=MUTED, lw=2, zorder=1)
+    for k, read in enumerate(history.itertuples(), start=1):
+        ax.plot(
+            k,
+            0,
+            "o",
+            ms=22,
+            mew=3,
+            color=ACCENT,
+            markerfacecolor="white" if read.again else ACCENT,
+            zorder=2,
+        )
+        ax.text(k, 0.45, f"read {read.read}", ha="center", fontsize=16, weight="bold", color=INK)
+        model = f"model {read.model}" + (", again" if read.again else "")
+        ax.text(k, -0.45, f"{read.date}\n{model}", ha="center", va="top", fontsize=14, color=INK)
+
+
 def slide_method(res: Results) -> Figure:
-    """How the model was chosen: every choice before the test set, as a flow of boxes."""
+    """How the model was chosen (on a check set) and how often the official test set was read,
+    with what that means."""
     validation = res.metrics[res.metrics.split == "val"]
     n_models = int((~validation.model.astype(str).str.contains("@")).sum())
     target = pd.to_numeric(pd.Series([res.validation.get("target_sensitivity")]))[0]
@@ -314,63 +613,38 @@ def slide_method(res: Results) -> Figure:
         if pd.notna(target)
         else "set on the check set"
     )
-    fig = _slide(
-        "Every choice was made before the final test",
-        f"{n_models} candidate models were compared on a separate check set; the test X-rays "
-        "were used only to measure the chosen one.",
-    )
+    times = "once" if res.reads == 1 else f"{res.reads} times"
+    fig = _slide(f"Chosen on a check set; test set read {times}", reads_sentence(res))
     steps = [
         f"{int(res.counts.loc['train', 'total']):,}\nX-rays to\nlearn from",
         _chosen_step(n_models, validation),
         f"alarm level\n{textwrap.fill(rule, 18)}",
-        f"{res.test_count('total')} unseen\ntest X-rays,\nscored",
+        f"{res.test_count('total')} official\ntest X-rays,\nread {times}",
     ]
-    ax = fig.add_axes(CONTENT)
-    ax.set_xlim(0, 4)
-    ax.set_ylim(0, 1)
-    ax.axis("off")
-    for k, text in enumerate(steps):
-        last = k == len(steps) - 1
-        ax.add_patch(
-            FancyBboxPatch(
-                (k + 0.08, 0.2),
-                0.74,
-                0.6,
-                boxstyle="round,pad=0.02",
-                color=ACCENT if last else CALM,
-                alpha=0.15 if not last else 0.2,
-            )
-        )
-        ax.text(k + 0.45, 0.5, text, ha="center", va="center", fontsize=18, color=INK)
-        if not last:
-            ax.add_patch(
-                FancyArrowPatch(
-                    (k + 0.84, 0.5), (k + 1.06, 0.5), arrowstyle="-|>", mutation_scale=30, color=INK
-                )
-            )
-    ax.text(
-        2,
+    _flow(fig.add_axes((0.05, 0.36, 0.90, 0.30)), steps)
+    _timeline(fig.add_axes((0.05, 0.06, 0.90, 0.26)), read_history(res.ledger))
+    fig.text(
         0.05,
-        f"{len(series())} notebooks anyone can re-run, from raw images to this result",
-        ha="center",
-        fontsize=15,
+        0.04,
+        "● a new model   ○ the same model read again",
+        fontsize=13,
         color=MUTED,
     )
     return fig
 
 
 def slide_frequencies(res: Results) -> Figure:
-    """The headline result as two icon arrays: 100 sick and 100 healthy children."""
+    """The headline result as two icon arrays: 100 X-rays with and 100 without pneumonia."""
     row = res.adapted
     flagged, needless = per_100(row.sensitivity), per_100(1 - row.specificity)
     fig = _slide(
-        f"Of 100 children with pneumonia, it flags {flagged}",
-        f"…and of 100 healthy children, it sends {needless} for a needless second look "
-        f"(with on-site adjustment: {res.adaptation}).",
+        f"Of 100 X-rays with pneumonia, it flags {flagged}",
+        f"…and of 100 healthy X-rays, it sends {needless} for a needless second look "
+        f"(official test set; the model {res.handed_over}).",
     )
     sick, healthy = fig.add_axes((0.04, 0.16, 0.42, 0.5)), fig.add_axes((0.52, 0.16, 0.42, 0.5))
-    _icon_array(sick, flagged, FLAGGED, MISSED, "100 children with pneumonia")
-    _icon_array(healthy, needless, NEEDLESS, CLEARED, "100 healthy children")
+    _icon_array(sick, flagged, FLAGGED, MISSED, "100 X-rays with pneumonia")
+    _icon_array(healthy, needless, NEEDLESS, CLEARED, "100 healthy X-rays")
     _legend_line(
         fig, 0.12, 0.11, [(f"{flagged} flagged", FLAGGED), (f"{100 - flagged} missed", "#cd6155")]
     )
@@ -386,40 +660,112 @@ def slide_frequencies(res: Results) -> Figure:
     return fig
 
 
+def share_in_words(part: int, total: int) -> str:
+    """``part`` of ``total`` as a plain share: "about 1 in 7" below a quarter, else "about 4 in
+    10"; "none of them", "all of them" at the ends.
+
+    >>> share_in_words(49, 341), share_in_words(194, 440), share_in_words(0, 5)
+    ('about 1 in 7', 'about 4 in 10', 'none of them')
+    """
+    if part <= 0 or total <= 0:
+        return "none of them"
+    if part >= total:
+        return "all of them"
+    share = part / total
+    return f"about 1 in {whole(1 / share)}" if share < 0.25 else f"about {whole(10 * share)} in 10"
+
+
+def slide_rarer(res: Results) -> Figure:
+    """What a flag means where pneumonia is rarer than in the test set, per 1,000 children."""
+    row, which = latest_result(res)
+    screenings = [natural_frequencies(row.sensitivity, row.specificity, p) for p in PREVALENCES]
+    rarest = screenings[0]
+    test_rate = res.test_count("PNEUMONIA") / res.test_count("total")
+    fig = _slide(
+        "Rarer pneumonia: most flags are false alarms"
+        if 2 * rarest.caught < rarest.flags
+        else "Rarer pneumonia: most flags are still right",
+        f"In the official test set {per_100(test_rate)} of 100 X-rays show pneumonia. Where "
+        f"fewer children have it, per {PER:,} children X-rayed (from the test result of {which}):",
+    )
+    for k, (prevalence, s) in enumerate(zip(PREVALENCES, screenings, strict=True)):
+        x = 0.04 + 0.49 * k
+        fig.text(
+            x,
+            0.635,
+            f"If {per_100(prevalence)} in 100 children have pneumonia",
+            fontsize=19,
+            weight="bold",
+            color=CALM,
+        )
+        _grid(
+            fig.add_axes((x, 0.345, 0.44, 0.27)),
+            [
+                (s.caught, FLAGGED),
+                (s.missed, MISSED),
+                (s.false_flags, NEEDLESS),
+                (s.healthy - s.false_flags, CLEARED),
+            ],
+        )
+        lines = [
+            (f"■ {s.sick:,} have pneumonia: {s.caught:,} flagged, {s.missed:,} missed", FLAGGED),
+            (f"■ {s.healthy:,} do not: {s.false_flags:,} flagged all the same", NEEDLESS),
+        ]
+        for j, (text, color) in enumerate(lines):
+            fig.text(x, 0.29 - 0.055 * j, text, fontsize=15, color=color, weight="bold")
+        fig.text(
+            x,
+            0.17,
+            textwrap.fill(
+                f"Of its {s.flags:,} flags, {s.caught:,} have pneumonia: "
+                f"{share_in_words(s.caught, s.flags)}.",
+                40,
+            ),
+            fontsize=19,
+            color=INK,
+            va="top",
+        )
+    return fig
+
+
 def slide_adaptation(res: Results) -> Figure:
-    """What each on-site adjustment (no diagnosis labels) changes, per 100 children."""
+    """What each adjustment without labels changes, per 100 X-rays, and what ``shift.csv``
+    measures (or that it is not measured)."""
     tests = res.metrics[res.metrics.split == "test"].copy()
     tests["adaptation"] = tests.get("adaptation", pd.Series("none", index=tests.index))
     tests = tests.fillna({"adaptation": "none"})
     before, after = per_100(1 - res.plain.specificity), per_100(1 - res.adapted.specificity)
-    change = (
-        f"fall from {before} to {after}"
-        if after < before
-        else f"rise from {before} to {after}"
-        if after > before
-        else f"stay at {after}"
-    )
     others = tests[~tests.adaptation.isin(["none", res.adaptation])]
     fewest = others.loc[others.specificity.idxmax()] if len(others) else None
     better = (
-        f" {fewest.adaptation} alone would have sent {per_100(1 - fewest.specificity)}; "
-        f"{res.adaptation} was the step fixed before the test."
+        f" In hindsight another step gives {per_100(1 - fewest.specificity)}; we keep the one "
+        "fixed before."
         if fewest is not None and per_100(1 - fewest.specificity) < after
         else ""
     )
-    fig = _slide(
-        "Adjusting to a new hospital without diagnoses",
-        f"Needless second looks per 100 healthy children {change} with "
-        f"{res.adaptation}, which only looks at the new hospital's unlabelled X-rays.{better}",
-    )
-    ax = fig.add_axes((0.30, 0.1, 0.65, 0.5))
-    names = ["as trained" if a == "none" else str(a) for a in tests.adaptation]
+    if _is_none(res.adaptation):
+        title, headline = (
+            "No adjustment to the new images",
+            "The model is handed over as trained; the adjustments below were scored for "
+            "comparison only.",
+        )
+    else:
+        title, headline = (
+            "Adjusting to new images without diagnoses",
+            f"Fixed before the latest read: the model is {res.handed_over}. Needless second "
+            f"looks per 100 healthy test X-rays: {before} as trained, {after} "
+            f"{plain_adaptation(res.adaptation, short=True)}.{better}",
+        )
+    fig = _slide(title, headline)
+    ax = fig.add_axes((0.32, 0.23, 0.63, 0.35))
+    names = [
+        plain_adaptation(a, short=True) + (" (fixed)" if a == res.adaptation else "")
+        for a in tests.adaptation
+    ]
     flagged = [per_100(v) for v in tests.sensitivity]
     needless = [per_100(1 - v) for v in tests.specificity]
     y = range(len(names))
-    ax.barh(
-        [k - 0.2 for k in y], flagged, 0.38, color=FLAGGED, label="pneumonias flagged (of 100 sick)"
-    )
+    ax.barh([k - 0.2 for k in y], flagged, 0.38, color=FLAGGED, label="pneumonias flagged (of 100)")
     ax.barh(
         [k + 0.2 for k in y],
         needless,
@@ -428,13 +774,17 @@ def slide_adaptation(res: Results) -> Figure:
         label="needless second looks (of 100 healthy)",
     )
     for k in y:
-        ax.text(flagged[k] + 1, k - 0.2, str(flagged[k]), va="center", fontsize=15)
-        ax.text(needless[k] + 1, k + 0.2, str(needless[k]), va="center", fontsize=15)
+        ax.text(flagged[k] + 1, k - 0.2, str(flagged[k]), va="center", fontsize=14)
+        ax.text(needless[k] + 1, k + 0.2, str(needless[k]), va="center", fontsize=14)
     ax.set_yticks(list(y), names)
     ax.invert_yaxis()
     ax.set_xlim(0, 112)
-    ax.legend(fontsize=14, frameon=False, loc="upper center", bbox_to_anchor=(0.5, 1.16), ncol=2)
+    ax.legend(fontsize=14, frameon=False, loc="upper center", bbox_to_anchor=(0.4, 1.2), ncol=2)
     _bare(ax)
+    ax.tick_params(axis="y", labelsize=13)
+    fig.text(
+        0.04, 0.15, textwrap.fill(shift_sentence(res), 105), fontsize=15, color=MUTED, va="top"
+    )
     return fig
 
 
@@ -444,7 +794,7 @@ def target_verdict(res: Results) -> str:
     if check.met.all():
         return "It meets every quality target the project set itself."
     short = [
-        f"{METRIC_NAMES[item.metric]} ({_which(item.result)})"
+        f"{METRIC_NAMES[item.metric]} ({_which(item.result, res.adaptation)})"
         for item in check[~check.met].itertuples()
     ]
     return f"It misses {len(short)} of {len(check)} quality targets: {', '.join(short)}."
@@ -482,94 +832,106 @@ def slide_target(res: Results) -> Figure:
             transform=ax.get_yaxis_transform(),
         )
         lowest = min(lowest, float(item.achieved))
-        labels.append(f"{METRIC_NAMES[str(item.metric)]}, {_which(item.result)}")
+        labels.append(f"{METRIC_NAMES[str(item.metric)]}, {_which(item.result, res.adaptation)}")
     ax.set_yticks(range(len(labels)), labels)
     ax.invert_yaxis()
     ax.set_xlim(lowest - 0.02, 1.01)
     ax.set_xlabel(
-        "score (1 = perfect); black line = target\nROC AUC: how often a sick child is ranked "
-        "above a healthy one",
+        "score (1 = perfect); black line = target\nROC AUC: how often an X-ray with pneumonia "
+        "is ranked above a healthy one",
         fontsize=14,
     )
     _bare(ax)
     return fig
 
 
+def _compared_name(model: str, res: Results) -> str:
+    """A comparison row's name on the slide: ours in plain words, published ones short."""
+    if model.startswith("xraylib"):
+        how = "as trained" if "plain" in model else plain_adaptation(res.adaptation, short=True)
+        return f"ours, {how}"
+    return _short_name(model)
+
+
+def _more(ours: int, theirs: int, what: str) -> str:
+    """ "more pneumonias" / "fewer pneumonias" / "as many pneumonias"."""
+    return f"{'more' if ours > theirs else 'fewer' if ours < theirs else 'as many'} {what}"
+
+
 def slide_published(res: Results) -> Figure:
-    """Accuracy per 100 test X-rays next to published models and the trivial answer."""
-    table = res.comparison.dropna(subset=["accuracy"])
+    """Pneumonias flagged and healthy X-rays cleared, per 100, next to published models and
+    the trivial answer (accuracy only beside the names: it misleads here)."""
+    table = res.comparison.dropna(subset=["accuracy"]).reset_index(drop=True)
     published = table[
         ~table.model.str.startswith("xraylib") & ~table.source.str.startswith("computed")
     ]
-    best = published.loc[published.accuracy.idxmax()]
-    fig = _slide(
-        "Compared with published work",
-        f"Out of 100 X-rays of the same test set, ours labels {per_100(res.adapted.accuracy)} "
-        f"correctly (adjusted); the best published model ({_short_name(best.model)}, "
-        f"pre-trained on millions of photos) {per_100(best.accuracy)}.",
+    complete = published.dropna(subset=["sensitivity", "specificity"])
+    best = (complete if len(complete) else published).sort_values("accuracy").iloc[-1]
+    ours = res.adapted
+    caught, cleared = per_100(ours.sensitivity), per_100(ours.specificity)
+    headline = (
+        f"On the same official test set, ours flags {caught} of 100 pneumonia X-rays and clears "
+        f"{cleared} of 100 healthy ones; {_short_name(best.model)} (pre-trained on millions of "
+        "photos)"
     )
-    ax = fig.add_axes((0.38, 0.1, 0.55, 0.58))
-    names = [textwrap.fill(_short_name(m), 34) for m in table.model]
-    correct = [per_100(v) for v in table.accuracy]
-    colors = [FLAGGED if m.startswith("xraylib") else CALM for m in table.model]
-    ax.barh(names, correct, color=colors)
-    for k, value in enumerate(correct):
-        ax.text(value + 1, k, str(value), va="center", fontsize=16)
+    if pd.notna(best.sensitivity) and pd.notna(best.specificity):
+        theirs = per_100(best.sensitivity), per_100(best.specificity)
+        headline += (
+            f" flags {theirs[0]} and clears {theirs[1]}: ours catches "
+            f"{_more(caught, theirs[0], 'pneumonias')} but clears "
+            f"{_more(cleared, theirs[1], 'healthy X-rays')}."
+        )
+    else:
+        headline += f" labels {per_100(best.accuracy)} of 100 X-rays correctly."
+    fig = _slide("Compared with published work", headline)
+    ax = fig.add_axes((0.36, 0.1, 0.57, 0.5))
+    names = [
+        f"{_compared_name(r.model, res)}\n{per_100(r.accuracy)} of 100 X-rays right"
+        for r in table.itertuples()
+    ]
+    y = range(len(table))
+    for offset, column, color, label in [
+        (-0.2, "sensitivity", FLAGGED, "pneumonia X-rays flagged (of 100)"),
+        (0.2, "specificity", CALM, "healthy X-rays cleared (of 100)"),
+    ]:
+        values = table[column]
+        known = [k for k in y if pd.notna(values[k])]
+        ax.barh(
+            [k + offset for k in known],
+            [per_100(values[k]) for k in known],
+            0.38,
+            color=color,
+            label=label,
+        )
+        for k in y:
+            text = str(per_100(values[k])) if pd.notna(values[k]) else "not reported"
+            ax.text(
+                (per_100(values[k]) if pd.notna(values[k]) else 0) + 1,
+                k + offset,
+                text,
+                va="center",
+                fontsize=14,
+                color=INK if pd.notna(values[k]) else MUTED,
+            )
+    ax.set_yticks(list(y), names)
     ax.invert_yaxis()
-    ax.set_xlim(0, 108)
-    ax.set_xlabel("X-rays labelled correctly, of 100", fontsize=14)
+    ax.set_xlim(0, 112)
+    ax.legend(fontsize=14, frameon=False, loc="upper center", bbox_to_anchor=(0.45, 1.14), ncol=2)
     _bare(ax)
+    ax.tick_params(axis="y", labelsize=13)
     return fig
 
 
 def slide_errors(res: Results) -> Figure:
-    """How often it is wrong about healthy children, and where it looked when it was."""
+    """How often it is wrong about healthy X-rays, and where it looked when it was."""
     normal = res.test_count("NORMAL")
-    wrong = int(round((1 - res.adapted.specificity) * normal))
+    wrong = whole((1 - res.adapted.specificity) * normal)
     fig = _slide(
         "Where it looked when it was wrong",
-        f"{wrong} of {normal} healthy children in the test were flagged. Heat maps (red: what "
-        "drove the decision) let a reader judge each flag.",
+        f"{wrong} of the {normal} healthy test X-rays{res.of_children('NORMAL')} were flagged. "
+        "Heat maps (red: what drove the decision) let a reader judge each flag.",
     )
     _picture(fig, res.image("06_gradcam_false_positive"), (0.03, 0.06, 0.94, 0.62))
-    return fig
-
-
-def ledger_sentence(ledger: pd.DataFrame) -> str:
-    """How many times the official test set was read, as one plain sentence."""
-    reads = ledger["read"].nunique()
-    return (
-        f"The test X-rays have been used {reads} time{'s' * (reads != 1)} in all; every use is "
-        f"logged below ({len(ledger)} results) and never erased."
-    )
-
-
-def slide_ledger(res: Results) -> Figure:
-    """The test-set ledger: one sentence and its rows in a compact table."""
-    fig = _slide("How often we looked at the test X-rays", ledger_sentence(res.ledger))
-    ledger = res.ledger.tail(LEDGER_ROWS_SHOWN)
-    table = pd.DataFrame(
-        {
-            "use": ledger["read"].astype(int),
-            "date": ledger["date"],
-            "version": ledger["commit"],
-            "model": ledger["model"],
-            "adjustment": ledger["adaptation"].fillna("none"),
-            "flagged,\nof 100 sick": [per_100(v) for v in ledger.sensitivity],
-            "needless looks,\nof 100 healthy": [per_100(1 - v) for v in ledger.specificity],
-        }
-    )
-    height = min(0.6, 0.075 * (len(table) + 2))
-    _table(fig.add_axes((0.05, 0.68 - height, 0.9, height)), table, _table_font(len(table)))
-    if len(res.ledger) > len(ledger):
-        fig.text(
-            0.05,
-            0.04,
-            f"The latest {len(ledger)} of {len(res.ledger)} rows; all are in "
-            "data/results/test_ledger.csv.",
-            fontsize=13,
-            color=MUTED,
-        )
     return fig
 
 
@@ -578,18 +940,18 @@ def slide_use(res: Results) -> Figure:
     fig = _slide(
         "A help to sort the queue — not a diagnosis",
         f"Its alarm level was set to miss few pneumonias ({100 - per_100(res.adapted.sensitivity)}"
-        " of 100 in the test), at the cost of extra second looks.",
+        " of 100 pneumonia X-rays in the test), at the cost of extra second looks.",
     )
     columns = {
         "How it could be used": [
             "Sort the day's X-rays so likely pneumonias are read first.",
-            "Before use at a new site: adjust on local unlabelled X-rays, then check on a "
+            "Before use at a new site: re-tune on local unlabelled X-rays, then check on a "
             "labelled local sample.",
             "Show the probability with every answer; borderline cases go to a person.",
         ],
         "What we do not know yet": [
-            "One hospital in China, children aged one to five: other hospitals, machines and "
-            "ages may differ.",
+            "Training and test X-rays are from one hospital in China, children aged one to "
+            "five; others may differ.",
             "No test at a second hospital and no study of doctors using it.",
             "A teaching project, not a medical device.",
         ],
@@ -619,11 +981,11 @@ SLIDES: tuple[Callable[[Results], Figure], ...] = (
     slide_data,
     slide_method,
     slide_frequencies,
+    slide_rarer,
     slide_adaptation,
     slide_target,
     slide_published,
     slide_errors,
-    slide_ledger,
     slide_use,
 )
 

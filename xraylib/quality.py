@@ -434,6 +434,39 @@ class FolderCheck:
 DIFFERS_P = 0.01
 
 
+def shift_evidence(
+    model: keras.Model,
+    gate: Gate,
+    x_new: np.ndarray,
+    p_new: np.ndarray,
+    p_val: np.ndarray,
+    assumed_prior: float,
+) -> pd.DataFrame:
+    """Label-free evidence of whether new images differ from validation, one row each for
+    ``validation`` and ``new``: the images, the share the gate calls out of distribution (for
+    validation its out-of-fold rate), the median distance, and the pneumonia rate estimated from
+    the probabilities without labels (EM, :func:`xraylib.adapt.prior_shift`, starting from the
+    rate the probabilities assume). No label of the new images is used.
+
+    >>> quality.shift_evidence(model, gate, x_test, p_test, p_val, 0.74)  # doctest: +SKIP
+    """
+    from xraylib import adapt
+
+    distances = {"validation": gate.reference_scores, "new": gate.scores(model, x_new)}
+    probabilities = {"validation": p_val, "new": p_new}
+    rows = [
+        {
+            "set": name,
+            "images": len(found),
+            "out_of_distribution": float(np.mean(found > gate.threshold)),
+            "median_distance": float(np.median(found)),
+            "estimated_pneumonia_rate": adapt.prior_shift(probabilities[name], assumed_prior).prior,
+        }
+        for name, found in distances.items()
+    ]
+    return pd.DataFrame(rows).set_index("set")
+
+
 def check_folder(
     table: pd.DataFrame, gate: Gate, assumed_prior: float | None = None
 ) -> FolderCheck:

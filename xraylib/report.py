@@ -178,7 +178,7 @@ def verdict_markdown(results_dir: Path | None = None) -> str:
         f"validation ROC AUC of {res.validation.roc_auc:.4f} and a test ROC AUC of "
         f"{plain.roc_auc:.3f}. At the threshold chosen on validation ({plain.threshold:.3f}) it "
         f"catches {100 * plain.sensitivity:.1f}% of test pneumonias and clears "
-        f"{100 * plain.specificity:.1f}% of normal children (accuracy {plain.accuracy:.3f}); "
+        f"{100 * plain.specificity:.1f}% of normal X-rays (accuracy {plain.accuracy:.3f}); "
         + (
             "no adaptation was declared (the model as trained did best on the simulated site). "
             if res.adaptation == "none"

@@ -1,37 +1,45 @@
-"""Hyper-parameter search over the CNN builder with keras-tuner: the space, the search, the
-best configuration.
+"""Hyper-parameter search with keras-tuner: the space of notebook 03's decisions, a search
+judged by the series' own selection metric, and the best configuration as a design.
 
-:class:`CnnHyperModel` is the search space of :func:`xraylib.models.build_cnn`; every trial is
-trained by :func:`xraylib.train.fit` with a :func:`recipe` of its hyper-parameters, the same
-training as the notebooks'. :func:`search` runs Hyperband (or Bayesian optimisation) on it and
-judges every trial by its **validation log-loss** at its last epoch (``val_loss``, lower is
-better): validation ROC AUC is saturated near 1 for every CNN here, so ranking trials by it
-would rank them by noise, and accuracy flatters a model that calls everything PNEUMONIA.
-Nothing is computed on the test set.
+:class:`CnnHyperModel` is the search space: each hyper-parameter is a decision notebook 03
+made by hand (depth, width, convolutions per block, dropout, weight decay, peak learning
+rate, warm-up). A configuration is an :class:`xraylib.experiment.Design` (:func:`design_of`)
+with the augmentation policy given to the search, so a trial trains exactly what
+:func:`xraylib.experiment.run_design` would train, with :func:`xraylib.train.fit`.
 
-* Budget: at most ``max_trials`` trials and ``minutes`` of wall-clock time (the profile's
-  ``tuner_trials`` and ``tuner_minutes``). After the deadline no trial starts and a running
-  one stops at the end of its current batch; it is recorded as FAILED, since a trial cut
-  short is not comparable with the finished ones. Trials train their whole epoch budget (no early
-  stopping: the learning rate follows the recipe's cosine to zero). Hyperband's longest trial
-  is chosen so that one of its iterations fits the trial budget (:func:`hyperband_epochs`).
-* Every trial trains from scratch, with the project seed, for the epochs the oracle gives it:
-  Hyperband's promoted trials are retrained rather than continued, so no trial depends on a
-  checkpoint that another machine wrote.
+* **Objective**: the stress-validation log-loss (:data:`xraylib.experiment.SELECTION_METRIC`,
+  lower is better), computed by the trial itself with :func:`xraylib.experiment.stress_of`
+  on the weights it ends with and returned from ``run_trial``: the number every other
+  decision of the series is made by (clean validation is saturated).
+* **The hand-made design is a trial**: :data:`HANDMADE` (the values of
+  :data:`xraylib.experiment.FINAL_DESIGN`) are the defaults of the space, and the oracle
+  trains them as the first trial of Hyperband's full-budget bracket, so the search is
+  measured against them at the finalists' budget and can match or beat them, never silently
+  lose to them. Its row in ``trials.csv`` has ``handmade`` set.
+* **Budget**: Hyperband (factor 3) whose longest trial is ``max_epochs`` (the profile's
+  lesson epochs): with 10 epochs one iteration is 22 configurations in 30 trials
+  (:func:`hyperband_plan`). A wall-clock deadline (``minutes``) guards the run: after it no
+  trial starts and a running one stops and is recorded as FAILED (not comparable).
+* **Promoted trials retrain from scratch** rather than continue from their checkpoint: the
+  recipe's learning rate follows a cosine to zero at the end of each trial's own budget, so a
+  2-epoch trial ends at learning rate 0, and continuing it would not be the run it is promoted
+  to be (that would need one schedule fixed to the longest budget, and early rounds judged
+  mid-schedule at a high learning rate, which ranks configurations by how fast they start).
+  The cost: promoted trials train their first epochs again, 144 epochs instead of 120 for a
+  10-epoch plan (``hyperband_plan(10)``). Every trial trains with the project seed, so a
+  trial's result does not depend on which trial or machine ran before it.
+* **The best configuration** is the completed full-budget trial with the lowest objective
+  (:func:`best_hyperparameters`); :func:`design_of` makes it a design to train at the final
+  scale over seeds beside the hand-made one (notebook 05). Nothing is computed on the test set.
 * Results: keras-tuner's files in ``data/tuning/NAME/`` (not committed) and ``trials.csv``
-  there (committed): one row per trial with who ran it, its status, validation log-loss, ROC
-  AUC and Brier score, epochs, seconds and hyper-parameters (:func:`trial_table`).
-* The best configuration is then trained again from scratch, like any model of the series:
-  :func:`build_model` and :func:`recipe` give the model and its recipe for
-  :func:`xraylib.train.fit` or :func:`xraylib.experiment.run` (models kept by the tuner are not
-  used, see keras-tuner issue #687).
+  there (committed), one row per trial (:func:`trial_table`).
 
 On several machines the same :func:`search` runs as the chief or a worker:
 :mod:`xraylib.cluster` (roles, the chief's address, time budget, lost workers).
 
->>> result = tuning.search(splits, overwrite=True)  # doctest: +SKIP
->>> model = tuning.build_model(result.best, splits.image_size)  # doctest: +SKIP
->>> fit = train.fit(model, splits, tuning.recipe(result.best))  # doctest: +SKIP
+>>> result = tuning.search(splits, overwrite=True, policy="acquisition_borders")  # doctest: +SKIP
+>>> design = tuning.design_of(result.best, "acquisition_borders", epochs=20)  # doctest: +SKIP
+>>> runs = experiment.run_seeds("searched", design, final_splits, "05", [1, 2])  # doctest: +SKIP
 """
 
 from __future__ import annotations
@@ -47,20 +55,22 @@ import keras_tuner
 import numpy as np
 import pandas as pd
 
-from xraylib import cluster, config, data, models, train
+from xraylib import cluster, config, evaluate, experiment, train
 from xraylib.data import Splits
 from xraylib.errors import TuningError
 
-#: What a trial is judged by: validation log-loss at its last epoch (lower is better).
-OBJECTIVE = keras_tuner.Objective("val_loss", "min")
+#: What a trial is judged by: the stress-validation log-loss of its last weights (lower is
+#: better), the series' selection metric.
+OBJECTIVE = keras_tuner.Objective(experiment.SELECTION_METRIC, "min")
 #: The columns of the trials table before the hyper-parameters.
 RESULT_COLUMNS = [
     "trial_id",
     "tuner",
     "status",
+    "handmade",
+    experiment.SELECTION_METRIC,
     "val_loss",
     "val_auc",
-    "val_brier",
     "epochs",
     "epoch_budget",
     "seconds",
@@ -78,67 +88,111 @@ _TUNER_KEYS = (
 # --------------------------------------------------------------------------- search space
 
 
+def _values_of(design: experiment.Design) -> dict:
+    """The hyper-parameter values of a design (the inverse of :func:`design_of`)."""
+    filters = design.layers["filters"]
+    return {
+        "blocks": len(filters),
+        "filters": filters[0],
+        "convs": design.layers.get("convs", 1),
+        "dropout": design.layers["dropout"],
+        "weight_decay": design.recipe.weight_decay,
+        "learning_rate": design.recipe.learning_rate,
+        "warmup_epochs": design.recipe.warmup_epochs,
+    }
+
+
+#: The hand-made configuration: notebook 03's final design as values of the search space.
+HANDMADE: dict = _values_of(experiment.DESIGNS[experiment.FINAL_DESIGN])
+
+
+def design_of(values: dict, policy: str, epochs: int | None = None) -> experiment.Design:
+    """The :class:`~xraylib.experiment.Design` of a configuration (e.g. ``result.best`` or
+    a row of ``trials.csv``): :data:`~xraylib.experiment.FINAL_DESIGN` with the
+    configuration's depth, width, convolutions, dropout and recipe, the augmentation
+    ``policy`` and an epoch budget (``None``: the profile's).
+
+    >>> design = tuning.design_of(tuning.HANDMADE, "exposure", epochs=20)
+    >>> design == experiment.final_design("exposure", 20)
+    True
+    """
+    base = experiment.DESIGNS[experiment.FINAL_DESIGN]
+    first, blocks = int(values["filters"]), int(values["blocks"])
+    layers = {
+        **base.layers,
+        "filters": tuple(first * 2**i for i in range(blocks)),
+        "dropout": round(float(values["dropout"]), 6),
+    }
+    if int(values["convs"]) != 1:
+        layers["convs"] = int(values["convs"])
+    recipe = base.recipe.with_changes(
+        learning_rate=float(values["learning_rate"]),
+        weight_decay=float(values["weight_decay"]),
+        warmup_epochs=float(values["warmup_epochs"]),
+        epochs=epochs,
+    )
+    return base.with_changes(layers=layers, recipe=recipe, augment=policy)
+
+
+def max_blocks(image_size: int) -> int:
+    """The deepest network an image of ``image_size`` allows: the stride-2 stem and each
+    block's pooling halve it, and the last map must keep at least one pixel.
+
+    >>> tuning.max_blocks(64), tuning.max_blocks(32)
+    (5, 4)
+    """
+    return int(math.log2(image_size)) - 1
+
+
 class CnnHyperModel(keras_tuner.HyperModel):
-    """The search space of :func:`xraylib.models.build_cnn`, trained by :func:`train.fit`.
+    """The search space: notebook 03's hand-made decisions, each with a few alternatives.
 
     ==============  ==========================  =============================================
     name            values                      what it decides
     ==============  ==========================  =============================================
-    blocks          2, 3, 4                     depth (each block halves the image)
+    blocks          3, 4, 5                     depth (each block halves the image; at most
+                                                :func:`max_blocks`)
     filters         16, 32                      filters of the first block, doubled per block
-    batch_norm      False, True                 normalise after every convolution
-    dropout         0.0 … 0.5 (step 0.1)        dropout in the head
-    l2              0, 1e-5, 1e-4, 1e-3         weight penalty
-    augment         0, 0.5, 1, 2                strength of :func:`models.augmentation`
-    learning_rate   1e-4 … 3e-3 (log)           peak learning rate of the recipe (AdamW)
-    image_size      ``image_sizes``             only when given; images are resized to it
+    convs           1, 2                        convolutions per block
+    dropout         0.1 … 0.5 (step 0.1)        dropout in the head
+    weight_decay    1e-5, 1e-4, 1e-3            AdamW's decoupled weight decay
+    learning_rate   3e-4 … 3e-3 (log)           peak learning rate of the recipe
+    warmup_epochs   0, 1, 2                     linear warm-up before the cosine
     ==============  ==========================  =============================================
 
-    Trials use the profile's batch size, the seed and :func:`recipe` (the notebooks'
-    :class:`train.Recipe` defaults with the trial's learning rate and epochs).
+    The defaults are :data:`HANDMADE`. Batch norm, global average pooling, the AdamW cosine
+    recipe and balanced class weights stay as notebook 03 decided them. Trials use the
+    profile's batch size, the seed and the augmentation ``policy``.
 
-    >>> hypermodel = tuning.CnnHyperModel(image_size=64)
+    >>> hypermodel = tuning.CnnHyperModel(64, "acquisition_borders")
     >>> model = hypermodel.build(keras_tuner.HyperParameters())  # doctest: +SKIP
     """
 
     def __init__(
         self,
         image_size: int,
-        image_sizes: Sequence[int] | None = None,
+        policy: str,
         profile: config.Profile | None = None,
         seed: int | None = None,
     ):
         super().__init__(name="cnn_tuned")
-        if image_sizes and max(image_sizes) > image_size:
-            raise TuningError(
-                f"image_sizes {list(image_sizes)} go above the data's "
-                f"{image_size} px: load the data at the largest size"
-            )
         self.image_size = image_size
-        self.image_sizes = sorted(image_sizes) if image_sizes else None
+        self.policy = policy
         self.profile = profile or config.profile()
         self.seed = config.seed() if seed is None else seed
 
     def build(self, hp: keras_tuner.HyperParameters) -> keras.Model:
         """A fresh, seeded, uncompiled CNN for the values in ``hp``."""
-        size = hp.Choice("image_size", self.image_sizes) if self.image_sizes else self.image_size
-        blocks = hp.Int("blocks", 2, 4)
-        first = hp.Choice("filters", [16, 32])
-        batch_norm = hp.Boolean("batch_norm", default=True)
-        dropout = hp.Float("dropout", 0.0, 0.5, step=0.1, default=0.3)
-        l2 = hp.Choice("l2", [0.0, 1e-5, 1e-4, 1e-3])
-        strength = hp.Choice("augment", [0.0, 0.5, 1.0, 2.0], default=1.0)
-        hp.Float("learning_rate", 1e-4, 3e-3, sampling="log", default=1e-3)  # see recipe()
+        default = HANDMADE
+        hp.Int("blocks", 3, max(3, min(5, max_blocks(self.image_size))), default=default["blocks"])
+        hp.Choice("filters", [16, 32], default=default["filters"])
+        hp.Int("convs", 1, 2, default=default["convs"])
+        hp.Float("dropout", 0.1, 0.5, step=0.1, default=default["dropout"])
+        hp.Choice("weight_decay", [1e-5, 1e-4, 1e-3], default=default["weight_decay"])
+        hp.Float("learning_rate", 3e-4, 3e-3, sampling="log", default=default["learning_rate"])
+        hp.Choice("warmup_epochs", [0.0, 1.0, 2.0], default=default["warmup_epochs"])
         train.new_session(self.seed)
-        return models.build_cnn(
-            size,
-            filters=[first * 2**i for i in range(blocks)],
-            batch_norm=batch_norm,
-            dropout=dropout,
-            l2=l2,
-            augment=_augmentation(strength),
-            name="cnn_tuned",
-        )
+        return design_of(hp.values, self.policy).build(self.image_size, name="cnn_tuned")
 
     def fit(
         self,
@@ -149,76 +203,42 @@ class CnnHyperModel(keras_tuner.HyperModel):
         callbacks: Sequence[keras.callbacks.Callback] = (),
         verbose: int = 0,
     ) -> dict[str, float]:
-        """Train one trial with :func:`train.fit` and its :func:`recipe` for ``epochs``.
+        """Train one trial for ``epochs`` with its design's recipe (:func:`train.fit`), then
+        judge its last weights on the stress validation (:func:`experiment.stress_of`).
 
-        Returns the last epoch's ``val_loss`` (the objective), ``val_auc`` and ``val_brier``,
-        the ``epochs`` trained (fewer when the deadline stopped it) and ``seconds``.
+        Returns the objective (``stress_log_loss``), the last epoch's ``val_loss`` and
+        ``val_auc``, the ``epochs`` trained (fewer when the deadline stopped it) and
+        ``seconds``.
         """
         result = train.fit(
             model,
-            data.resized(splits, model.input_shape[1]),
-            recipe(hp.values, epochs),
+            splits,
+            design_of(hp.values, self.policy, epochs).recipe,
             profile=self.profile,
             seed=self.seed,
             callbacks=list(callbacks),
             verbose=verbose,
         )
+        stress = evaluate.stress_summary(experiment.stress_of(model, splits))
         last = result.history.iloc[-1]
         return {
+            experiment.SELECTION_METRIC: stress[experiment.SELECTION_METRIC],
             "val_loss": float(last["val_loss"]),
             "val_auc": float(last["val_auc"]),
-            "val_brier": float(last["val_brier"]),
             "epochs": float(len(result.history)),
             "seconds": result.seconds,
         }
 
 
-def _augmentation(strength: float) -> keras.Sequential | None:
-    """:func:`models.augmentation` with every factor scaled by ``strength`` (0: none)."""
-    if not strength:
-        return None
-    return models.augmentation(
-        rotation=0.05 * strength,
-        zoom=0.1 * strength,
-        translation=0.05 * strength,
-        contrast=0.1 * strength,
-        brightness=0.1 * strength,
-    )
-
-
-def recipe(values: dict, epochs: int | None = None) -> train.Recipe:
-    """The training recipe of a configuration: :class:`train.Recipe`'s defaults (no class
-    weights, no early stopping) with the configuration's ``learning_rate`` and ``epochs``
-    (``None``: the profile's).
-
-    >>> tuning.recipe({"blocks": 3, "learning_rate": 3e-4}, epochs=8).learning_rate
-    0.0003
-    """
-    rate = float(values.get("learning_rate", train.Recipe.learning_rate))
-    return train.Recipe(learning_rate=rate, epochs=epochs, class_weight=None)
-
-
-def build_model(values: dict, image_size: int, seed: int | None = None) -> keras.Model:
-    """A fresh, seeded, uncompiled CNN of the configuration ``values`` (e.g. ``result.best``
-    or a row of ``trials.csv``), for images of ``image_size`` unless ``values`` tunes the size
-    (then train it on ``data.resized(splits, model.input_shape[1])``).
-
-    >>> model = tuning.build_model(result.best, splits.image_size)  # doctest: +SKIP
-    >>> fit = train.fit(model, splits, tuning.recipe(result.best))  # doctest: +SKIP
-    """
-    sizes = [int(values["image_size"])] if "image_size" in values else None
-    return CnnHyperModel(image_size, sizes, seed=seed).build(hyperparameters(values))
-
-
-def search_space(image_sizes: Sequence[int] | None = None) -> pd.DataFrame:
+def search_space(image_size: int = 64) -> pd.DataFrame:
     """The search space as a table: one row per hyper-parameter with its kind, its values and
-    its default (the value of a first, untuned guess).
+    its default (the hand-made value).
 
     >>> tuning.search_space().loc["blocks", "values"]
-    '2 … 4'
+    '3 … 5'
     """
     hp = keras_tuner.HyperParameters()
-    CnnHyperModel(max(image_sizes or [32]), image_sizes).build(hp)
+    CnnHyperModel(image_size, "none").build(hp)
     return pd.DataFrame([_describe(p) for p in hp.space]).set_index("name")
 
 
@@ -237,7 +257,7 @@ def _describe(parameter) -> dict:
         "name": parameter.name,
         "kind": type(parameter).__name__,
         "values": values,
-        "default": parameter.default,
+        "default": f"{parameter.default:g}",
     }
 
 
@@ -258,36 +278,40 @@ def hyperparameters(values: dict) -> keras_tuner.HyperParameters:
     return hp
 
 
-def hyperband_epochs(max_trials: int, longest: int, factor: int = 3) -> int:
-    """The most epochs per trial (at most ``longest``) for which one full Hyperband iteration
-    needs no more than ``max_trials`` trials.
+def hyperband_plan(max_epochs: int, factor: int = 3) -> pd.DataFrame:
+    """One Hyperband iteration as keras-tuner runs it: per bracket and round, the trials and
+    their epochs, new configurations in round 0 and promoted ones after; ``epochs_trained`` is
+    what each round costs when promoted trials retrain from scratch.
 
-    Hyperband starts with its most exploratory bracket: with the full profile's 10 epochs it
-    would ask for 12 two-epoch trials before promoting any, so a 10-trial budget would end it
-    as a plain random search. With 8 epochs the 10 trials are 5 of 3 epochs, the best 2 of
-    them again for 8 epochs, and 3 of 8 epochs.
-
-    >>> tuning.hyperband_epochs(10, 10), tuning.hyperband_epochs(2, 2)
-    (8, 2)
+    >>> plan = tuning.hyperband_plan(10)
+    >>> int(plan.configurations.sum()), int(plan.trials.sum()), int(plan.epochs_trained.sum())
+    (22, 30, 144)
     """
-    for epochs in range(longest, 1, -1):  # keras-tuner's own bracket arithmetic decides
-        oracle = keras_tuner.oracles.HyperbandOracle(OBJECTIVE, max_epochs=epochs, factor=factor)
-        trials = sum(
-            oracle._get_size(bracket, round_)
-            for bracket in range(oracle._get_num_brackets())
-            for round_ in range(bracket + 1)
-        )
-        if trials <= max_trials:
-            return epochs
-    return 1
+    oracle = keras_tuner.oracles.HyperbandOracle(OBJECTIVE, max_epochs=max_epochs, factor=factor)
+    rows = []
+    for bracket in reversed(range(oracle._get_num_brackets())):  # keras-tuner's own order
+        for round_ in range(bracket + 1):
+            size, epochs = oracle._get_size(bracket, round_), oracle._get_epochs(bracket, round_)
+            rows.append(
+                {
+                    "bracket": bracket,
+                    "round": round_,
+                    "trials": size,
+                    "configurations": size if round_ == 0 else 0,
+                    "epochs": epochs,
+                    "epochs_trained": size * epochs,
+                }
+            )
+    return pd.DataFrame(rows)
 
 
 # --------------------------------------------------------------------------- tuner
 
 
 class _CnnTuner(keras_tuner.Tuner):
-    """Runs each trial from scratch for the oracle's epochs, up to the deadline, with a
-    heartbeat every ``heartbeat_s``; keeps a row for every trial this process ran (``ran``)."""
+    """Runs each trial from scratch for the oracle's epochs (see the module's note on promoted
+    trials), up to the deadline, with a heartbeat every ``heartbeat_s``; keeps a row for every
+    trial this process ran (``ran``)."""
 
     def __init__(
         self,
@@ -344,8 +368,9 @@ class _CnnTuner(keras_tuner.Tuner):
         if self.verbose:
             print(
                 f"trial {row['trial_id']} ({row['tuner']}): {row['status'].lower()}, "
-                f"val loss {row['val_loss']:.4f}, val AUC {row['val_auc']:.4f}, "
-                f"{row['epochs']:.0f} epochs, {row['seconds']:.0f} s",
+                f"stress log-loss {row[experiment.SELECTION_METRIC]:.4f}, "
+                f"{row['epochs']:.0f} epochs, {row['seconds']:.0f} s"
+                + (" (hand-made)" if row["handmade"] else ""),
                 flush=True,
             )
 
@@ -355,19 +380,21 @@ class _CnnTuner(keras_tuner.Tuner):
 
 def _row(trial_id: str, tuner: str | None, status: str, values: dict, metrics: dict) -> dict:
     """One row of the trials table."""
-    row = {"trial_id": trial_id, "tuner": tuner, "status": status}
-    row |= {name: metrics.get(name, math.nan) for name in RESULT_COLUMNS[3:]}
-    return row | {key: value for key, value in values.items() if key not in _TUNER_KEYS}
+    values = {key: value for key, value in values.items() if key not in _TUNER_KEYS}
+    row = {"trial_id": trial_id, "tuner": tuner, "status": status, "handmade": values == HANDMADE}
+    row |= {name: metrics.get(name, math.nan) for name in RESULT_COLUMNS[4:]}
+    return row | values
 
 
 def trial_table(oracle: keras_tuner.Oracle) -> pd.DataFrame:
     """Every trial the oracle knows, one row each, in trial order (the ``trials.csv`` table).
 
-    Columns: ``trial_id``, ``tuner`` (who ran it), ``status``, ``val_loss`` (the objective),
-    ``val_auc``, ``val_brier`` (all at the last epoch), ``epochs`` (trained),
-    ``epoch_budget`` (allowed), ``seconds``, then one per hyper-parameter.
+    Columns: ``trial_id``, ``tuner`` (who ran it), ``status``, ``handmade`` (the trial of
+    :data:`HANDMADE`), ``stress_log_loss`` (the objective), ``val_loss`` and ``val_auc`` (at
+    the last epoch), ``epochs`` (trained), ``epoch_budget`` (allowed), ``seconds``, then one
+    per hyper-parameter.
 
-    >>> tuning.trial_table(tuner.oracle).sort_values("val_loss").head()  # doctest: +SKIP
+    >>> tuning.trial_table(tuner.oracle).sort_values("stress_log_loss").head()  # doctest: +SKIP
     """
     runners = getattr(oracle, "runners", {})
     rows = []
@@ -393,29 +420,37 @@ def hyperparameter_names(trials: pd.DataFrame) -> list[str]:
     """The hyper-parameter columns of a trials table.
 
     >>> tuning.hyperparameter_names(result.trials)  # doctest: +SKIP
-    ['blocks', 'filters', 'batch_norm', 'dropout', 'l2', 'augment', 'learning_rate']
+    ['blocks', 'filters', 'convs', 'dropout', 'weight_decay', 'learning_rate', 'warmup_epochs']
     """
     return [column for column in trials.columns if column not in RESULT_COLUMNS]
 
 
 def best_hyperparameters(oracle: keras_tuner.Oracle) -> dict:
-    """Hyper-parameter values of the completed trial with the lowest validation log-loss.
+    """Hyper-parameter values of the best finalist: among the completed trials that trained
+    the longest budget of the search, the one with the lowest objective (a shorter trial is
+    not compared with the finalists, nor with the hand-made trial, which trains that budget).
 
     >>> tuning.best_hyperparameters(tuner.oracle)  # doctest: +SKIP
     """
     done = [
         t
         for t in oracle.trials.values()
-        if t.status == keras_tuner.engine.trial.TrialStatus.COMPLETED
+        if t.status == keras_tuner.engine.trial.TrialStatus.COMPLETED and t.score is not None
     ]
     if not done:
         raise TuningError(
             "no trial completed: raise the time budget, or read the messages in trial_*/trial.json"
         )
-    best = oracle.get_best_trials(1)[0]
+    longest = max(_budget(t) for t in done)
+    best = min((t for t in done if _budget(t) == longest), key=lambda t: t.score)
     return {
         key: value for key, value in best.hyperparameters.values.items() if key not in _TUNER_KEYS
     }
+
+
+def _budget(trial) -> int:
+    """The epochs a trial was given (Bayesian trials: none recorded, all alike)."""
+    return int(trial.hyperparameters.values.get("tuner/epochs", 0))
 
 
 # --------------------------------------------------------------------------- search
@@ -430,11 +465,11 @@ class SearchResult:
         trials: every trial (single, chief; also in ``trials.csv``) or, on a worker, the
             trials this process ran.
         directory: ``data/tuning/NAME``.
-        best: hyper-parameter values of the best trial (``None`` on a worker): train them
-            again with :func:`build_model` and :func:`recipe`.
+        best: hyper-parameter values of the best finalist (``None`` on a worker): make it a
+            design with :func:`design_of`.
 
-    >>> result.trials.sort_values("val_loss").head(3)  # doctest: +SKIP
-    >>> result.best, result.best_val_loss  # doctest: +SKIP
+    >>> result.trials.sort_values("stress_log_loss").head(3)  # doctest: +SKIP
+    >>> result.best, result.best_objective  # doctest: +SKIP
     """
 
     role: str
@@ -443,10 +478,15 @@ class SearchResult:
     best: dict | None = None
 
     @property
-    def best_val_loss(self) -> float | None:
-        """Validation log-loss of the best completed trial (``None`` when none completed)."""
+    def best_objective(self) -> float | None:
+        """Objective of the best finalist (``None`` when none completed or on a worker)."""
+        if self.best is None:
+            return None
+        names = list(self.best)
         done = self.trials[self.trials.status == "COMPLETED"]
-        return float(done.val_loss.min()) if len(done) else None
+        longest = done[done.epoch_budget == done.epoch_budget.max()]
+        match = longest[(longest[names] == pd.Series(self.best)).all(axis=1)]
+        return float(match[experiment.SELECTION_METRIC].min()) if len(match) else None
 
     def to_json(self) -> dict:
         """A summary for the command line: role, counts, the best trial, where things are."""
@@ -454,7 +494,7 @@ class SearchResult:
             "role": self.role,
             "trials": len(self.trials),
             "completed": int((self.trials.status == "COMPLETED").sum()),
-            "best_val_loss": self.best_val_loss,
+            "best_objective": self.best_objective,
             "best": self.best,
             "directory": str(self.directory),
         }
@@ -464,12 +504,12 @@ def search(
     splits: Splits,
     *,
     overwrite: bool,
+    policy: str = experiment.FINAL_POLICIES[0],
     name: str = "cnn_tuned",
     algorithm: str = "hyperband",
     max_trials: int | None = None,
     minutes: float | None = None,
     max_epochs: int | None = None,
-    image_sizes: Sequence[int] | None = None,
     profile: config.Profile | None = None,
     seed: int | None = None,
     lost_after_s: float = 60.0,
@@ -481,16 +521,18 @@ def search(
     keras-tuner's environment variables say so (:mod:`xraylib.cluster`).
 
     Args:
-        splits: training and validation data (the chief does not train).
+        splits: training and validation data at the search's image size (the chief does not
+            train).
         overwrite: start afresh (``True``) or resume the search in ``data/tuning/NAME``
             (``False``); a worker never deletes anything.
+        policy: the augmentation policy every trial trains with (a name of
+            :data:`xraylib.models.AUGMENTATIONS`).
         name: folder in ``data/tuning/``.
         algorithm: ``"hyperband"`` or ``"bayesian"``.
-        max_trials: trial budget (default the profile's ``tuner_trials``).
-        minutes: wall-clock budget (default the profile's ``tuner_minutes``).
-        max_epochs: most epochs of one trial (default the profile's ``epochs``; for Hyperband
-            at most that, see :func:`hyperband_epochs`).
-        image_sizes: also tune the image size among these (each at most the data's size).
+        max_trials: trial budget, promoted Hyperband trials included (default the profile's
+            ``tuner_trials``: one Hyperband iteration, :func:`hyperband_plan`).
+        minutes: wall-clock guard (default the profile's ``tuner_minutes``).
+        max_epochs: epochs of the longest trial (default the profile's lesson ``epochs``).
         profile: batch size and defaults (default the active profile).
         seed: oracle, initialisation and shuffling (default the project seed).
         lost_after_s: a trial whose worker has been silent this long is recorded as FAILED
@@ -498,23 +540,19 @@ def search(
         verbose: 1 prints one line per trial this process runs.
 
     >>> result = tuning.search(splits, overwrite=True)  # doctest: +SKIP
-    >>> result.trials.sort_values("val_loss").head(3)  # doctest: +SKIP
+    >>> result.trials.sort_values("stress_log_loss").head(3)  # doctest: +SKIP
     """
     profile = profile or config.profile()
     seed = config.seed() if seed is None else seed
     role = cluster.current_role()
     minutes = profile.tuner_minutes if minutes is None else minutes
     deadline = time.time() + 60 * minutes
-    hypermodel = CnnHyperModel(splits.image_size, image_sizes, profile, seed)
+    hypermodel = CnnHyperModel(splits.image_size, policy, profile, seed)
     max_trials = max_trials or profile.tuner_trials
-    if not max_epochs:
-        max_epochs = (
-            hyperband_epochs(max_trials, profile.epochs)
-            if algorithm == "hyperband"
-            else profile.epochs
-        )
+    max_epochs = max_epochs or profile.epochs
+    oracle = cluster.make_oracle(algorithm, OBJECTIVE, max_trials, max_epochs, seed)
     tuner = _CnnTuner(
-        cluster.make_oracle(algorithm, OBJECTIVE, max_trials, max_epochs, seed),
+        oracle,
         hypermodel,
         max_epochs,
         deadline,
