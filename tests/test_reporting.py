@@ -189,14 +189,14 @@ def test_the_adaptation_slide_names_a_single_step_that_beat_the_declared_one(dec
     _fake_results(p_adapted=np.full(200, 0.9), declared=declared)  # AdaBN flags every child
     res = presentation.Results(config.results_dir(), config.images_dir())
     shown = " ".join(text.get_text() for text in presentation.slide_adaptation(res).texts)
-    assert ("prior shift (EM) alone would have sent 0" in shown) is named
+    assert ("In hindsight another step gives 0; we keep the one fixed before." in shown) is named
 
 
 def test_results_are_told_as_natural_frequencies():
     row = pd.Series({"sensitivity": 0.9821, "specificity": 0.5684})
     assert presentation.flagged_sentence(row) == (
-        "Of 100 children with pneumonia, it flags 98; of 100 healthy children, it sends 43 for "
-        "a needless second look."
+        "Of 100 X-rays with pneumonia, it flags 98; of 100 healthy X-rays, it sends 43 for a "
+        "needless second look."
     )
 
 

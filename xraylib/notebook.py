@@ -305,9 +305,30 @@ def execute(notebooks: Sequence[Path] | None = None, timeout: int = 3600) -> pd.
                 "profile": config.profile().name,
                 "seconds": round(seconds, 1),
                 "finished": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+                "machine": machine(),
             }
         )
     return done
+
+
+def machine() -> str:
+    """The machine a notebook ran on, for ``runtime.csv``: CPU model, cores and the widest
+    vector extension (training speed differs up to threefold between machines).
+
+    >>> notebook.machine()  # doctest: +SKIP
+    'AMD EPYC, 2 cores, AVX-512'
+    """
+    model, flags = platform.machine(), ""
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.is_file():
+        for line in cpuinfo.read_text().splitlines():
+            key, _, value = line.partition(":")
+            if key.strip() == "model name" and model == platform.machine():
+                model = value.strip()
+            elif key.strip() == "flags" and not flags:
+                flags = value
+    vector = "AVX-512" if "avx512f" in flags.split() else "AVX2" if "avx2" in flags.split() else ""
+    return ", ".join(part for part in (model, f"{os.cpu_count()} cores", vector) if part)
 
 
 def _record_runtime(row: dict) -> pd.DataFrame:
