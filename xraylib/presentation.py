@@ -31,7 +31,6 @@ from matplotlib.axes import Axes
 from matplotlib.backends.backend_pdf import PdfPages
 from matplotlib.figure import Figure
 from matplotlib.patches import Circle, FancyArrowPatch, FancyBboxPatch
-from matplotlib.transforms import Bbox
 
 from xraylib import config, predict, results
 from xraylib.errors import XrayError
@@ -58,11 +57,11 @@ PREVALENCES = (0.05, 0.20)
 PER = 1000
 #: Per-image answers on the official test set (``label`` and, where known, ``patient_id``).
 PREDICTIONS_FILE = "test_predictions.csv"
-#: Test images against validation images, measured without labels (optional; the lead's run
-#: writes it): columns ``set`` (``validation``/``test``), ``images``, ``ood_rate`` (share the
+#: Test images against validation images, measured without labels (notebook 06 writes it):
+#: columns ``set`` (``validation``/``test``), ``images``, ``out_of_distribution`` (the share the
 #: input gate calls out of distribution) and ``estimated_pneumonia_rate`` (label-free).
 SHIFT_FILE = "shift.csv"
-SHIFT_COLUMNS = ("set", "ood_rate")
+SHIFT_COLUMNS = ("set", "out_of_distribution")
 #: Each step of a declared adaptation in plain words: (on a headline, on a chart label).
 PLAIN_STEPS = {
     "AdaBN": ("re-tuned on the new images", "re-tuned"),
@@ -346,8 +345,8 @@ def shift_sentence(res: Results) -> str:
     )
     text = (
         f"Training and test X-rays come from one hospital ({CENTRE}). Measured without labels, "
-        f"the input check calls {whole(PER * test.ood_rate)} of {PER:,} test X-rays unusual "
-        f"(check set: {whole(PER * check.ood_rate)} of {PER:,})"
+        f"the input check calls {whole(PER * test.out_of_distribution)} of {PER:,} test X-rays "
+        f"unusual (check set: {whole(PER * check.out_of_distribution)} of {PER:,})"
     )
     rate = "estimated_pneumonia_rate"
     if rate in table.columns and pd.notna(test[rate]) and pd.notna(check[rate]):
@@ -422,38 +421,6 @@ def _legend_line(fig: Figure, x: float, y: float, parts: list[tuple[str, str]]) 
         fig.text(x, y - 0.05 * k, f"■ {text}", fontsize=17, color=color, weight="bold")
 
 
-def _table(ax: Axes, table: pd.DataFrame, fontsize: int) -> None:
-    """``table`` as a plain table filling ``ax``, its header (two lines high) in bold."""
-    ax.axis("off")
-    chars = [
-        max(len(line) for text in [*map(str, table[column]), column] for line in text.split("\n"))
-        + 2
-        for column in table.columns
-    ]
-    width_pt = ax.get_position().width * cast(Figure, ax.figure).get_figwidth() * 72
-    shown = ax.table(
-        cellText=table.to_numpy(),
-        colLabels=list(table.columns),
-        colWidths=[n / sum(chars) for n in chars],
-        loc="upper center",
-        cellLoc="center",
-        bbox=Bbox.from_bounds(0, 0, 1, 1),
-    )
-    shown.auto_set_font_size(False)
-    # a character is about 0.6 of the font size wide: shrink the font until every column fits
-    shown.set_fontsize(min(fontsize, int(width_pt / (0.6 * sum(chars)))))
-    for (row, _), cell in shown.get_celld().items():
-        cell.set_edgecolor("#d5d8dc")
-        if row == 0:
-            cell.set_text_props(weight="bold", color=INK)
-            cell.set_height(2 * cell.get_height())
-
-
-def _table_font(rows: int) -> int:
-    """A table's font size: as large as its number of rows lets it be on a slide."""
-    return 16 if rows <= 8 else 14 if rows <= 12 else 12
-
-
 def _which(result: object, adaptation: object) -> str:
     """How a slide names a target's result: "as trained", or the declared ``adaptation`` in
     plain words ("re-tuned")."""
@@ -506,7 +473,7 @@ def slide_data(res: Results) -> Figure:
         f"right {per_100(always)} times in 100 — so we report what happens to X-rays with and "
         "without pneumonia separately.",
     )
-    ax = fig.add_axes((0.2, 0.22, 0.75, 0.42))
+    ax = fig.add_axes((0.2, 0.28, 0.75, 0.38))
     splits = [s for s in ("train", "test") if s in counts.index]
     names = {"train": "learning from", "test": "official test"}
     normal, pneumonia = counts.loc[splits, "NORMAL"], counts.loc[splits, "PNEUMONIA"]
@@ -538,7 +505,7 @@ def slide_data(res: Results) -> Figure:
             f"children: {res.test_count('NORMAL')} healthy X-rays{res.of_children('NORMAL')}, "
             f"{res.test_count('PNEUMONIA')} with pneumonia{res.of_children('PNEUMONIA')}."
         )
-    fig.text(0.04, 0.12, textwrap.fill(note, 100), fontsize=16, color=INK, va="top")
+    fig.text(0.04, 0.17, textwrap.fill(note, 100), fontsize=16, color=INK, va="top")
     return fig
 
 
@@ -628,7 +595,7 @@ def slide_method(res: Results) -> Figure:
         0.04,
         "● a new model   ○ the same model read again",
         fontsize=13,
-        color=MUTED,
+        color=ACCENT,
     )
     return fig
 
@@ -725,6 +692,14 @@ def slide_rarer(res: Results) -> Figure:
             color=INK,
             va="top",
         )
+    fig.text(
+        0.04,
+        0.05,
+        "A flag: the model calls the X-ray PNEUMONIA. This assumes it catches and clears as "
+        "many, per 100, as in the official test set.",
+        fontsize=13,
+        color=MUTED,
+    )
     return fig
 
 
@@ -782,9 +757,7 @@ def slide_adaptation(res: Results) -> Figure:
     ax.legend(fontsize=14, frameon=False, loc="upper center", bbox_to_anchor=(0.4, 1.2), ncol=2)
     _bare(ax)
     ax.tick_params(axis="y", labelsize=13)
-    fig.text(
-        0.04, 0.15, textwrap.fill(shift_sentence(res), 105), fontsize=15, color=MUTED, va="top"
-    )
+    fig.text(0.04, 0.15, textwrap.fill(shift_sentence(res), 105), fontsize=15, color=INK, va="top")
     return fig
 
 
