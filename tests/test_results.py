@@ -78,6 +78,20 @@ def test_forget_final_removes_test_rows_and_final_validation_rows(case, tmp_path
     assert results.forget_final(tmp_path) == 0
 
 
+def test_a_rerun_forgets_the_runs_of_its_notebook_and_the_later_ones(case, tmp_path) -> None:
+    y, p = case
+    assert results.forget_from("05", tmp_path) == 0  # no metrics.csv yet
+    for model, notebook in [("lesson", "03"), ("policy_seed1", "04"), ("policy_seed3", "05")]:
+        extra = {"notebook": notebook}
+        results.save_metrics(model, "val", y, p, 0.5, results_dir=tmp_path, ci=False, extra=extra)
+    stress = pd.DataFrame({"model": ["lesson", "policy_seed3"], "log_loss": [0.1, 0.2]})
+    stress.to_csv(tmp_path / results.STRESS_FILE, index=False)
+    assert results.forget_from("05", tmp_path) == 1  # the seed trained after 05's decision
+    assert list(results.load_metrics(tmp_path).model) == ["lesson", "policy_seed1"]
+    assert list(pd.read_csv(tmp_path / results.STRESS_FILE).model) == ["lesson"]
+    assert results.forget_from("04", tmp_path) == 1 and results.forget_from("04", tmp_path) == 0
+
+
 def test_best_candidate_picks_by_the_column_and_direction_asked(case, tmp_path) -> None:
     y, p = case
     results.save_metrics(

@@ -64,13 +64,17 @@ def test_the_handmade_configuration_is_a_trial_of_a_smoke_search(splits):
 
 
 def test_the_handmade_trial_trains_in_the_full_budget_bracket_of_a_10_epoch_plan(tmp_path):
-    oracle = cluster.make_oracle("hyperband", tuning.OBJECTIVE, 30, 10, seed=1)
+    oracle = cluster.make_oracle(
+        "hyperband", tuning.OBJECTIVE, 30, 10, seed=1, admissible=tuning.within_budget(64)
+    )
     oracle._set_project_dir(tmp_path, "plan")
     hp = keras_tuner.HyperParameters()
     tuning.CnnHyperModel(64, POLICY).build(hp)
     oracle.update_space(hp)
     handed = [oracle.create_trial(f"tuner{i}") for i in range(22)]  # every configuration
     values = [t.hyperparameters.values for t in handed]
+    assert all(tuning.within_budget(64)(v) for v in values)  # the compute budget holds
+    assert not tuning.within_budget(64)(dict(HANDMADE, convs=2))
     # nothing completed, so nothing is promoted: round 0 of brackets 2, 1 and 0
     assert [v["tuner/epochs"] for v in values] == [2] * 12 + [4] * 6 + [10] * 4
     reference = [i for i, v in enumerate(values) if {k: v[k] for k in HANDMADE} == HANDMADE]

@@ -35,6 +35,7 @@ import math
 import os
 import threading
 import time
+from collections.abc import Callable
 from concurrent import futures
 
 import keras
@@ -148,8 +149,19 @@ class HyperbandOracle(BudgetOracle, keras_tuner.oracles.HyperbandOracle):
     finalists' budget, like them, instead of competing for promotion from a 1-epoch round.
 
     Which trial that is follows from the oracle's own bracket state, so a resumed chief does
-    not train it twice.
+    not train it twice. ``admissible`` (``values -> bool``, or ``None``) bounds the space: a
+    random configuration it rejects is drawn again (at most 1,000 times), so every trial the
+    oracle hands out satisfies it (the search's compute budget).
     """
+
+    admissible: Callable[[dict], bool] | None = None
+
+    def _random_values(self):
+        for _ in range(1000):
+            values = super()._random_values()
+            if values is None or self.admissible is None or self.admissible(values):
+                return values
+        return None
 
     def _random_trial(self, trial_id, bracket):
         first_of_bracket_0 = bracket["bracket_num"] == 0 and not bracket["rounds"][0]
@@ -177,9 +189,11 @@ def make_oracle(
     max_trials: int,
     max_epochs: int,
     seed: int,
+    admissible: Callable[[dict], bool] | None = None,
 ) -> keras_tuner.Oracle:
     """A budgeted oracle: Hyperband (iterations repeated until the budget ends, at most
-    ``max_trials`` trials of at most ``max_epochs``) or Bayesian optimisation.
+    ``max_trials`` trials of at most ``max_epochs``, random configurations limited to those
+    ``admissible`` accepts) or Bayesian optimisation.
 
     >>> oracle = cluster.make_oracle("hyperband", tuning.OBJECTIVE, 10, 8, 42)  # doctest: +SKIP
     """
@@ -188,6 +202,7 @@ def make_oracle(
             objective, max_epochs=max_epochs, factor=3, hyperband_iterations=None, seed=seed
         )
         oracle.max_trials = max_trials  # the base Oracle's trial budget
+        oracle.admissible = admissible
     elif algorithm == "bayesian":
         oracle = BayesianOracle(objective, max_trials=max_trials, seed=seed)
     else:

@@ -34,7 +34,6 @@ from xraylib.errors import XrayError
 
 #: The column of ``metrics.csv`` that picks a model among candidates (lower is better).
 SELECTION_METRIC = "stress_log_loss"
-STRESS_FILE = "stress.csv"
 
 
 @dataclass(frozen=True)
@@ -468,7 +467,7 @@ def stress_of(model: keras.Model, splits: Splits) -> pd.DataFrame:
 
 def save_stress(name: str, table: pd.DataFrame) -> Path:
     """Replace the rows of model ``name`` in ``data/results/stress.csv`` by ``table``."""
-    path = config.results_dir() / STRESS_FILE
+    path = config.results_dir() / results.STRESS_FILE
     new = table.reset_index().assign(model=name)
     if path.exists():
         old = pd.read_csv(path)
@@ -478,7 +477,7 @@ def save_stress(name: str, table: pd.DataFrame) -> Path:
 
 def load_stress(names: list[str] | None = None) -> pd.DataFrame:
     """The stress-validation rows of ``names`` (all models when None), in that order."""
-    path = config.results_dir() / STRESS_FILE
+    path = config.results_dir() / results.STRESS_FILE
     if not path.exists():
         raise XrayError(f"{path}: no stress validation yet; run notebook 03 first")
     table = pd.read_csv(path)

@@ -117,6 +117,12 @@ def bench_markdown(results_dir: Path | None = None) -> str:
         ("input pipeline share of step time", f"{100 * bench['pipeline_share']:.2f}%"),
         ("predict one image, warm (median)", f"{bench['predict_ms_warm']:.1f} ms"),
         ("predict in batches of 64", f"{bench['predict_images_per_s']:.1f} images/s"),
+        (
+            "augmentation's share of a training step (final policy)",
+            f"{100 * bench['augmentation_share']:.1f}% "
+            f"({bench['augmentation_ms']['block']:.1f} of "
+            f"{bench['augmentation_ms']['train_step']:.1f} ms)",
+        ),
     ]
     lines = ["| measurement | value |", "|---|---|", *(f"| {a} | {b} |" for a, b in rows)]
     lines.append(

@@ -29,6 +29,7 @@ from xraylib.evaluate import METRICS, bootstrap_ci, compute_metrics, format_with
 
 KEY_COLUMNS = ("model", "split", "threshold")
 METRICS_FILE = "metrics.csv"
+STRESS_FILE = "stress.csv"
 LEDGER_FILE = "test_ledger.csv"
 #: Metrics with a 95% interval in the ledger (the others are point estimates).
 LEDGER_INTERVALS = ("accuracy", "sensitivity", "specificity", "roc_auc")
@@ -157,6 +158,33 @@ def best_candidate(
     row = rows[design == best].iloc[0].copy()
     row[by], row["seeds"] = means.loc[best, "mean"], int(means.loc[best, "size"])
     return row
+
+
+def forget_from(notebook: str, results_dir: Path | None = None) -> int:
+    """Remove the validation runs that ``notebook`` and the notebooks after it recorded: their
+    rows of ``metrics.csv`` and of ``stress.csv``. Returns how many metrics rows went.
+
+    Notebooks 04 and 05 call it first, so a re-run decides on its own runs only: a seed trained
+    after an earlier run's decision, or a design that run tried, never joins the new decision.
+    Later notebooks are built on this one, so their rows go too (notebook 06 records again);
+    the test ledger is never touched.
+
+    >>> results.forget_from("05")  # doctest: +SKIP
+    0
+    """
+    folder = Path(results_dir or config.results_dir())
+    path = folder / METRICS_FILE
+    if not path.exists():
+        return 0
+    table = load_metrics(folder)
+    later = pd.to_numeric(table["notebook"], errors="coerce") >= int(notebook)
+    if later.any():
+        write_csv(table[~later], path)
+        stress = folder / STRESS_FILE
+        if stress.exists():
+            rows = pd.read_csv(stress)
+            write_csv(rows[~rows.model.isin(table.model[later])], stress)
+    return int(later.sum())
 
 
 def forget_final(results_dir: Path | None = None) -> int:

@@ -47,7 +47,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import keras
@@ -134,6 +134,42 @@ def design_of(values: dict, policy: str, epochs: int | None = None) -> experimen
     return base.with_changes(layers=layers, recipe=recipe, augment=policy)
 
 
+#: The search's compute budget: no configuration costs more multiply-adds per image than the
+#: hand-made design (:func:`multiply_adds`), so the search asks which network is best *at the
+#: hand-made design's cost*, and its winner trains at the final scale in the time the
+#: hand-made one takes.
+COST_LIMIT = 1.0
+
+
+def multiply_adds(values: dict, image_size: int) -> int:
+    """Multiply-adds per image of the convolutions of a configuration (the bulk of a training
+    step): block ``i`` works on maps of side ``image_size / 2**i`` (the stride-2 stem, then one
+    pooling per block) with ``filters · 2**(i-1)`` channels, ``convs`` 3×3 convolutions each.
+
+    >>> wider = dict(tuning.HANDMADE, convs=2)
+    >>> tuning.multiply_adds(wider, 64) > 3 * tuning.multiply_adds(tuning.HANDMADE, 64)
+    True
+    """
+    channels, total = 1, 0
+    for i in range(int(values["blocks"])):
+        side, width = image_size // 2 ** (i + 1), int(values["filters"]) * 2**i
+        for _ in range(int(values["convs"])):
+            total += side * side * 9 * channels * width
+            channels = width
+    return total
+
+
+def within_budget(image_size: int) -> Callable[[dict], bool]:
+    """``values -> bool``: whether a configuration costs at most :data:`COST_LIMIT` times the
+    multiply-adds of :data:`HANDMADE` at ``image_size`` (what the oracle draws from).
+
+    >>> tuning.within_budget(64)(tuning.HANDMADE)
+    True
+    """
+    limit = COST_LIMIT * multiply_adds(HANDMADE, image_size)
+    return lambda values: multiply_adds(values, image_size) <= limit
+
+
 def max_blocks(image_size: int) -> int:
     """The deepest network an image of ``image_size`` allows: the stride-2 stem and each
     block's pooling halve it, and the last map must keep at least one pixel.
@@ -160,9 +196,12 @@ class CnnHyperModel(keras_tuner.HyperModel):
     warmup_epochs   0, 1, 2                     linear warm-up before the cosine
     ==============  ==========================  =============================================
 
-    The defaults are :data:`HANDMADE`. Batch norm, global average pooling, the AdamW cosine
-    recipe and balanced class weights stay as notebook 03 decided them. Trials use the
-    profile's batch size, the seed and the augmentation ``policy``.
+    The defaults are :data:`HANDMADE`. The oracle draws only configurations within the compute
+    budget (:func:`within_budget`: at most the hand-made design's multiply-adds, so a fifth
+    block or a second convolution per block only with 16 filters, and not both). Batch norm,
+    global average pooling, the AdamW cosine recipe and balanced class weights stay as
+    notebook 03 decided them. Trials use the profile's batch size, the seed and the
+    augmentation ``policy``.
 
     >>> hypermodel = tuning.CnnHyperModel(64, "acquisition_borders")
     >>> model = hypermodel.build(keras_tuner.HyperParameters())  # doctest: +SKIP
@@ -550,7 +589,9 @@ def search(
     hypermodel = CnnHyperModel(splits.image_size, policy, profile, seed)
     max_trials = max_trials or profile.tuner_trials
     max_epochs = max_epochs or profile.epochs
-    oracle = cluster.make_oracle(algorithm, OBJECTIVE, max_trials, max_epochs, seed)
+    oracle = cluster.make_oracle(
+        algorithm, OBJECTIVE, max_trials, max_epochs, seed, within_budget(splits.image_size)
+    )
     tuner = _CnnTuner(
         oracle,
         hypermodel,
