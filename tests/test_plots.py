@@ -162,10 +162,6 @@ def _cases(frame: pd.DataFrame, y: np.ndarray, p: np.ndarray) -> dict[str, Calla
         "stress": lambda: plots.plot_stress(_stress(6), save="t_stress"),
         "stress_one": lambda: plots.plot_stress(_stress(1), save="t_stress"),
         "seed_spread": lambda: plots.plot_seed_spread(_seed_rows(), save="t_seeds"),
-        "architecture_seeds": lambda: plots.plot_architecture_seeds(_seed_rows(), save="t_seeds"),
-        "trials": lambda: plots.plot_trials(_trials(), save="t_trials"),
-        "hyperparameters": lambda: plots.plot_hyperparameters(_trials(), save="t_hp"),
-        "hyperparameters_old": lambda: plots.plot_hyperparameters(_trials(False), save="t_hp"),
         "search_effects": lambda: plots.plot_search_effects(
             _trials(), highlight="0016", save="t_effects"
         ),
@@ -208,10 +204,6 @@ CASES = [
     "stress",
     "stress_one",
     "seed_spread",
-    "architecture_seeds",
-    "trials",
-    "hyperparameters",
-    "hyperparameters_old",
     "search_effects",
     "search_effects_old",
     "ood_few",
@@ -318,19 +310,6 @@ def test_model_comparison_leaves_room_for_every_value_label() -> None:
         right = ax.get_window_extent().x1
         assert all(t.get_window_extent().x1 <= right for t in ax.texts)
         assert ax.get_xlim()[1] > 0.11
-    finally:
-        plt.close(figure)
-
-
-def test_hyperparameter_ticks_are_short_and_rates_are_logarithmic() -> None:
-    figure = plots.plot_hyperparameters(_trials())
-    try:
-        by_title = {ax.get_title(): ax for ax in figure.axes}
-        assert by_title["learning_rate"].get_xscale() == "log"
-        assert by_title["weight_decay"].get_xscale() == "log"
-        labels = [t.get_text() for t in by_title["dropout"].get_xticklabels()]
-        assert labels == ["0", "0.1", "0.2"]
-        assert "stress_log_loss" not in by_title and "handmade" not in by_title
     finally:
         plt.close(figure)
 

@@ -208,11 +208,8 @@ def test_figures_of_a_search_are_written_to_images():
         }
     )
     assert tuning.hyperparameter_names(trials) == list(SMALL)
-    plots.plot_trials(trials, save="05_test_trials")
-    figure = plots.plot_hyperparameters(trials, save="05_test_hyperparameters")
-    assert len([ax for ax in figure.axes if ax.get_title()]) == len(SMALL)
-    assert (config.images_dir() / "05_test_trials.png").is_file()
-    assert (config.images_dir() / "05_test_hyperparameters.png").is_file()
+    plots.plot_search_effects(trials, highlight="0", save="05_test_search_effects")
+    assert (config.images_dir() / "05_test_search_effects.png").is_file()
 
 
 def test_role_comes_from_keras_tuner_variables(monkeypatch):

@@ -651,20 +651,6 @@ def _seed_labels(ax: Axes, values: np.ndarray, y: float, close: float, color) ->
         )
 
 
-def plot_architecture_seeds(
-    rows: pd.DataFrame, metric: str = "stress_log_loss", save: str | None = None
-) -> Figure:
-    """Two (or more) designs over their seeds on one metric, e.g. the hand-made CNN against
-    the searched one: :func:`plot_seed_spread` with a single metric (one figure style).
-    ``rows`` need a ``design`` column.
-
-    >>> rows = results.load_metrics().query("split == 'val' and notebook == '05'")  # doctest: +SKIP
-    >>> fig = plots.plot_architecture_seeds(rows, save="05_architecture_seeds")  # doctest: +SKIP
-    """
-    return plot_seed_spread(rows, metrics=metric, save=save)
-
-
-#: The two metrics of the stress figure: column, panel title, colour map (dark = worse).
 STRESS_PANELS = (
     ("roc_auc", "ROC AUC (higher is better)", "rocket"),
     ("log_loss", "log-loss (lower is better; log colour scale)", "rocket_r"),
@@ -878,87 +864,6 @@ def _gradcam_title(
 # --------------------------------------------------------------------------- hyper-parameter search
 
 
-def plot_trials(
-    trials: pd.DataFrame, save: str | None = None, objective: str | None = None
-) -> Figure:
-    """The search's objective (lower is better) of every completed trial of a
-    :func:`xraylib.tuning.search`, in the order the trials started: one colour per tuner
-    (machine), marker size by epochs trained, and the best so far as a line. ``objective``
-    is the column (default: ``stress_log_loss`` when the table has it, else ``val_loss``).
-
-    >>> result = tuning.search(splits, overwrite=True)  # doctest: +SKIP
-    >>> fig = plots.plot_trials(result.trials, save="05_trials")  # doctest: +SKIP
-    """
-    objective = _objective_of(trials, objective)
-    done = _completed_trials(trials)
-    done = done[done[objective].notna()]
-    with _styled():
-        fig, ax = plt.subplots(figsize=(8, 3.8))
-        for tuner, group in done.groupby("tuner"):
-            ax.scatter(
-                group.number,
-                group[objective],
-                s=15 + 10 * group.epochs,
-                alpha=0.8,
-                label=str(tuner),
-            )
-        ax.step(
-            done.number, done[objective].cummin(), where="post", color="gray", label="best so far"
-        )
-        ax.set(
-            title=f"{objective} of each trial (marker size: epochs trained)",
-            xlabel="trial",
-            ylabel=f"{objective} (lower is better)",
-        )
-        ax.legend(fontsize=9)
-    return _done(fig, save)
-
-
-def plot_hyperparameters(
-    trials: pd.DataFrame, save: str | None = None, objective: str | None = None
-) -> Figure:
-    """One panel per hyper-parameter of a :func:`xraylib.tuning.search`: each completed
-    trial's value against its objective (default: ``stress_log_loss`` when the table has it,
-    else ``val_loss``), coloured by the epochs it trained (short Hyperband trials score
-    worse). Choices are columns of dots; rates and penalties (:data:`LOG_SCALE`) lie on a
-    logarithmic axis.
-
-    >>> fig = plots.plot_hyperparameters(result.trials, save="05_hyperparameters")  # doctest: +SKIP
-    """
-    objective = _objective_of(trials, objective)
-    done = _completed_trials(trials)
-    done = done[done[objective].notna()]
-    names = _hyperparameter_columns(trials, exclude=(objective,))
-    columns = min(4, max(len(names), 1))
-    rows = int(np.ceil(len(names) / columns)) or 1
-    budgets = sorted(done.epochs.unique())
-    colors = dict(zip(budgets, sns.color_palette("viridis", len(budgets)), strict=True))
-    jitter = np.random.default_rng(0).uniform(-0.15, 0.15, len(done))
-    with _styled():
-        fig, axes = plt.subplots(
-            rows, columns, sharey=True, squeeze=False, figsize=(3.3 * columns, 3.1 * rows)
-        )
-        for ax, name in zip(axes.flat, names, strict=False):
-            x = _trial_positions(ax, name, done[name], jitter)
-            for epochs in budgets:
-                chosen = (done.epochs == epochs).to_numpy()
-                ax.scatter(
-                    x[chosen],
-                    done[objective][chosen],
-                    color=colors[epochs],
-                    s=25,
-                    label=f"{epochs:g} epochs",
-                )
-            ax.set_title(name)
-        for ax in axes.flat[len(names) :]:
-            ax.axis("off")
-        for ax in axes[:, 0]:
-            ax.set_ylabel(objective)
-        if budgets:
-            axes.flat[0].legend(fontsize=8, title="trained", title_fontsize=8)
-    return _done(fig, save)
-
-
 def plot_search_effects(
     trials: pd.DataFrame,
     objective: str = "stress_log_loss",
@@ -1157,15 +1062,6 @@ def _effect(name: str, values: pd.Series, objective: pd.Series) -> _Effect:
 LOG_SCALE = ("learning_rate", "weight_decay", "l2")
 #: Columns of a trials table that are never hyper-parameters (besides ``val_*``, ``stress_*``).
 _NOT_HYPERPARAMETERS = ("trial_id", "tuner", "status", "handmade", "epochs", "epoch_budget")
-
-
-def _objective_of(trials: pd.DataFrame, objective: str | None) -> str:
-    """``objective``, else ``stress_log_loss`` when the table has it, else ``val_loss``."""
-    if objective is not None:
-        return objective
-    if "stress_log_loss" in trials and trials["stress_log_loss"].notna().any():
-        return "stress_log_loss"
-    return "val_loss"
 
 
 def _hyperparameter_columns(trials: pd.DataFrame, exclude: Sequence[str] = ()) -> list[str]:
