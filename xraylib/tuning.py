@@ -29,7 +29,7 @@ with the augmentation policy given to the search, so a trial trains exactly what
   10-epoch plan (``hyperband_plan(10)``). Every trial trains with the project seed, so a
   trial's result does not depend on which trial or machine ran before it.
 * **The best configuration** is the completed full-budget trial with the lowest objective
-  (:func:`best_hyperparameters`); :func:`design_of` makes it a design to train at the final
+  (:func:`best_finalist`); :func:`design_of` makes it a design to train at the final
   scale over seeds beside the hand-made one (notebook 05). Nothing is computed on the test set.
 * Results: keras-tuner's files in ``data/tuning/NAME/`` (not committed) and ``trials.csv``
   there (committed), one row per trial (:func:`trial_table`).
@@ -419,7 +419,7 @@ class _CnnTuner(keras_tuner.Tuner):
 
 def _row(trial_id: str, tuner: str | None, status: str, values: dict, metrics: dict) -> dict:
     """One row of the trials table."""
-    values = {key: value for key, value in values.items() if key not in _TUNER_KEYS}
+    values = _searched(values)
     row = {"trial_id": trial_id, "tuner": tuner, "status": status, "handmade": values == HANDMADE}
     row |= {name: metrics.get(name, math.nan) for name in RESULT_COLUMNS[4:]}
     return row | values
@@ -464,12 +464,13 @@ def hyperparameter_names(trials: pd.DataFrame) -> list[str]:
     return [column for column in trials.columns if column not in RESULT_COLUMNS]
 
 
-def best_hyperparameters(oracle: keras_tuner.Oracle) -> dict:
-    """Hyper-parameter values of the best finalist: among the completed trials that trained
-    the longest budget of the search, the one with the lowest objective (a shorter trial is
-    not compared with the finalists, nor with the hand-made trial, which trains that budget).
+def best_finalist(oracle: keras_tuner.Oracle) -> tuple[dict, float]:
+    """Hyper-parameter values and objective of the best finalist: among the completed trials
+    that trained the longest budget of the search, the one with the lowest objective (a shorter
+    trial is not compared with the finalists, nor with the hand-made trial, which trains that
+    budget).
 
-    >>> tuning.best_hyperparameters(tuner.oracle)  # doctest: +SKIP
+    >>> values, objective = tuning.best_finalist(tuner.oracle)  # doctest: +SKIP
     """
     done = [
         t
@@ -482,9 +483,12 @@ def best_hyperparameters(oracle: keras_tuner.Oracle) -> dict:
         )
     longest = max(_budget(t) for t in done)
     best = min((t for t in done if _budget(t) == longest), key=lambda t: t.score)
-    return {
-        key: value for key, value in best.hyperparameters.values.items() if key not in _TUNER_KEYS
-    }
+    return _searched(best.hyperparameters.values), float(best.score)
+
+
+def _searched(values: dict) -> dict:
+    """``values`` without keras-tuner's bookkeeping entries: the searched hyper-parameters."""
+    return {key: value for key, value in values.items() if key not in _TUNER_KEYS}
 
 
 def _budget(trial) -> int:
@@ -506,6 +510,7 @@ class SearchResult:
         directory: ``data/tuning/NAME``.
         best: hyper-parameter values of the best finalist (``None`` on a worker): make it a
             design with :func:`design_of`.
+        best_objective: its stress-validation log-loss (``None`` on a worker).
 
     >>> result.trials.sort_values("stress_log_loss").head(3)  # doctest: +SKIP
     >>> result.best, result.best_objective  # doctest: +SKIP
@@ -515,17 +520,7 @@ class SearchResult:
     trials: pd.DataFrame
     directory: Path
     best: dict | None = None
-
-    @property
-    def best_objective(self) -> float | None:
-        """Objective of the best finalist (``None`` when none completed or on a worker)."""
-        if self.best is None:
-            return None
-        names = list(self.best)
-        done = self.trials[self.trials.status == "COMPLETED"]
-        longest = done[done.epoch_budget == done.epoch_budget.max()]
-        match = longest[(longest[names] == pd.Series(self.best)).all(axis=1)]
-        return float(match[experiment.SELECTION_METRIC].min()) if len(match) else None
+    best_objective: float | None = None
 
     def to_json(self) -> dict:
         """A summary for the command line: role, counts, the best trial, where things are."""
@@ -616,4 +611,4 @@ def search(
         tuner.search(splits)
     trials = trial_table(tuner.oracle)
     trials.to_csv(directory / "trials.csv", index=False)
-    return SearchResult(role, trials, directory, best_hyperparameters(tuner.oracle))
+    return SearchResult(role, trials, directory, *best_finalist(tuner.oracle))
