@@ -16,6 +16,7 @@ import pytest
 from xraylib import (
     bench,
     config,
+    layers,
     models,
     plots,
     predict,
@@ -106,7 +107,7 @@ def test_bench_times_an_old_models_augmentation_with_this_versions_layers() -> N
     )
     member = models.build_cnn(32, filters=(8,), augment=old)
     block = bench._current_block(member)
-    assert [type(layer) for layer in block.layers] == [models.RandomAffine, models.RandomBlur]
+    assert [type(layer) for layer in block.layers] == [layers.RandomAffine, layers.RandomBlur]
     assert bench._current_block(models.build_cnn(32, filters=(8,))) is None
 
 
