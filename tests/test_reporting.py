@@ -95,6 +95,10 @@ def test_bench_json_gives_the_augmentation_share_of_a_training_step(
     assert shown["augmentation_share"] == pytest.approx(times["block"] / times["train_step"], 1e-3)
     assert times["block"] > 0 and times["train_step"] > 0 and times["network_step"] > 0
     assert "augmentation share" in bench.format_table(shown)
+    assert set(shown["layers_ms"]) == {"affine", "noise", "blur"}
+    for name, times in shown["layers_ms"].items():
+        assert times["xraylib"] > 0 and times["keras"] > 0
+        assert f"{name:<7} xraylib / Keras layers" in bench.format_table(shown)
 
 
 def test_bench_times_an_old_models_augmentation_with_this_versions_layers() -> None:
@@ -107,7 +111,10 @@ def test_bench_times_an_old_models_augmentation_with_this_versions_layers() -> N
     )
     member = models.build_cnn(32, filters=(8,), augment=old)
     block = bench._current_block(member)
-    assert [type(layer) for layer in block.layers] == [layers.RandomAffine, layers.RandomBlur]
+    assert [type(layer) for layer in block.layers] == [
+        layers.RandomAffine,
+        keras.layers.RandomGaussianBlur,
+    ]
     assert bench._current_block(models.build_cnn(32, filters=(8,))) is None
 
 

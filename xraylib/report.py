@@ -123,6 +123,14 @@ def bench_markdown(results_dir: Path | None = None) -> str:
             f"({bench['augmentation_ms']['block']:.1f} of "
             f"{bench['augmentation_ms']['train_step']:.1f} ms)",
         ),
+        *(
+            (
+                f"augmentation layer {name}: xraylib's / Keras'",
+                f"{ms['xraylib']:.1f} / {ms['keras']:.1f} ms per batch",
+            )
+            # a bench.json written before bench timed the layers has none
+            for name, ms in bench.get("layers_ms", {}).items()
+        ),
     ]
     lines = ["| measurement | value |", "|---|---|", *(f"| {a} | {b} |" for a, b in rows)]
     lines.append(
