@@ -751,6 +751,13 @@ def test_class_weights_match_scikit_learn_balanced(y):
     weights = data.class_weights(np.array(y))
     assert weights == pytest.approx({0: expected[0], 1: expected[1]})
     assert data.class_weights(y) == weights  # a list works too
+    n, counts = len(y), np.bincount(y, minlength=2)
+    assert weights == {k: n / (2 * counts[k]) for k in (0, 1)}  # the hand-written formula's
+
+
+def test_class_weights_of_one_class_are_an_error() -> None:
+    with pytest.raises(ValueError, match="both classes"):
+        data.class_weights([1, 1, 1])
 
 
 # --------------------------------------------------------------------------- real data

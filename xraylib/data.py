@@ -676,14 +676,21 @@ def load_test(
 
 
 def class_weights(y: Iterable[int]) -> dict[int, float]:
-    """'Balanced' class weights ``n / (2 · n_class)``, as scikit-learn computes them.
+    """'Balanced' class weights ``n / (2 · n_class)`` (scikit-learn's
+    ``compute_class_weight("balanced")``), as the dict Keras' ``class_weight`` takes.
+
+    Labels of one class only raise ``ValueError``: there is nothing to balance.
 
     >>> class_weights([0, 1, 1, 1])
     {0: 2.0, 1: 0.6666666666666666}
     """
+    from sklearn.utils.class_weight import compute_class_weight
+
     y = np.asarray(list(y) if not isinstance(y, np.ndarray) else y)
-    counts = np.bincount(y, minlength=2)
-    return {k: float(len(y) / (2 * counts[k])) if counts[k] else 0.0 for k in (0, 1)}
+    if np.unique(y).size < 2:
+        raise ValueError("class weights need labels of both classes")
+    weights = compute_class_weight("balanced", classes=np.array([0, 1]), y=y)
+    return {0: float(weights[0]), 1: float(weights[1])}
 
 
 def make_dataset(
