@@ -213,8 +213,10 @@ def augmentation_timing(member, block, x: np.ndarray, y: np.ndarray, repeats: in
     a layer named ``augmentation`` (as :func:`~xraylib.models.build_cnn` names the block)
     when ``block`` is not None.
 
-    >>> bench.augmentation_timing(model, block, x[:32], y[:32])  # doctest: +SKIP
-    {'block': 14.2, 'train_step': 276.0, 'network_step': 262.3, 'share': 0.0514}
+    Example::
+
+        bench.augmentation_timing(model, block, x[:32], y[:32])
+        # {'block': 14.2, 'train_step': 276.0, 'network_step': 262.3, 'share': 0.0514}
     """
     step = _replace_block(member, None).train_on_batch
     calls = {"network_step": lambda: step(x, y)}
@@ -237,8 +239,10 @@ def layer_timing(x: np.ndarray, factors: Mapping[str, float], repeats: int = 20)
     The layers take ``factors`` (keyword arguments of :func:`~xraylib.models.augmentation`);
     a factor that is 0 or missing there is the ``acquisition`` policy's.
 
-    >>> bench.layer_timing(x[:32], models.AUGMENTATIONS["acquisition"])  # doctest: +SKIP
-    {'affine': {'xraylib': 9.4, 'keras': 27.1}, 'noise': {'xraylib': 5.8, 'keras': 10.1}, ...}
+    Example::
+
+        bench.layer_timing(x[:32], models.AUGMENTATIONS["acquisition"])
+        # {'affine': {'xraylib': 9.4, 'keras': 27.1}, 'noise': {'xraylib': 5.8, 'keras': 10.1}, ...}
     """
     import keras
 

@@ -140,8 +140,10 @@ def seed() -> int:
 def data_dir() -> Path:
     """Folder of the images: ``XRAY_DATA_DIR`` or ``data/chest_xray`` in the project.
 
-    >>> config.data_dir()  # doctest: +SKIP
-    PosixPath('.../data/chest_xray')
+    Example::
+
+        config.data_dir()
+        # PosixPath('.../data/chest_xray')
     """
     env = os.environ.get("XRAY_DATA_DIR")
     return Path(env).expanduser().resolve() if env else DEFAULT_IMAGES_DIR
@@ -187,8 +189,10 @@ def atomic_path(path: Path) -> Iterator[Path]:
     the process), then rename it to ``path`` when the block succeeds, or delete it when it
     fails. Readers and concurrent writers never see half a file.
 
-    >>> with atomic_path(Path("results.csv")) as temporary:  # doctest: +SKIP
-    ...     table.to_csv(temporary, index=False)
+    Example::
+
+        with atomic_path(Path("results.csv")) as temporary:
+            table.to_csv(temporary, index=False)
     """
     path.parent.mkdir(parents=True, exist_ok=True)
     temporary = path.with_name(f".{path.stem}.{os.getpid()}.tmp{path.suffix}")
@@ -205,9 +209,9 @@ def set_seed(value: int | None = None) -> int:
     Call it before building each model: the same seed then gives the same weights, the same
     shuffling and the same history on this CPU. Returns the seed used.
 
-    >>> config.set_seed(42)  # doctest: +SKIP
+    >>> config.set_seed(42)
     42
-    >>> model = models.build_cnn(96, filters=(16, 32, 64))  # doctest: +SKIP
+    >>> model = models.build_cnn(96, filters=(16, 32, 64))
     """
     import keras
     import tensorflow as tf

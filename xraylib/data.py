@@ -105,9 +105,11 @@ class Splits:
     folder :func:`load_splits` read; ``None`` for hand-made splits, meaning
     :func:`config.data_dir`).
 
-    >>> splits = data.load_splits()  # doctest: +SKIP
-    >>> splits.x_val.shape, splits.y_val.mean()  # doctest: +SKIP
-    >>> splits.frame.groupby(["subset", "label"]).size()  # doctest: +SKIP
+    Example::
+
+        splits = data.load_splits()
+        splits.x_val.shape, splits.y_val.mean()
+        splits.frame.groupby(["subset", "label"]).size()
     """
 
     x_train: np.ndarray
@@ -264,8 +266,8 @@ def prepare(
     """An in-memory image — ``(H, W)`` or ``(H, W, 1)`` gray, or ``(H, W, 3)`` RGB, uint8 —
     prepared exactly as an image file is (grayscale, resized with Lanczos to the square).
 
-    >>> item = data.prepare(np.zeros((300, 200), np.uint8), image_size=96)  # doctest: +SKIP
-    >>> item.pixels.shape, (item.width, item.height)  # doctest: +SKIP
+    >>> item = data.prepare(np.zeros((300, 200), np.uint8), image_size=96)
+    >>> item.pixels.shape, (item.width, item.height)
     ((96, 96, 1), (200, 300))
     """
     array = np.asarray(image, dtype=np.uint8)
@@ -319,9 +321,11 @@ def read_image(path: str | Path, image_size: int) -> np.ndarray:
 
     Raises :class:`ImageError` (one line: which file, why) for a missing or bad file.
 
-    >>> x = data.read_image("my_xray.png", image_size=96)  # doctest: +SKIP
-    >>> x.shape, x.dtype  # doctest: +SKIP
-    ((96, 96, 1), dtype('uint8'))
+    Example::
+
+        x = data.read_image("my_xray.png", image_size=96)
+        x.shape, x.dtype
+        # ((96, 96, 1), dtype('uint8'))
     """
     return inspect_image(path, image_size).pixels
 
@@ -332,9 +336,11 @@ def inspect_image(path: str | Path, image_size: int) -> Prepared:
 
     Raises :class:`ImageError` (one line: which file, why) for a missing or bad file.
 
-    >>> item = data.inspect_image("chest.dcm", image_size=96)  # doctest: +SKIP
-    >>> item.width, item.height, item.view_position  # doctest: +SKIP
-    (2048, 2500, 'PA')
+    Example::
+
+        item = data.inspect_image("chest.dcm", image_size=96)
+        item.width, item.height, item.view_position
+        # (2048, 2500, 'PA')
     """
     path = Path(path)
     if not path.is_file():
@@ -378,9 +384,11 @@ def scan(
     Raises:
         DataError: no such folder, no train/test, or a class with no usable image.
 
-    >>> found = data.scan("data/chest_xray", progress=False)  # doctest: +SKIP
-    >>> found.counts()["test"]  # doctest: +SKIP
-    {'NORMAL': 234, 'PNEUMONIA': 390}
+    Example::
+
+        found = data.scan("data/chest_xray", progress=False)
+        found.counts()["test"]
+        # {'NORMAL': 234, 'PNEUMONIA': 390}
     """
     root = find_root(root)
     files = _list_files(root)
@@ -455,8 +463,10 @@ def scan_images(folder: str | Path, progress: bool = True) -> Scan:
     labelled sample), else ``"unknown"``. Raises :class:`DataError` when ``folder`` does not
     exist or holds no usable image.
 
-    >>> own = data.scan_images("~/my_xrays", progress=False)  # doctest: +SKIP
-    >>> own.frame[["path", "label"]], own.skipped  # doctest: +SKIP
+    Example::
+
+        own = data.scan_images("~/my_xrays", progress=False)
+        own.frame[["path", "label"]], own.skipped
     """
     root = Path(folder).expanduser()
     if not root.is_dir():
@@ -521,9 +531,11 @@ def load_scan(
     file changes the fingerprint and rebuilds it. It is written under a temporary name unique
     to the process, then renamed, so concurrent runs never read a half-written cache.
 
-    >>> found = data.load_scan(image_size=96, progress=False)  # doctest: +SKIP
-    >>> found.images.shape[1:]  # doctest: +SKIP
-    (96, 96, 1)
+    Example::
+
+        found = data.load_scan(image_size=96, progress=False)
+        found.images.shape[1:]
+        # (96, 96, 1)
     """
     root = find_root(root or config.data_dir())
     image_size = image_size or config.profile().image_size
@@ -578,7 +590,9 @@ def make_splits(
     images); the first fold, with about the same class ratio, goes to validation and **no
     patient is on both sides**. The official test set stays the test set. Fixed by ``seed``.
 
-    >>> splits = make_splits(scan("data/chest_xray").frame)  # doctest: +SKIP
+    Example::
+
+        splits = make_splits(scan("data/chest_xray").frame)
     """
     from sklearn.model_selection import StratifiedGroupKFold
 
@@ -599,8 +613,10 @@ def make_splits(
 def shared_patients(frame: pd.DataFrame, a: str = "train", b: str = "val") -> set[str]:
     """Patient ids present in both subsets ``a`` and ``b`` (should be empty).
 
-    >>> data.shared_patients(splits.frame, "train", "val")  # doctest: +SKIP
-    set()
+    Example::
+
+        data.shared_patients(splits.frame, "train", "val")
+        # set()
     """
     ids = frame.groupby("subset").patient_id.agg(set)
     return ids.get(a, set()) & ids.get(b, set())
@@ -623,9 +639,11 @@ def load_splits(
     Uses the profile's image size (or ``image_size``) and, under ``smoke``, its per-class
     subsample. The validation split depends on the seed only, never on the image size.
 
-    >>> splits = data.load_splits(profile=config.profile("smoke"))  # doctest: +SKIP
-    >>> splits.x_train.shape[1:]  # doctest: +SKIP
-    (64, 64, 1)
+    Example::
+
+        splits = data.load_splits(profile=config.profile("smoke"))
+        splits.x_train.shape[1:]
+        # (64, 64, 1)
     """
     profile = profile or config.profile()
     seed = config.seed() if seed is None else seed
@@ -701,8 +719,10 @@ def make_dataset(
     With ``shuffle`` the order changes every epoch, reproducibly for a given ``seed``.
     Images stay uint8: the model's Rescaling layer scales them.
 
-    >>> val_set = data.make_dataset(splits.x_val, splits.y_val, batch_size=32)  # doctest: +SKIP
-    >>> images, labels = next(iter(val_set))  # doctest: +SKIP
+    Example::
+
+        val_set = data.make_dataset(splits.x_val, splits.y_val, batch_size=32)
+        images, labels = next(iter(val_set))
     """
     import tensorflow as tf
 

@@ -21,9 +21,11 @@ modality), palette-colour images, and compressed pixels whose decoder plugin is 
 An RGB or YBR file is decoded in colour, for the quality gate to flag. A DICOM file is found
 by its ``.dcm``/``.dicom`` extension or, without one, by the ``DICM`` marker at byte 128.
 
->>> picture = dicom.read("chest.dcm")  # doctest: +SKIP
->>> picture.pixels.dtype, picture.view_position  # doctest: +SKIP
-(dtype('uint8'), 'PA')
+Example::
+
+    picture = dicom.read("chest.dcm")
+    picture.pixels.dtype, picture.view_position
+    # (dtype('uint8'), 'PA')
 """
 
 from __future__ import annotations
@@ -183,7 +185,9 @@ def write(
         modality, view_position: the Modality and View Position tags.
         frames: Number of Frames (more than one repeats ``pixels``).
 
-    >>> dicom.write("/tmp/chest.dcm", image, monochrome1=True)  # doctest: +SKIP
+    Example::
+
+        dicom.write("/tmp/chest.dcm", image, monochrome1=True)
     """
     from pydicom.dataset import Dataset, FileMetaDataset
     from pydicom.pixels import set_pixel_data

@@ -176,8 +176,10 @@ def fetch_dataset(
     defaults to :data:`MENDELEY_SIZE` for :data:`MENDELEY_URL` and is unchecked for another
     URL; ``keep_archive=False`` deletes the archive once extracted.
 
-    >>> download.fetch_dataset()  # doctest: +SKIP
-    >>> download.fetch_dataset(source=Path("~/Downloads/ChestXRay2017.zip"))  # doctest: +SKIP
+    Example::
+
+        download.fetch_dataset()
+        download.fetch_dataset(source=Path("~/Downloads/ChestXRay2017.zip"))
     """
     dest = Path(dest) if dest is not None else config.DEFAULT_IMAGES_DIR
     if source is not None:

@@ -36,7 +36,7 @@ class TuningError(XrayError):
     completed, the chief gone); the message says why, in one line.
 
     >>> from xraylib import cluster
-    >>> cluster.set_role("boss")  # doctest: +SKIP
+    >>> cluster.set_role("boss")
     Traceback (most recent call last):
     xraylib.errors.TuningError: role must be one of single, chief, worker, not 'boss'
     """

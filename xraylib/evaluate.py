@@ -292,7 +292,9 @@ def calibration_report(
     trained and after Platt scaling with ``calibration`` (``scale, bias``), on clean images
     (``p_stress["none"]``) and pooled over the perturbed ones (the other entries).
 
-    >>> evaluate.calibration_report(splits.y_val, p_stress, (0.5, 0.3))  # doctest: +SKIP
+    Example::
+
+        evaluate.calibration_report(splits.y_val, p_stress, (0.5, 0.3))
     """
     y = np.asarray(y_val).astype(int).ravel()
     perturbed = [p for name, p in p_stress.items() if name != "none"]
@@ -346,8 +348,10 @@ def threshold_spread(
     resamples are :func:`bootstrap_ci`'s (same ``seed``, same draws); a resample without both
     classes is left out.
 
-    >>> spread = evaluate.threshold_spread(y_val, p_val, 0.97, groups=patients)  # doctest: +SKIP
-    >>> np.quantile(spread, [0.025, 0.975])  # doctest: +SKIP
+    Example::
+
+        spread = evaluate.threshold_spread(y_val, p_val, 0.97, groups=patients)
+        np.quantile(spread, [0.025, 0.975])
     """
     y, p = _as_arrays(y_val, p_val)
     thresholds = []
@@ -483,8 +487,10 @@ def stress_test(
     perturbation (index ``perturbation``) with every metric of :func:`compute_metrics`; the
     row ``"none"`` is plain validation. Summarise it with :func:`stress_summary`.
 
-    >>> table = evaluate.stress_test(lambda x: model.predict(x, verbose=0).ravel(),
-    ...                              splits.x_val, splits.y_val)  # doctest: +SKIP
+    Example::
+
+        table = evaluate.stress_test(lambda x: model.predict(x, verbose=0).ravel(),
+                                     splits.x_val, splits.y_val)
     """
     rows = {
         name: compute_metrics(y_val, p, threshold)

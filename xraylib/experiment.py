@@ -41,8 +41,10 @@ class Design:
     """One CNN iteration: the keyword arguments of :func:`xraylib.models.build_cnn`, the
     augmentation (a name of :data:`xraylib.models.AUGMENTATIONS`) and the training recipe.
 
-    >>> design = experiment.DESIGNS["cnn_deeper"]  # doctest: +SKIP
-    >>> model = design.build(96, name="cnn_deeper")  # doctest: +SKIP
+    Example::
+
+        design = experiment.DESIGNS["cnn_deeper"]
+        model = design.build(96, name="cnn_deeper")
     """
 
     layers: dict
@@ -124,8 +126,10 @@ def chosen_policy() -> str:
     the ``policy_NAME`` runs in ``metrics.csv``, the broader policy preferred inside the spread
     (:data:`FINAL_POLICIES`).
 
-    >>> experiment.chosen_policy()  # doctest: +SKIP
-    'acquisition_borders'
+    Example::
+
+        experiment.chosen_policy()
+        # 'acquisition_borders'
     """
     summary = seed_summary(POLICY_RUNS)
     chosen = choose_design(summary, prefer=[f"policy_{p}" for p in FINAL_POLICIES])
@@ -259,8 +263,10 @@ def run_design(
     with the design's recipe. The row records the ``design`` (``design_name``, default
     ``name``) and the ``seed``, so runs of one design with several seeds can be averaged.
 
-    >>> run = experiment.run_design("cnn_plain", experiment.DESIGNS["cnn_plain"], splits,
-    ...                             notebook="03")  # doctest: +SKIP
+    Example::
+
+        run = experiment.run_design("cnn_plain", experiment.DESIGNS["cnn_plain"], splits,
+                                    notebook="03")
     """
     seed = config.seed() if seed is None else seed
     train.new_session(seed)
@@ -290,7 +296,9 @@ def run_seeds(
     Saved by default: the runs of the chosen design become the final ensemble's members, so
     nothing is trained twice.
 
-    >>> runs = experiment.run_seeds("policy_exposure", design, splits, "04", [1])  # doctest: +SKIP
+    Example::
+
+        runs = experiment.run_seeds("policy_exposure", design, splits, "04", [1])
     """
     base = config.seed()
     return [
@@ -312,7 +320,9 @@ def select(query: str) -> pd.Series:
     lowest seed-mean :data:`SELECTION_METRIC` (its first row, the metric replaced by the mean;
     see :func:`xraylib.results.best_candidate`).
 
-    >>> experiment.select("notebook == '03'").model  # doctest: +SKIP
+    Example::
+
+        experiment.select("notebook == '03'").model
     """
     return results.best_candidate(
         f"split == 'val' and ({query})", by=SELECTION_METRIC, ascending=True
@@ -324,7 +334,9 @@ def seed_summary(query: str) -> pd.DataFrame:
     standard deviation, lowest and highest :data:`SELECTION_METRIC`, beside the seed means of
     the other validation numbers; best (lowest mean) first.
 
-    >>> experiment.seed_summary("design.str.startswith('final_')")  # doctest: +SKIP
+    Example::
+
+        experiment.seed_summary("design.str.startswith('final_')")
     """
     rows = results.load_metrics().query(f"split == 'val' and ({query})")
     if rows.empty:
@@ -347,8 +359,10 @@ def choose_design(summary: pd.DataFrame, prefer: Sequence[str]) -> str:
 
     ``summary`` is a :func:`seed_summary` table; ``prefer`` must list all its designs.
 
-    >>> experiment.choose_design(summary, prefer=["broad", "mild"])  # doctest: +SKIP
-    'broad'
+    Example::
+
+        experiment.choose_design(summary, prefer=["broad", "mild"])
+        # 'broad'
     """
     missing = set(summary.index) - set(prefer)
     if missing:
@@ -381,8 +395,10 @@ def ensemble_of(
     probabilities averaged), judged and recorded as ``name`` like any model, and saved.
     Which runs are members is decided by the design, never by their scores.
 
-    >>> names = experiment.members_of("policy_exposure")  # doctest: +SKIP
-    >>> final = experiment.ensemble_of(names, splits, notebook="05")  # doctest: +SKIP
+    Example::
+
+        names = experiment.members_of("policy_exposure")
+        final = experiment.ensemble_of(names, splits, notebook="05")
     """
     members = [predict.load_model(config.models_dir() / f"{n}.keras") for n in names]
     rows = results.load_metrics().query("split == 'val' and model in @names")

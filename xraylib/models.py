@@ -66,8 +66,8 @@ def augmentation(
     the layers of earlier versions still load (:func:`augmentation_factors` reads their policy
     back).
 
-    >>> geometric = models.augmentation(contrast=0, brightness=0)  # doctest: +SKIP
-    >>> model = models.build_cnn(96, augment=geometric)  # doctest: +SKIP
+    >>> geometric = models.augmentation(contrast=0, brightness=0)
+    >>> model = models.build_cnn(96, augment=geometric)
     """
     steps: list[layers.Layer] = []
     if rotation or zoom or translation:
@@ -102,8 +102,8 @@ def augmentation_factors(block: keras.Sequential) -> dict:
     :class:`RandomBlur` in place of Keras' ``RandomGaussianBlur``), so
     ``augmentation(**factors)`` rebuilds the same policy with this version's layers.
 
-    >>> block = models.augmentation(**models.AUGMENTATIONS["exposure"])  # doctest: +SKIP
-    >>> models.augmentation_factors(block)  # doctest: +SKIP
+    >>> block = models.augmentation(**models.AUGMENTATIONS["exposure"])
+    >>> models.augmentation_factors(block)
     {'rotation': 0, 'zoom': 0, 'translation': 0, 'contrast': 0.3, 'brightness': 0.2, 'gamma': 0.3}
     """
     factors: dict = dict(rotation=0, zoom=0, translation=0, contrast=0, brightness=0)
@@ -172,8 +172,8 @@ def build_dense(
     It ignores that neighbouring pixels belong together, which is what the CNNs add.
     ``image_size`` defaults to the active profile's.
 
-    >>> model = models.build_dense(96, widths=(256, 64), dropout=0.3)  # doctest: +SKIP
-    >>> model.output_shape  # doctest: +SKIP
+    >>> model = models.build_dense(96, widths=(256, 64), dropout=0.3)
+    >>> model.output_shape
     (None, 1)
     """
     inputs = _input(image_size)
@@ -230,8 +230,8 @@ def build_cnn(
         augment: a block such as :func:`augmentation`, applied to the uint8-range images.
         name: model name (shown in summaries and results tables).
 
-    >>> model = models.build_cnn(96, filters=(16, 32, 64))  # doctest: +SKIP
-    >>> model.get_layer("block3_conv").filters  # doctest: +SKIP
+    >>> model = models.build_cnn(96, filters=(16, 32, 64))
+    >>> model.get_layer("block3_conv").filters
     64
     """
     if pooling not in ("gap", "flatten"):
@@ -286,7 +286,9 @@ def ensemble(
     :func:`ensemble_members`. ``calibration`` (``scale, bias``) adds a :class:`Calibration`
     layer after the average (read back by :func:`ensemble_calibration`).
 
-    >>> final = models.ensemble([run.model for run in runs], name="final")  # doctest: +SKIP
+    Example::
+
+        final = models.ensemble([run.model for run in runs], name="final")
     """
     if len({m.name for m in members}) != len(members):
         raise ValueError(f"ensemble members need distinct names: {[m.name for m in members]}")

@@ -59,8 +59,22 @@ STARTUP_NOISE = re.compile(
 )
 
 
-def _version_tuple(text: str) -> tuple[int, ...]:
-    return tuple(int(p) for p in text.split(".")[:2] if p.isdigit())
+def check_versions(found: dict[str, str]) -> None:
+    """Raise :class:`~xraylib.errors.XrayError` (one line) when one of ``found`` (installed
+    versions by :data:`MIN_VERSIONS` name) is older than its minimum there (Python's own
+    minimum, 3.11, is the package's ``requires-python``). Release numbers are compared
+    (``packaging.version``), so a pre-release of a minimum version (``2.16.0rc1``) passes.
+
+    >>> notebook.check_versions({"tensorflow": "2.21.0", "keras": "3.15.1", "sklearn": "1.9"})
+    >>> notebook.check_versions({"tensorflow": "2.21.0", "keras": "3.7.0", "sklearn": "1.9"})
+    Traceback (most recent call last):
+    xraylib.errors.XrayError: keras 3.7.0 is older than 3.8: run `make setup`
+    """
+    from packaging.version import Version
+
+    for name, minimum in MIN_VERSIONS.items():
+        if Version(found[name]).release < Version(minimum).release:
+            raise XrayError(f"{name} {found[name]} is older than {minimum}: run `make setup`")
 
 
 def setup(seed: int | None = None, quiet: bool = False) -> config.Profile:
@@ -71,8 +85,10 @@ def setup(seed: int | None = None, quiet: bool = False) -> config.Profile:
     package's version differs from it (:func:`version_drift`), one line on stderr says so, even
     when ``quiet``. Returns the active :class:`~xraylib.config.Profile`.
 
-    >>> profile = xraylib.setup()  # doctest: +SKIP
-    >>> model = models.build_cnn(profile.image_size)  # doctest: +SKIP
+    Example::
+
+        profile = xraylib.setup()
+        model = models.build_cnn(profile.image_size)
     """
     import keras
     import sklearn
@@ -80,16 +96,9 @@ def setup(seed: int | None = None, quiet: bool = False) -> config.Profile:
 
     from xraylib import plots
 
-    assert sys.version_info >= (3, 11), "xraylib needs Python 3.11 or newer"
-    found = {
-        "tensorflow": tf.__version__,
-        "keras": keras.__version__,
-        "sklearn": sklearn.__version__,
-    }
-    for name, minimum in MIN_VERSIONS.items():
-        assert _version_tuple(found[name]) >= _version_tuple(minimum), (
-            f"{name} {found[name]} is older than {minimum}: run `make setup`"
-        )
+    check_versions(
+        {"tensorflow": tf.__version__, "keras": keras.__version__, "sklearn": sklearn.__version__}
+    )
     tf.get_logger().setLevel("ERROR")
     used_seed = config.set_seed(seed)
     inline_figures()
@@ -123,8 +132,10 @@ def locked_versions(path: Path = LOCK_FILE) -> dict[str, str]:
     """The pinned version of every package of a ``requirements.lock`` (``name==version``
     lines) whose environment marker holds on this machine, by normalised name.
 
-    >>> notebook.locked_versions()["keras"]  # doctest: +SKIP
-    '3.15.1'
+    Example::
+
+        notebook.locked_versions()["keras"]
+        # '3.15.1'
     """
     from packaging.requirements import Requirement
     from packaging.utils import canonicalize_name
@@ -145,8 +156,10 @@ def version_drift(pins: dict[str, str]) -> list[str]:
     """``"NAME INSTALLED (lock PINNED)"`` for every one of :data:`KEY_PACKAGES` that ``pins``
     holds and whose installed version is another one (or ``absent``).
 
-    >>> notebook.version_drift({"keras": "3.0.0"})  # doctest: +SKIP
-    ['keras 3.15.1 (lock 3.0.0)']
+    Example::
+
+        notebook.version_drift({"keras": "3.0.0"})
+        # ['keras 3.15.1 (lock 3.0.0)']
     """
     from importlib import metadata
 
@@ -315,8 +328,10 @@ def machine() -> str:
     """The machine a notebook ran on, for ``runtime.csv``: CPU model, cores and the widest
     vector extension (training speed differs up to threefold between machines).
 
-    >>> notebook.machine()  # doctest: +SKIP
-    'AMD EPYC, 2 cores, AVX-512'
+    Example::
+
+        notebook.machine()
+        # 'AMD EPYC, 2 cores, AVX-512'
     """
     model, flags = platform.machine(), ""
     cpuinfo = Path("/proc/cpuinfo")

@@ -5,8 +5,10 @@ Each ``plot_*`` function takes data, returns the matplotlib ``Figure`` and, give
 ``whitegrid``, ``notebook`` context) is applied inside each function, so importing this module
 changes nothing; :func:`set_style` makes it the default for a notebook's own figures too.
 
->>> plots.plot_learning_curves(result.history, result.best_epoch,
-...                             save="02_dense_curves")  # doctest: +SKIP
+Example::
+
+    plots.plot_learning_curves(result.history, result.best_epoch,
+                                save="02_dense_curves")
 """
 
 from __future__ import annotations
@@ -39,7 +41,9 @@ SPLIT_ORDER = ("train", "val", "test")
 def set_style() -> None:
     """Make the project style the default for every later figure (used by ``setup()``).
 
-    >>> plots.set_style()  # doctest: +SKIP
+    Example::
+
+        plots.set_style()
     """
     sns.set_theme(**STYLE)
 
@@ -53,9 +57,11 @@ def _styled() -> Iterator[None]:
 def save_fig(fig: Figure, name: str) -> Path:
     """Write ``fig`` to ``images/NAME.png`` (150 dpi, tight bounding box); return the path.
 
-    >>> fig = plots.plot_confusion(cm)  # doctest: +SKIP
-    >>> plots.save_fig(fig, "06_confusion_final")  # doctest: +SKIP
-    PosixPath('.../images/06_confusion_final.png')
+    Example::
+
+        fig = plots.plot_confusion(cm)
+        plots.save_fig(fig, "06_confusion_final")
+        # PosixPath('.../images/06_confusion_final.png')
     """
     path = config.images_dir() / f"{name}.png"
     fig.savefig(path, dpi=150, bbox_inches="tight")
@@ -98,9 +104,11 @@ def plot_class_counts(frame: pd.DataFrame, by: str = "split", save: str | None =
     ``by`` names the column that holds the split (``"split"``: the official folders;
     ``"subset"``: train/val/test after the grouped validation split).
 
-    >>> found = data.load_scan()  # doctest: +SKIP
-    >>> fig = plots.plot_class_counts(found.frame, save="01_class_counts")  # doctest: +SKIP
-    >>> fig = plots.plot_class_counts(splits.frame, by="subset")  # doctest: +SKIP
+    Example::
+
+        found = data.load_scan()
+        fig = plots.plot_class_counts(found.frame, save="01_class_counts")
+        fig = plots.plot_class_counts(splits.frame, by="subset")
     """
     counts = pd.crosstab(frame[by], frame["label"]).reindex(
         columns=list(config.CLASS_NAMES), fill_value=0
@@ -143,8 +151,10 @@ def plot_image_grid(
     ``value_range`` maps pixel values to black and white (``(0, 255)`` shows true brightness,
     so brightness changes stay visible); ``None`` stretches each image to its own range.
 
-    >>> labels = ["PNEUMONIA" if y else "NORMAL" for y in splits.y_train[:12]]  # doctest: +SKIP
-    >>> fig = plots.plot_image_grid(splits.x_train[:12], titles=labels)  # doctest: +SKIP
+    Example::
+
+        labels = ["PNEUMONIA" if y else "NORMAL" for y in splits.y_train[:12]]
+        fig = plots.plot_image_grid(splits.x_train[:12], titles=labels)
     """
     images = np.asarray(images)
     n = len(images)
@@ -171,8 +181,10 @@ def plot_mean_difference(
     difference, second minus first, on a diverging colour map centred at 0 (red: brighter in
     the second class, blue: darker), with a colour bar in grey levels.
 
-    >>> means = [images[labels == c].mean(axis=0) for c in config.CLASS_NAMES]  # doctest: +SKIP
-    >>> fig = plots.plot_mean_difference(means, save="01_mean_images")  # doctest: +SKIP
+    Example::
+
+        means = [images[labels == c].mean(axis=0) for c in config.CLASS_NAMES]
+        fig = plots.plot_mean_difference(means, save="01_mean_images")
     """
     first, second = (np.asarray(m, float).squeeze() for m in means)
     difference = second - first
@@ -202,8 +214,10 @@ def plot_size_distribution(
     no spread to draw: the figure says so (``all N images are W×H``) instead of showing one
     lonely dot.
 
-    >>> frame = data.load_scan().frame  # doctest: +SKIP
-    >>> fig = plots.plot_size_distribution(frame.width, frame.height)  # doctest: +SKIP
+    Example::
+
+        frame = data.load_scan().frame
+        fig = plots.plot_size_distribution(frame.width, frame.height)
     """
     width, height = np.asarray(widths, float), np.asarray(heights, float)
     sizes = set(zip(width.tolist(), height.tolist(), strict=True))
@@ -232,8 +246,10 @@ def plot_patients_per_class(frame: pd.DataFrame, save: str | None = None) -> Fig
     """Patients per class (left) and images per patient (right): why validation must be
     split by patient, not by image.
 
-    >>> pool = splits.frame[splits.frame.subset != "test"]  # doctest: +SKIP
-    >>> fig = plots.plot_patients_per_class(pool, save="01_patients_per_class")  # doctest: +SKIP
+    Example::
+
+        pool = splits.frame[splits.frame.subset != "test"]
+        fig = plots.plot_patients_per_class(pool, save="01_patients_per_class")
     """
     per_patient = frame.groupby(["label", "patient_id"]).size().rename("images").reset_index()
     patients = per_patient["label"].value_counts().reindex(list(config.CLASS_NAMES), fill_value=0)
@@ -276,8 +292,10 @@ def plot_learning_curves(
     """Loss, accuracy and ROC AUC per epoch, training against validation, with the epoch whose
     weights the model keeps marked.
 
-    >>> result = train.fit(model, splits)  # doctest: +SKIP
-    >>> fig = plots.plot_learning_curves(result.history, result.best_epoch)  # doctest: +SKIP
+    Example::
+
+        result = train.fit(model, splits)
+        fig = plots.plot_learning_curves(result.history, result.best_epoch)
     """
     with _styled():
         fig, axes = plt.subplots(1, len(CURVES), figsize=(4.2 * len(CURVES), 3.6))
@@ -297,8 +315,10 @@ def plot_learning_curves_compare(
     """Several trainings side by side: validation log-loss (left) and the overfitting gap,
     validation loss minus training loss (right; growing means memorising).
 
-    >>> histories = {"dense": dense_result.history, "cnn": cnn_result.history}  # doctest: +SKIP
-    >>> fig = plots.plot_learning_curves_compare(histories)  # doctest: +SKIP
+    Example::
+
+        histories = {"dense": dense_result.history, "cnn": cnn_result.history}
+        fig = plots.plot_learning_curves_compare(histories)
     """
     with _styled():
         fig, (left, right) = plt.subplots(1, 2, figsize=(12, 4))
@@ -325,8 +345,10 @@ def plot_confusion(
 ) -> Figure:
     """A 2×2 confusion matrix as counts (left) and as rates of each true class (right).
 
-    >>> cm = evaluate.confusion(splits.y_val, p_val, threshold=0.5)  # doctest: +SKIP
-    >>> fig = plots.plot_confusion(cm, title="cnn · validation")  # doctest: +SKIP
+    Example::
+
+        cm = evaluate.confusion(splits.y_val, p_val, threshold=0.5)
+        fig = plots.plot_confusion(cm, title="cnn · validation")
     """
     cm = np.asarray(cm)
     rates = cm / np.maximum(cm.sum(axis=1, keepdims=True), 1)
@@ -361,9 +383,11 @@ def plot_roc_pr(
     """ROC curve (left) and precision-recall curve (right) of one model or several (a mapping
     of name → probabilities), each with its operating point at ``threshold`` marked.
 
-    >>> p_val = model.predict(splits.x_val).ravel()  # doctest: +SKIP
-    >>> fig = plots.plot_roc_pr(splits.y_val, p_val, threshold=0.5)  # doctest: +SKIP
-    >>> fig = plots.plot_roc_pr(y_test, {"plain": p_test, "AdaBN": p_adapted})  # doctest: +SKIP
+    Example::
+
+        p_val = model.predict(splits.x_val).ravel()
+        fig = plots.plot_roc_pr(splits.y_val, p_val, threshold=0.5)
+        fig = plots.plot_roc_pr(y_test, {"plain": p_test, "AdaBN": p_adapted})
     """
     y = np.asarray(y)
     with _styled():
@@ -425,8 +449,10 @@ def plot_threshold_tradeoff(
 ) -> Figure:
     """Sensitivity and specificity as the threshold moves, with the chosen one marked.
 
-    >>> threshold = evaluate.choose_threshold(splits.y_val, p_val)  # doctest: +SKIP
-    >>> fig = plots.plot_threshold_tradeoff(splits.y_val, p_val, threshold)  # doctest: +SKIP
+    Example::
+
+        threshold = evaluate.choose_threshold(splits.y_val, p_val)
+        fig = plots.plot_threshold_tradeoff(splits.y_val, p_val, threshold)
     """
     fpr, tpr, thresholds = roc_curve(y, p, drop_intermediate=False)
     keep = np.isfinite(thresholds)
@@ -459,9 +485,11 @@ def plot_calibration(
     and its vertical bar the 95% (Wilson) interval of the observed share, so a point that
     rests on a dozen images is seen to say little.
 
-    >>> fig = plots.plot_calibration(splits.y_val, p_val, bins=10)  # doctest: +SKIP
-    >>> curves = {"plain": p_test, "AdaBN": p_adapted}  # doctest: +SKIP
-    >>> fig = plots.plot_calibration(y_test, curves)  # doctest: +SKIP
+    Example::
+
+        fig = plots.plot_calibration(splits.y_val, p_val, bins=10)
+        curves = {"plain": p_test, "AdaBN": p_adapted}
+        fig = plots.plot_calibration(y_test, curves)
     """
     curves = _as_curves(p)
     #: where each curve writes its counts (points of offset): above, below, right
@@ -545,8 +573,10 @@ def plot_model_comparison(
     ``split``, best at the top, with the 95% bootstrap interval when the table has one and
     each value written past the end of its interval.
 
-    >>> table = results.load_metrics()  # doctest: +SKIP
-    >>> fig = plots.plot_model_comparison(table, metric="stress_log_loss")  # doctest: +SKIP
+    Example::
+
+        table = results.load_metrics()
+        fig = plots.plot_model_comparison(table, metric="stress_log_loss")
     """
     lower = metric in LOWER_IS_BETTER
     rows = metrics_df[metrics_df["split"] == split].sort_values(metric, ascending=not lower)
@@ -590,9 +620,11 @@ def plot_seed_spread(
     :func:`xraylib.results.load_metrics` with a ``by`` column naming the design; two designs
     whose lines overlap are not told apart by these seeds.
 
-    >>> rows = results.load_metrics().query("split == 'val' and notebook == '05'")  # doctest: +SKIP
-    >>> fig = plots.plot_seed_spread(rows)  # doctest: +SKIP
-    >>> fig = plots.plot_seed_spread(rows, "stress_log_loss")  # doctest: +SKIP
+    Example::
+
+        rows = results.load_metrics().query("split == 'val' and notebook == '05'")
+        fig = plots.plot_seed_spread(rows)
+        fig = plots.plot_seed_spread(rows, "stress_log_loss")
     """
     metrics = (metrics,) if isinstance(metrics, str) else tuple(metrics)
     designs = list(dict.fromkeys(rows[by]))
@@ -664,8 +696,10 @@ def plot_stress(table: pd.DataFrame, save: str | None = None) -> Figure:
     cell's value written in it, darker = worse, the row's worst model in bold. The row
     ``none`` (clean validation) is the reference above the line.
 
-    >>> table = experiment.load_stress(["cnn_plain", "cnn_deeper"])  # doctest: +SKIP
-    >>> fig = plots.plot_stress(table)  # doctest: +SKIP
+    Example::
+
+        table = experiment.load_stress(["cnn_plain", "cnn_deeper"])
+        fig = plots.plot_stress(table)
     """
     perturbations = list(dict.fromkeys(table["perturbation"]))
     names = list(dict.fromkeys(table["model"]))
@@ -761,8 +795,10 @@ def plot_threshold_spread(thresholds: np.ndarray, chosen: float, save: str | Non
     """Histogram of the thresholds chosen on bootstrap resamples of validation
     (:func:`xraylib.evaluate.threshold_spread`), with the chosen one and the 95% range.
 
-    >>> spread = evaluate.threshold_spread(y_val, p_val, 0.97, groups=patients)  # doctest: +SKIP
-    >>> fig = plots.plot_threshold_spread(spread, threshold)  # doctest: +SKIP
+    Example::
+
+        spread = evaluate.threshold_spread(y_val, p_val, 0.97, groups=patients)
+        fig = plots.plot_threshold_spread(spread, threshold)
     """
     low, high = np.quantile(thresholds, [0.025, 0.975])
     with _styled():
@@ -804,11 +840,13 @@ def plot_gradcam(
     ``"true NORMAL · p=0.61 → PNEUMONIA"`` (PNEUMONIA when ``p >= threshold``), in red when
     the answer is wrong. ``title`` goes above the whole figure.
 
-    >>> heat = explain.grad_cam(model, splits.x_val[:8])  # doctest: +SKIP
-    >>> fig = plots.plot_gradcam(splits.x_val[:8], heat, save="06_gradcam")  # doctest: +SKIP
-    >>> truth = [config.CLASS_NAMES[v] for v in splits.y_val[:8]]  # doctest: +SKIP
-    >>> fig = plots.plot_gradcam(splits.x_val[:8], heat, true_labels=truth,
-    ...                          probabilities=p_val[:8], threshold=0.37)  # doctest: +SKIP
+    Example::
+
+        heat = explain.grad_cam(model, splits.x_val[:8])
+        fig = plots.plot_gradcam(splits.x_val[:8], heat, save="06_gradcam")
+        truth = [config.CLASS_NAMES[v] for v in splits.y_val[:8]]
+        fig = plots.plot_gradcam(splits.x_val[:8], heat, true_labels=truth,
+                                 probabilities=p_val[:8], threshold=0.37)
     """
     n = len(images)
     ncols = min(ncols, n)
@@ -891,9 +929,11 @@ def plot_search_effects(
     * Hyper-parameters are :func:`xraylib.tuning.hyperparameter_names` less ``exclude`` and
       any result-like column (``handmade``, ``val_*``, ``stress_*``).
 
-    >>> handmade = trials.loc[trials.handmade.astype(bool), "trial_id"].iloc[0]  # doctest: +SKIP
-    >>> fig = plots.plot_search_effects(trials, highlight=handmade,
-    ...                                 save="05_search_effects")  # doctest: +SKIP
+    Example::
+
+        handmade = trials.loc[trials.handmade.astype(bool), "trial_id"].iloc[0]
+        fig = plots.plot_search_effects(trials, highlight=handmade,
+                                        save="05_search_effects")
     """
     done = _completed_trials(trials)
     done = done[done[objective].notna()]
@@ -1151,8 +1191,10 @@ def plot_ood_scores(
     image in a strip under them, with how many lie above the threshold — a histogram of a
     dozen images shows bins, not a distribution.
 
-    >>> fig = plots.plot_ood_scores(gate.reference_scores, table.ood_score,
-    ...                             gate.threshold)  # doctest: +SKIP
+    Example::
+
+        fig = plots.plot_ood_scores(gate.reference_scores, table.ood_score,
+                                    gate.threshold)
     """
     named = scores if isinstance(scores, Mapping) else {"your images": scores}
     curves = {"validation": np.asarray(reference, float)}

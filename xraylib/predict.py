@@ -9,10 +9,12 @@ Without a path, :func:`load_model`, :func:`load_gate` and :func:`saved_threshold
 :func:`final_model_path`: the run's own ``final.keras`` when there is one, else the committed
 one, so ``xraylib predict`` also works under ``XRAY_PROFILE=smoke``.
 
->>> model = load_model()                                            # doctest: +SKIP
->>> gate = load_gate(model)                                         # doctest: +SKIP
->>> paths = ["a.jpeg", "b.dcm"]                                     # doctest: +SKIP
->>> table, errors = predict_images(model, paths, saved_threshold(), gate)  # doctest: +SKIP
+Example::
+
+    model = load_model()
+    gate = load_gate(model)
+    paths = ["a.jpeg", "b.dcm"]
+    table, errors = predict_images(model, paths, saved_threshold(), gate)
 """
 
 from __future__ import annotations
@@ -53,8 +55,10 @@ def load_model(path: str | Path | None = None) -> keras.Model:
 
     Raises :class:`ModelError` when the file is missing or cannot be read as a Keras model.
 
-    >>> model = predict.load_model()  # doctest: +SKIP
-    >>> deeper = predict.load_model("data/models/cnn_deeper.keras")  # doctest: +SKIP
+    Example::
+
+        model = predict.load_model()
+        deeper = predict.load_model("data/models/cnn_deeper.keras")
     """
     path = Path(path) if path is not None else final_model_path()
     if not path.is_file():
@@ -98,8 +102,10 @@ def saved_info(path: str | Path | None = None) -> dict:
 
     Raises :class:`ModelError` (one line) when that file is not a JSON object.
 
-    >>> predict.saved_info()["assumed_prior"]  # doctest: +SKIP
-    0.742...
+    Example::
+
+        predict.saved_info()["assumed_prior"]
+        # 0.742...
     """
     path = Path(path) if path is not None else final_model_path()
     info = path.with_suffix(".json")
@@ -120,9 +126,11 @@ def saved_threshold(path: str | Path | None = None, default: float = 0.5) -> flo
 
     Raises :class:`ModelError` (one line) when that ``.json`` file is malformed.
 
-    >>> threshold = predict.saved_threshold()  # doctest: +SKIP
-    >>> predict.saved_threshold("data/models/cnn_deeper.keras")  # doctest: +SKIP
-    0.5
+    Example::
+
+        threshold = predict.saved_threshold()
+        predict.saved_threshold("data/models/cnn_deeper.keras")
+        # 0.5
     """
     info = (Path(path) if path is not None else final_model_path()).with_suffix(".json")
     if not info.is_file():
@@ -147,8 +155,10 @@ def load_gate(model: keras.Model, path: str | Path | None = None) -> quality.Gat
 
     Raises :class:`ModelError` (one line) when the gate file is unreadable.
 
-    >>> gate = predict.load_gate(model)  # doctest: +SKIP
-    >>> gate.complete, gate.threshold  # doctest: +SKIP
+    Example::
+
+        gate = predict.load_gate(model)
+        gate.complete, gate.threshold
     """
     found = quality.gate_path(Path(path) if path is not None else final_model_path())
     if not found.is_file():
@@ -182,10 +192,12 @@ def predict_images(
 
     and the list of ``(path, error message)`` of the files that could not be read.
 
-    >>> model, threshold = predict.load_model(), predict.saved_threshold()  # doctest: +SKIP
-    >>> paths = ["my_xrays/a.jpeg", "my_xrays/b.dcm"]  # doctest: +SKIP
-    >>> gate = predict.load_gate(model)  # doctest: +SKIP
-    >>> table, errors = predict.predict_images(model, paths, threshold, gate)  # doctest: +SKIP
+    Example::
+
+        model, threshold = predict.load_model(), predict.saved_threshold()
+        paths = ["my_xrays/a.jpeg", "my_xrays/b.dcm"]
+        gate = predict.load_gate(model)
+        table, errors = predict.predict_images(model, paths, threshold, gate)
     """
     gate = gate or quality.basic_gate(model)
     size = int(model.input_shape[1])
@@ -241,7 +253,9 @@ def copy_agreement(
     ``label_flips`` (pairs on opposite sides of ``threshold``). Only ``train/`` is read: the
     test images stay out of everything but notebook 06.
 
-    >>> predict.copy_agreement(model, "data/chest_xray", "~/originals", 0.5)  # doctest: +SKIP
+    Example::
+
+        predict.copy_agreement(model, "data/chest_xray", "~/originals", 0.5)
     """
     pairs = []
     for label in config.CLASS_NAMES:

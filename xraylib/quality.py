@@ -27,10 +27,12 @@ The reference the last two need is fitted once on validation with the final mode
 (:func:`fit_gate`) and saved beside it (``final_gate.npz``); without it
 (:func:`basic_gate`) only the first four checks run.
 
->>> gate = quality.fit_gate(model, splits.x_val)  # doctest: +SKIP
->>> gate.save(quality.gate_path("data/models/final.keras"))  # final_gate.npz  # doctest: +SKIP
->>> item = data.inspect_image("chest.dcm", gate.image_size)  # doctest: +SKIP
->>> flags, scores = gate.check(model, [item])  # doctest: +SKIP
+Example::
+
+    gate = quality.fit_gate(model, splits.x_val)
+    gate.save(quality.gate_path("data/models/final.keras"))  # final_gate.npz
+    item = data.inspect_image("chest.dcm", gate.image_size)
+    flags, scores = gate.check(model, [item])
 """
 
 from __future__ import annotations
@@ -124,8 +126,10 @@ class Gate:
         """Flags of each prepared image (an empty list when clean) and its out-of-distribution
         score (NaN without a reference).
 
-        >>> item = data.inspect_image("chest.png", gate.image_size)  # doctest: +SKIP
-        >>> flags, scores = gate.check(model, [item])  # doctest: +SKIP
+        Example::
+
+            item = data.inspect_image("chest.png", gate.image_size)
+            flags, scores = gate.check(model, [item])
         """
         if not items:
             return [], np.zeros(0)
@@ -180,7 +184,9 @@ def load_gate(path: str | Path) -> Gate:
 
     Raises :class:`ModelError` (one line) when the file is missing or not a gate.
 
-    >>> gate = quality.load_gate("data/models/final_gate.npz")  # doctest: +SKIP
+    Example::
+
+        gate = quality.load_gate("data/models/final_gate.npz")
     """
     path = Path(path)
     if not path.is_file():
@@ -236,8 +242,10 @@ def fit_gate(
         folds: folds of the out-of-fold distances.
         seed: fold assignment (default the project seed).
 
-    >>> gate = quality.fit_gate(final_model, final_splits.x_val)  # doctest: +SKIP
-    >>> gate.save(quality.gate_path(predict.save_final(final_model, threshold)))  # doctest: +SKIP
+    Example::
+
+        gate = quality.fit_gate(final_model, final_splits.x_val)
+        gate.save(quality.gate_path(predict.save_final(final_model, threshold)))
     """
     from sklearn.model_selection import KFold
 
@@ -448,7 +456,9 @@ def shift_evidence(
     the probabilities without labels (EM, :func:`xraylib.adapt.prior_shift`, starting from the
     rate the probabilities assume). No label of the new images is used.
 
-    >>> quality.shift_evidence(model, gate, x_test, p_test, p_val, 0.74)  # doctest: +SKIP
+    Example::
+
+        quality.shift_evidence(model, gate, x_test, p_test, p_val, 0.74)
     """
     from xraylib import adapt
 
@@ -477,8 +487,10 @@ def check_folder(
     validation's rate makes plausible (one-sided binomial test, p < 0.01); the pneumonia rate
     is estimated from the unflagged images' probabilities without labels.
 
-    >>> table, _ = predict.predict_images(model, paths, 0.5, gate, force=True)  # doctest: +SKIP
-    >>> quality.check_folder(table, gate, assumed_prior=0.5).verdict  # doctest: +SKIP
+    Example::
+
+        table, _ = predict.predict_images(model, paths, 0.5, gate, force=True)
+        quality.check_folder(table, gate, assumed_prior=0.5).verdict
     """
     from scipy.stats import binomtest
 

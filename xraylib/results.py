@@ -100,7 +100,9 @@ def save_metrics(
     of ``metrics.csv``, replacing an earlier row of that model and split, so a notebook can be
     re-run. Returns the row.
 
-    >>> row = results.save_metrics("cnn", "val", splits.y_val, p_val, 0.5)  # doctest: +SKIP
+    Example::
+
+        row = results.save_metrics("cnn", "val", splits.y_val, p_val, 0.5)
     """
     row = score_row(model_name, split, y_true, p, threshold, extra, ci, groups)
     folder = _folder(results_dir)
@@ -146,8 +148,10 @@ def best_candidate(
     only ``by`` replaced by the seed mean, and ``seeds`` (how many rows it had) added. Raises
     :class:`~xraylib.errors.XrayError` (one line) when no row matches.
 
-    >>> results.best_candidate("notebook == '03' and split == 'val'").model  # doctest: +SKIP
-    'cnn_deeper'
+    Example::
+
+        results.best_candidate("notebook == '03' and split == 'val'").model
+        # 'cnn_deeper'
     """
     rows = load_metrics(results_dir).query(query)
     if rows.empty:
@@ -169,8 +173,10 @@ def forget_from(notebook: str, results_dir: Path | None = None) -> int:
     Later notebooks are built on this one, so their rows go too (notebook 06 records again);
     the test ledger is never touched.
 
-    >>> results.forget_from("05")  # doctest: +SKIP
-    0
+    Example::
+
+        results.forget_from("05")
+        # 0
     """
     folder = Path(results_dir or config.results_dir())
     path = folder / METRICS_FILE
@@ -386,7 +392,9 @@ TARGETS: dict[tuple[str, str], float] = {
 def target_check(plain: Mapping, adapted: Mapping) -> pd.DataFrame:
     """One row per target of :data:`TARGETS`: ``result, metric, target, achieved, met``.
 
-    >>> results.target_check(rows["none"], rows[declared])  # doctest: +SKIP
+    Example::
+
+        results.target_check(rows["none"], rows[declared])
     """
     rows = {"plain": plain, "adapted": adapted}
     return pd.DataFrame(

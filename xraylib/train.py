@@ -11,9 +11,11 @@ log-loss (``val_loss``), a measure with resolution left, and restores the best e
 Reproducibility needs two seeds: call :func:`new_session` *before* building a model (its
 initial weights) — ``fit`` re-seeds before training (shuffling, dropout, augmentation).
 
->>> train.new_session()                                              # doctest: +SKIP
->>> result = train.fit(models.build_cnn(96), splits, train.Recipe())  # doctest: +SKIP
->>> result.history[["epoch", "loss", "val_loss", "val_auc"]]         # doctest: +SKIP
+Example::
+
+    train.new_session()
+    result = train.fit(models.build_cnn(96), splits, train.Recipe())
+    result.history[["epoch", "loss", "val_loss", "val_auc"]]
 """
 
 from __future__ import annotations
@@ -44,9 +46,11 @@ class FitResult:
         seconds: wall time of the whole training, validation included.
         images_per_s: training images per second, counting only the training passes.
 
-    >>> result = train.fit(model, splits)  # doctest: +SKIP
-    >>> result.history[["epoch", "loss", "val_loss"]]  # doctest: +SKIP
-    >>> result.best_epoch, round(result.images_per_s)  # doctest: +SKIP
+    Example::
+
+        result = train.fit(model, splits)
+        result.history[["epoch", "loss", "val_loss"]]
+        result.best_epoch, round(result.images_per_s)
     """
 
     model: keras.Model
@@ -200,9 +204,11 @@ def new_session(seed: int | None = None) -> int:
     Call it right before building a model: the same seed then gives the same initial weights.
     Returns the seed used (``XRAY_SEED`` or 42 when ``seed`` is None).
 
-    >>> train.new_session()  # doctest: +SKIP
-    42
-    >>> model = models.build_cnn(96, filters=(16, 32, 64))  # doctest: +SKIP
+    Example::
+
+        train.new_session()
+        # 42
+        model = models.build_cnn(96, filters=(16, 32, 64))
     """
     keras.backend.clear_session()
     return config.set_seed(seed)
@@ -246,10 +252,12 @@ def fit(
         verbose: ``"bar"`` (default): one progress bar over the epochs that is cleared when
             training ends (no per-epoch lines); or Keras' own display (``"auto"``, 0, 1, 2).
 
-    >>> splits = data.load_splits()  # doctest: +SKIP
-    >>> model = models.build_cnn(96, filters=(16, 32, 64))  # doctest: +SKIP
-    >>> result = train.fit(model, splits, train.Recipe(epochs=10))  # doctest: +SKIP
-    >>> result.history[["epoch", "val_loss", "val_auc"]].tail(1)  # doctest: +SKIP
+    Example::
+
+        splits = data.load_splits()
+        model = models.build_cnn(96, filters=(16, 32, 64))
+        result = train.fit(model, splits, train.Recipe(epochs=10))
+        result.history[["epoch", "val_loss", "val_auc"]].tail(1)
     """
     recipe = recipe or Recipe()
     profile = profile or config.profile()

@@ -37,9 +37,11 @@ with the augmentation policy given to the search, so a trial trains exactly what
 On several machines the same :func:`search` runs as the chief or a worker:
 :mod:`xraylib.cluster` (roles, the chief's address, time budget, lost workers).
 
->>> result = tuning.search(splits, overwrite=True, policy="acquisition_borders")  # doctest: +SKIP
->>> design = tuning.design_of(result.best, "acquisition_borders", epochs=20)  # doctest: +SKIP
->>> runs = experiment.run_seeds("searched", design, final_splits, "05", [1, 2])  # doctest: +SKIP
+Example::
+
+    result = tuning.search(splits, overwrite=True, policy="acquisition_borders")
+    design = tuning.design_of(result.best, "acquisition_borders", epochs=20)
+    runs = experiment.run_seeds("searched", design, final_splits, "05", [1, 2])
 """
 
 from __future__ import annotations
@@ -203,8 +205,10 @@ class CnnHyperModel(keras_tuner.HyperModel):
     notebook 03 decided them. Trials use the profile's batch size, the seed and the
     augmentation ``policy``.
 
-    >>> hypermodel = tuning.CnnHyperModel(64, "acquisition_borders")
-    >>> model = hypermodel.build(keras_tuner.HyperParameters())  # doctest: +SKIP
+    Example::
+
+        hypermodel = tuning.CnnHyperModel(64, "acquisition_borders")
+        model = hypermodel.build(keras_tuner.HyperParameters())
     """
 
     def __init__(
@@ -433,7 +437,9 @@ def trial_table(oracle: keras_tuner.Oracle) -> pd.DataFrame:
     the last epoch), ``epochs`` (trained), ``epoch_budget`` (allowed), ``seconds``, then one
     per hyper-parameter.
 
-    >>> tuning.trial_table(tuner.oracle).sort_values("stress_log_loss").head()  # doctest: +SKIP
+    Example::
+
+        tuning.trial_table(tuner.oracle).sort_values("stress_log_loss").head()
     """
     runners = getattr(oracle, "runners", {})
     rows = []
@@ -458,8 +464,10 @@ def _table(rows: list[dict]) -> pd.DataFrame:
 def hyperparameter_names(trials: pd.DataFrame) -> list[str]:
     """The hyper-parameter columns of a trials table.
 
-    >>> tuning.hyperparameter_names(result.trials)  # doctest: +SKIP
-    ['blocks', 'filters', 'convs', 'dropout', 'weight_decay', 'learning_rate', 'warmup_epochs']
+    Example::
+
+        tuning.hyperparameter_names(result.trials)
+        # ['blocks', 'filters', 'convs', 'dropout', 'weight_decay', 'learning_rate', ...]
     """
     return [column for column in trials.columns if column not in RESULT_COLUMNS]
 
@@ -470,7 +478,9 @@ def best_finalist(oracle: keras_tuner.Oracle) -> tuple[dict, float]:
     trial is not compared with the finalists, nor with the hand-made trial, which trains that
     budget).
 
-    >>> values, objective = tuning.best_finalist(tuner.oracle)  # doctest: +SKIP
+    Example::
+
+        values, objective = tuning.best_finalist(tuner.oracle)
     """
     done = [
         t
@@ -512,8 +522,10 @@ class SearchResult:
             design with :func:`design_of`.
         best_objective: its stress-validation log-loss (``None`` on a worker).
 
-    >>> result.trials.sort_values("stress_log_loss").head(3)  # doctest: +SKIP
-    >>> result.best, result.best_objective  # doctest: +SKIP
+    Example::
+
+        result.trials.sort_values("stress_log_loss").head(3)
+        result.best, result.best_objective
     """
 
     role: str
@@ -573,8 +585,10 @@ def search(
             (workers send a heartbeat four times as often).
         verbose: 1 prints one line per trial this process runs.
 
-    >>> result = tuning.search(splits, overwrite=True)  # doctest: +SKIP
-    >>> result.trials.sort_values("stress_log_loss").head(3)  # doctest: +SKIP
+    Example::
+
+        result = tuning.search(splits, overwrite=True)
+        result.trials.sort_values("stress_log_loss").head(3)
     """
     profile = profile or config.profile()
     seed = config.seed() if seed is None else seed
