@@ -13,7 +13,6 @@ Example::
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -26,10 +25,9 @@ from matplotlib import colors as mcolors
 from matplotlib import ticker
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
-from scipy.stats import spearmanr
 from sklearn.metrics import precision_recall_curve, roc_curve
 
-from xraylib import config, evaluate
+from xraylib import analysis, config, evaluate
 
 STYLE = {"style": "whitegrid", "context": "notebook", "palette": "deep"}
 #: One colour per class, the same in every figure.
@@ -935,11 +933,11 @@ def plot_search_effects(
         fig = plots.plot_search_effects(trials, highlight=handmade,
                                         save="05_search_effects")
     """
-    done = _completed_trials(trials)
+    done = analysis.completed_trials(trials)
     done = done[done[objective].notna()]
-    shown, subtitle, dots = _final_round(done)
-    names = _hyperparameter_columns(trials, exclude=(objective, *exclude))
-    effects = {name: _effect(name, shown[name], shown[objective]) for name in names}
+    shown, subtitle, dots = analysis.final_round(done)
+    names = analysis.hyperparameter_columns(trials, exclude=(objective, *exclude))
+    effects = {name: analysis.effect(name, shown[name], shown[objective]) for name in names}
     names.sort(key=lambda name: -np.nan_to_num(effects[name].size, nan=-1.0))
     marked = done[_is_trial(done.trial_id, highlight)] if highlight is not None else None
     columns = min(4, max(len(names), 1))
@@ -977,12 +975,20 @@ def plot_search_effects(
                 for level, median in effect.medians.items()
             ]
             spread = float(np.ptp(values.to_numpy(float))) if effect.segments else 0.0
+            color = "gray" if effect.segments else "black"  # thirds of the trials, or values
             for x0, x1, median in segments:
                 if x0 == x1 and ax.get_xscale() == "log":  # a third of one trial: widen it
                     x0, x1 = x0 / 1.2, x1 * 1.2
                 elif x0 == x1:
                     x0, x1 = x0 - 0.04 * spread, x1 + 0.04 * spread
-                ax.hlines(median, x0, x1, color=effect.color, linewidth=2.5, zorder=3)
+                ax.hlines(
+                    median,
+                    x0,
+                    x1,
+                    color=color,
+                    linewidth=2.5,
+                    zorder=3,
+                )
             if marked is not None and len(marked):
                 ax.scatter(
                     x[len(shown) :],
@@ -1033,107 +1039,6 @@ def _highlight_label(label: str, marked: pd.DataFrame, shown: pd.DataFrame) -> s
     return text
 
 
-def _final_round(done: pd.DataFrame) -> tuple[pd.DataFrame, str, str]:
-    """The completed trials of the largest epoch budget reached by two or more trials, a
-    subtitle that says so (all of them, and that, when no budget has two) and the legend
-    entry of their dots."""
-    budget = (
-        "epoch_budget"
-        if "epoch_budget" in done and done["epoch_budget"].notna().any()
-        else "epochs"
-    )
-    counts = done[budget].value_counts()
-    reached = counts[counts >= 2]
-    if not len(reached):
-        subtitle = f"all {len(done)} completed trials (no epoch budget reached by two)"
-        return done, subtitle, "a completed trial"
-    final = reached.index.max()
-    shown = done[done[budget] == final]
-    left_out = len(done) - len(shown)
-    subtitle = (
-        f"the final round: the {len(shown)} completed trials with the largest budget "
-        f"({final:g} epochs; {left_out} shorter trials left out)"
-    )
-    return shown, subtitle, f"a trial of the final round ({final:g} epochs)"
-
-
-@dataclasses.dataclass(frozen=True)
-class _Effect:
-    """How much one hyper-parameter moved the objective, for :func:`plot_search_effects`."""
-
-    size: float  #: max − min of the medians (nan: not measurable)
-    text: str  #: the panel title's second line
-    color: str  #: of the median lines
-    #: a continuous hyper-parameter's thirds: (x from, x to, median) lines to draw
-    segments: list[tuple[float, float, float]] = dataclasses.field(default_factory=list)
-    #: a choice's median per value
-    medians: dict = dataclasses.field(default_factory=dict)
-
-
-def _effect(name: str, values: pd.Series, objective: pd.Series) -> _Effect:
-    """The spread of the objective's medians across the values of ``values`` (continuous
-    hyper-parameters: across the thirds of the trials sorted by the value)."""
-    values, objective = values.reset_index(drop=True), objective.reset_index(drop=True)
-    if _axis_kind(name, values) == "category":
-        medians = {
-            level: float(objective[values == level].median())
-            for level in sorted(values.dropna().unique())
-        }
-        if len(medians) < 2:
-            return _Effect(np.nan, "one value tried: no effect to see", "black", medians=medians)
-        size = max(medians.values()) - min(medians.values())
-        return _Effect(size, f"medians differ by {size:.3g}", "black", medians=medians)
-    order = np.argsort(values.to_numpy(float), kind="stable")
-    groups = [g for g in np.array_split(order, 3 if len(order) >= 6 else 2) if len(g)]
-    x = values.to_numpy(float)
-    segments = [
-        (float(x[g].min()), float(x[g].max()), float(np.median(objective.to_numpy(float)[g])))
-        for g in groups
-    ]
-    if len(groups) < 2:
-        return _Effect(np.nan, "too few trials to see an effect", "gray", segments)
-    thirds = [m for _, _, m in segments]
-    size = max(thirds) - min(thirds)
-    rho = spearmanr(x, objective.to_numpy(float)).statistic
-    return _Effect(size, f"medians differ by {size:.3g} · ρ {rho:+.2f}", "gray", segments)
-
-
-#: Hyper-parameters drawn on a logarithmic axis when all their values are positive.
-LOG_SCALE = ("learning_rate", "weight_decay", "l2")
-#: Columns of a trials table that are never hyper-parameters (besides ``val_*``, ``stress_*``).
-_NOT_HYPERPARAMETERS = ("trial_id", "tuner", "status", "handmade", "epochs", "epoch_budget")
-
-
-def _hyperparameter_columns(trials: pd.DataFrame, exclude: Sequence[str] = ()) -> list[str]:
-    """:func:`xraylib.tuning.hyperparameter_names` less ``exclude`` and result-like columns
-    (so a table written by an older or newer :mod:`xraylib.tuning` still plots)."""
-    from xraylib.tuning import hyperparameter_names
-
-    skip = {*_NOT_HYPERPARAMETERS, "seconds", "number", *exclude}
-    return [
-        name
-        for name in hyperparameter_names(trials)
-        if name not in skip and not name.startswith(("val_", "stress_"))
-    ]
-
-
-def _completed_trials(trials: pd.DataFrame) -> pd.DataFrame:
-    """Completed trials in trial order, with the trial's ``number``."""
-    done = trials[trials.status == "COMPLETED"]
-    return done.assign(number=done.trial_id.astype(int)).sort_values("number")
-
-
-def _axis_kind(name: str, values: pd.Series) -> str:
-    """``"log"`` for a rate or penalty with positive values (:data:`LOG_SCALE`), ``"linear"``
-    for another number with more than 6 values, else ``"category"`` (choices, booleans)."""
-    numeric = values.dtype.kind in "fiu"
-    if numeric and name in LOG_SCALE and values.min() > 0 and values.nunique() > 1:
-        return "log"
-    if values.dtype.kind == "f" and values.nunique() > 6:
-        return "linear"
-    return "category"
-
-
 def _label(value: object) -> str:
     """A tick label: numbers with ``:g`` (0.0001, 1e-05, 16), anything else as text."""
     if isinstance(value, bool | np.bool_):
@@ -1147,7 +1052,7 @@ def _trial_positions(ax: Axes, name: str, values: pd.Series, jitter: np.ndarray)
     """x positions of one hyper-parameter's panel, with readable ticks: a log axis for rates
     and penalties, a plain one for other many-valued numbers (4 ticks at most), else one
     jittered column per value, labelled with ``:g``."""
-    kind = _axis_kind(name, values)
+    kind = analysis.value_kind(name, values)
     formatter = ticker.FuncFormatter(lambda v, _: f"{v:g}")
     if kind == "log":
         ax.set_xscale("log")
