@@ -112,7 +112,7 @@ def prior_shift(
     ``final.json``); for a raw network, its training split's share of PNEUMONIA (0.5 when it was
     trained with balanced class weights).
 
-    >>> prior = predict.saved_info()["assumed_prior"]  # doctest: +SKIP
+    >>> prior = results.saved_info()["assumed_prior"]  # doctest: +SKIP
     >>> shifted = adapt.prior_shift(p_site, assumed_prior=prior)  # doctest: +SKIP
     >>> shifted.prior, shifted.p[:3]  # doctest: +SKIP
     """
