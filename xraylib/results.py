@@ -607,7 +607,7 @@ def final_model_path() -> Path:
     """The hand-over model to read: :func:`default_model_path` when it exists, else the
     committed ``data/models/final.keras`` of the project (which may not exist either)."""
     own = default_model_path()
-    committed = config.DATA_DIR / "models" / f"{FINAL_NAME}{MODEL_SUFFIX}"
+    committed = config.ROOT / "data" / "models" / f"{FINAL_NAME}{MODEL_SUFFIX}"
     return own if own.is_file() else committed
 
 
