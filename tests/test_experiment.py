@@ -33,9 +33,9 @@ def test_an_experiment_records_its_row_stress_table_history_and_model(splits) ->
     assert row.split == "val" and row.notebook == "99" and row.n == len(splits.y_val)
     assert row.stress_log_loss == pytest.approx(run.row.stress_log_loss)
     assert row.recipe == train.Recipe(epochs=1).describe()
-    assert len(experiment.load_history("tiny")) == len(run.fit.history)
+    assert len(results.load_history("tiny")) == len(run.fit.history)
     assert (config.models_dir() / "tiny.keras").is_file()
-    stress = experiment.load_stress(["tiny"])
+    stress = results.load_stress(["tiny"])
     assert list(stress.perturbation) == list(run.stress.index)
     assert experiment.compare([run]).index.tolist() == ["tiny"]
 

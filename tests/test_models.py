@@ -370,7 +370,7 @@ def test_fused_layers_round_trip_their_config() -> None:
 
 
 def test_a_model_with_the_new_block_and_one_with_the_old_both_save_and_load(tmp_path) -> None:
-    from xraylib import predict
+    from xraylib import results
 
     policy = models.AUGMENTATIONS["acquisition_borders"]
     x = np.random.default_rng(0).integers(0, 256, (4, 32, 32, 1), dtype=np.uint8)
@@ -380,7 +380,7 @@ def test_a_model_with_the_new_block_and_one_with_the_old_both_save_and_load(tmp_
     ):
         model = models.build_cnn(32, filters=(8,), augment=block, name=label)
         model.save(tmp_path / f"{label}.keras")
-        loaded = predict.load_model(tmp_path / f"{label}.keras")
+        loaded = results.load_model(tmp_path / f"{label}.keras")
         np.testing.assert_allclose(
             loaded.predict(x, verbose=0), model.predict(x, verbose=0), rtol=1e-5
         )

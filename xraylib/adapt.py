@@ -116,7 +116,7 @@ def prior_shift(
 
     Example::
 
-        prior = predict.saved_info()["assumed_prior"]
+        prior = results.saved_info()["assumed_prior"]
         shifted = adapt.prior_shift(p_site, assumed_prior=prior)
         shifted.prior, shifted.p[:3]
     """

@@ -48,7 +48,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from xraylib import config, data, layers, models, predict, synthetic, train
+from xraylib import config, data, layers, models, results, synthetic, train
 from xraylib.errors import XrayError
 
 FULL_SIZE = (2000, 1700)
@@ -105,7 +105,7 @@ def run(
 ) -> dict:
     """Measure and return the table as a dict (see the module docstring for each field).
 
-    ``model_path`` is the final model (default :func:`xraylib.predict.final_model_path`).
+    ``model_path`` is the final model (default :func:`xraylib.results.final_model_path`).
     ``n_images`` is clamped to the number of training images; fewer than two batches of them,
     ``repeats`` below 1 or an unreadable model file raise :class:`XrayError` (one line).
     """
@@ -114,8 +114,8 @@ def run(
 
     if repeats < 1:
         raise XrayError(f"bench: repeats must be at least 1, not {repeats}")
-    final = predict.load_model(model_path)
-    image_size = int(predict.saved_info(model_path).get("image_size", final.input_shape[1]))
+    final = results.load_model(model_path)
+    image_size = int(results.saved_info(model_path).get("image_size", final.input_shape[1]))
     seed = config.set_seed()
     cached = data.load_scan(image_size=image_size, progress=False)
     assert cached.images is not None

@@ -29,10 +29,11 @@ import hashlib
 import json
 import os
 import re
+from collections import defaultdict
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from pathlib import Path, PurePath
+from pathlib import Path, PurePath, PurePosixPath
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -171,28 +172,45 @@ def is_junk(relative: PurePath) -> bool:
 # --------------------------------------------------------------------------- locating the data
 
 
+def split_root(paths: Iterable[PurePosixPath]) -> PurePosixPath | None:
+    """The shallowest folder with both a ``train`` and a ``test`` entry (any case), given
+    relative paths of files or folders (a zip archive's entries, a folder's listing);
+    ``PurePosixPath(".")`` is the top itself, ``None`` when there is no such folder.
+
+    >>> split_root(map(PurePosixPath, ["x/chest_xray/train/a.png", "x/chest_xray/test/b.png"]))
+    PurePosixPath('x/chest_xray')
+    """
+    children: dict[PurePosixPath, set[str]] = defaultdict(set)
+    for path in paths:
+        for folder in (path, *path.parents[:-1]):
+            children[folder.parent].add(folder.name.lower())
+    roots = [folder for folder, names in children.items() if {"train", "test"} <= names]
+    return min(roots, key=lambda folder: (len(folder.parts), str(folder)), default=None)
+
+
 def find_root(root: str | Path) -> Path:
-    """The folder under ``root`` (itself or a descendant) that holds ``train`` and ``test``.
+    """The folder under ``root`` (itself or a descendant, at most three levels down) that
+    holds ``train`` and ``test`` (:func:`split_root` of its folders).
 
     Raises :class:`DataError` when ``root`` does not exist or holds no such folder.
     """
     root = Path(root).expanduser()
     if not root.is_dir():
         raise DataError(f"no such folder: {root}")
-    queue = [root]
-    while queue:
-        folder = queue.pop(0)
-        names = {p.name.lower() for p in folder.iterdir() if p.is_dir()}
-        if {"train", "test"} <= names:
-            return folder
-        if len(folder.relative_to(root).parts) < 3:
-            queue += sorted(
-                p for p in folder.iterdir() if p.is_dir() and p.name.lower() not in JUNK_FOLDERS
-            )
-    raise DataError(
-        f"{root} has no train/ and test/ folders (expected e.g. chest_xray/train/"
-        f"NORMAL/*.jpeg); get the data with `python -m xraylib download`"
-    )
+    folders = []
+    for folder, dirs, _ in os.walk(root):
+        relative = PurePosixPath(Path(folder).relative_to(root).as_posix())
+        dirs[:] = sorted(d for d in dirs if d.lower() not in JUNK_FOLDERS)
+        folders += [relative / d for d in dirs]
+        if len(relative.parts) >= 3:
+            dirs.clear()
+    found = split_root(folders)
+    if found is None:
+        raise DataError(
+            f"{root} has no train/ and test/ folders (expected e.g. chest_xray/train/"
+            f"NORMAL/*.jpeg); get the data with `python -m xraylib download`"
+        )
+    return root / found
 
 
 def _list_files(root: Path) -> list[Path]:
@@ -294,7 +312,7 @@ def _decode(path: Path, image_size: int | None) -> tuple[int, int, str, np.ndarr
     """Fully decode one file; return its original width, height, mode and, if asked, the
     ``(S, S, 1)`` uint8 array. Raises :class:`ImageError` with the reason."""
     if path.stat().st_size == 0:
-        raise ImageError(f"{path}: empty file (0 bytes)")
+        raise ImageError(path, "empty file (0 bytes)")
     if dicom.is_dicom(path):
         picture = dicom.read(path)
         height, width = picture.pixels.shape[:2]
@@ -310,9 +328,9 @@ def _decode(path: Path, image_size: int | None) -> tuple[int, int, str, np.ndarr
                 return width, height, mode, None
             return width, height, mode, _resized(img, image_size)
     except UnidentifiedImageError:
-        raise ImageError(f"{path}: not an image PIL can read") from None
+        raise ImageError(path, "not an image PIL can read") from None
     except (OSError, SyntaxError, ValueError) as err:
-        raise ImageError(f"{path}: truncated or corrupt image ({err})") from None
+        raise ImageError(path, f"truncated or corrupt image ({err})") from None
 
 
 def read_image(path: str | Path, image_size: int) -> np.ndarray:
@@ -344,7 +362,7 @@ def inspect_image(path: str | Path, image_size: int) -> Prepared:
     """
     path = Path(path)
     if not path.is_file():
-        raise ImageError(f"{path}: no such file")
+        raise ImageError(path, "no such file")
     if path.stat().st_size and dicom.is_dicom(path):
         picture = dicom.read(path)
         return prepare(
@@ -434,7 +452,7 @@ def _decode_all(
         try:
             return _decode(root / item[0], image_size)
         except ImageError as err:
-            return str(err).split(": ", 1)[1]
+            return err.reason
 
     with ThreadPoolExecutor(max(1, workers)) as pool:
         decoded = pool.map(inspect, candidates)

@@ -4,9 +4,10 @@ Notebooks 02–05 each run several experiments that differ in one decision. :fun
 same steps every time — seeded training with a :class:`~xraylib.train.Recipe`, validation
 predictions, the stress validation (:func:`xraylib.evaluate.stress_test`), a row in
 ``data/results/metrics.csv`` and the stress table in ``data/results/stress.csv``, the history
-in ``data/results/history/``, optionally the saved model — so the notebooks only state the
-decision being tested. A :class:`Design` carries everything that defines one CNN iteration
-(its layers and its recipe), so a notebook runs a design by name.
+in ``data/results/history/``, optionally the saved model, each kept by the results store
+:mod:`xraylib.results` — so the notebooks only state the decision being tested. A
+:class:`Design` carries everything that defines one CNN iteration (its layers and its recipe),
+so a notebook runs a design by name.
 
 Which validation number picks a model is decided before the runs: the **mean validation
 log-loss under the declared perturbations** (``stress_log_loss``, lower is better), averaged
@@ -28,7 +29,7 @@ import keras
 import numpy as np
 import pandas as pd
 
-from xraylib import config, evaluate, models, predict, results, train
+from xraylib import config, evaluate, models, results, train
 from xraylib.data import Splits
 from xraylib.errors import XrayError
 
@@ -204,11 +205,11 @@ def run(
     later, on validation, by :func:`xraylib.evaluate.choose_threshold`.
     """
     recipe = recipe or train.Recipe()
-    save_path = config.models_dir() / f"{name}.keras" if save else None
+    save_path = results.model_path(name) if save else None
     result = train.fit(
         model, splits, recipe, profile=profile, seed=seed, save_path=save_path, verbose=verbose
     )
-    result.history.to_csv(_history_path(name), index=False)
+    results.save_history(name, result.history)
     judged = judge(
         name,
         result,
@@ -400,7 +401,7 @@ def ensemble_of(
         names = experiment.members_of("policy_exposure")
         final = experiment.ensemble_of(names, splits, notebook="05")
     """
-    members = [predict.load_model(config.models_dir() / f"{n}.keras") for n in names]
+    members = [results.load_model(results.model_path(n)) for n in names]
     rows = results.load_metrics().query("split == 'val' and model in @names")
     model = models.ensemble(members, name=name)
     recipe = train.Recipe(class_weight=_or_none(rows.class_weight.iloc[0]))
@@ -444,7 +445,7 @@ def against_members(ensemble: str, names: Sequence[str]) -> pd.DataFrame:
 def keep(experiment: Experiment) -> Path:
     """Save the experiment's model as the candidate ``data/models/NAME.keras`` and mark its
     validation row ``saved`` (what notebook 06 chooses from). Returns the path."""
-    path = train.save_model(experiment.model, config.models_dir() / f"{experiment.name}.keras")
+    path = results.save_model(experiment.model, results.model_path(experiment.name))
     results.update_row(experiment.name, "val", saved=True)
     return path
 
@@ -461,7 +462,7 @@ def judge(
     from others (an ensemble)."""
     p_val = predictor(fit.model)(splits.x_val)
     stress = stress_of(fit.model, splits)
-    save_stress(name, stress)
+    results.save_stress(name, stress)
     row = results.save_metrics(
         name,
         "val",
@@ -479,41 +480,6 @@ def stress_of(model: keras.Model, splits: Splits) -> pd.DataFrame:
     perturbed rows (:func:`xraylib.evaluate.stress_summary`). The keras-tuner search judges
     its trials with it too."""
     return evaluate.stress_test(predictor(model), splits.x_val, splits.y_val)
-
-
-def save_stress(name: str, table: pd.DataFrame) -> Path:
-    """Replace the rows of model ``name`` in ``data/results/stress.csv`` by ``table``."""
-    path = config.results_dir() / results.STRESS_FILE
-    new = table.reset_index().assign(model=name)
-    if path.exists():
-        old = pd.read_csv(path)
-        new = pd.concat([old[old.model != name], new], ignore_index=True)
-    return results.write_csv(new, path)
-
-
-def load_stress(names: list[str] | None = None) -> pd.DataFrame:
-    """The stress-validation rows of ``names`` (all models when None), in that order."""
-    path = config.results_dir() / results.STRESS_FILE
-    if not path.exists():
-        raise XrayError(f"{path}: no stress validation yet; run notebook 03 first")
-    table = pd.read_csv(path)
-    if names is None:
-        return table
-    return pd.concat([table[table.model == n] for n in names], ignore_index=True)
-
-
-def _history_path(name: str) -> Path:
-    folder = config.results_dir() / "history"
-    folder.mkdir(exist_ok=True)
-    return folder / f"{name}.csv"
-
-
-def load_history(name: str) -> pd.DataFrame:
-    """The training history of an earlier :func:`run` (``data/results/history/NAME.csv``)."""
-    path = _history_path(name)
-    if not path.exists():
-        raise XrayError(f"{path}: no history for model {name!r}; run its notebook first")
-    return pd.read_csv(path)
 
 
 COMPARED = [

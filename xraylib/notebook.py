@@ -292,6 +292,8 @@ def execute(notebooks: Sequence[Path] | None = None, timeout: int = 3600) -> pd.
     from nbclient import NotebookClient
     from nbclient.exceptions import CellExecutionError
 
+    from xraylib import results
+
     kernel_env = {k: v for k, v in os.environ.items() if k != "MPLBACKEND"}
     done = pd.DataFrame()
     for path in notebooks or series():
@@ -312,7 +314,7 @@ def execute(notebooks: Sequence[Path] | None = None, timeout: int = 3600) -> pd.
         seconds = time.perf_counter() - start
         nbformat.write(without_startup_noise(book), path)
         print(f"  done in {seconds / 60:.1f} min", flush=True)
-        done = _record_runtime(
+        done = results.record_runtime(
             {
                 "notebook": path.stem,
                 "profile": config.profile().name,
@@ -344,15 +346,3 @@ def machine() -> str:
                 flags = value
     vector = "AVX-512" if "avx512f" in flags.split() else "AVX2" if "avx2" in flags.split() else ""
     return ", ".join(part for part in (model, f"{os.cpu_count()} cores", vector) if part)
-
-
-def _record_runtime(row: dict) -> pd.DataFrame:
-    """Replace (or add) ``row`` in ``runtime.csv`` by notebook name; return the table."""
-    table = config.results_dir() / "runtime.csv"
-    done = pd.DataFrame([row])
-    if table.exists():
-        earlier = pd.read_csv(table)
-        done = pd.concat([earlier[earlier.notebook != row["notebook"]], done])
-    done = done.sort_values("notebook").reset_index(drop=True)
-    done.to_csv(table, index=False)
-    return done

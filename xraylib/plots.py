@@ -689,14 +689,14 @@ STRESS_PANELS = (
 
 def plot_stress(table: pd.DataFrame, save: str | None = None) -> Figure:
     """Validation ROC AUC and log-loss of each model under each declared perturbation (a
-    :func:`xraylib.experiment.load_stress` table: columns ``model, perturbation, roc_auc,
+    :func:`xraylib.results.load_stress` table: columns ``model, perturbation, roc_auc,
     log_loss``) as two heat tables: one row per perturbation, one column per model, every
     cell's value written in it, darker = worse, the row's worst model in bold. The row
     ``none`` (clean validation) is the reference above the line.
 
     Example::
 
-        table = experiment.load_stress(["cnn_plain", "cnn_deeper"])
+        table = results.load_stress(["cnn_plain", "cnn_deeper"])
         fig = plots.plot_stress(table)
     """
     perturbations = list(dict.fromkeys(table["perturbation"]))

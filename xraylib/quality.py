@@ -30,7 +30,7 @@ The reference the last two need is fitted once on validation with the final mode
 Example::
 
     gate = quality.fit_gate(model, splits.x_val)
-    gate.save(quality.gate_path("data/models/final.keras"))  # final_gate.npz
+    gate.save(results.gate_path(results.final_model_path())) # final_gate.npz
     item = data.inspect_image("chest.dcm", gate.image_size)
     flags, scores = gate.check(model, [item])
 """
@@ -49,7 +49,7 @@ import pandas as pd
 from PIL import Image
 
 from xraylib import config, data
-from xraylib.errors import ModelError
+from xraylib.errors import ModelError, first_line
 
 #: Every flag code, in the order the checks run.
 CODES = ("too_small", "colour", "lateral", "blank", "inverted", "out_of_distribution")
@@ -148,7 +148,7 @@ class Gate:
         return flags, scores
 
     def save(self, path: str | Path) -> Path:
-        """Write the gate to ``path`` — beside its model: ``gate_path(model_path)`` — as a
+        """Write the gate to ``path`` — beside its model: :func:`xraylib.results.gate_path` — as a
         NumPy ``.npz`` archive (no pickle); return the path."""
         path = Path(path)
         facts = {
@@ -173,12 +173,6 @@ class Gate:
         return path
 
 
-def gate_path(model_path: str | Path) -> Path:
-    """Where the gate of the model at ``model_path`` lives: ``NAME_gate.npz`` beside it."""
-    model_path = Path(model_path)
-    return model_path.with_name(f"{model_path.stem}_gate.npz")
-
-
 def load_gate(path: str | Path) -> Gate:
     """Read a gate written by :meth:`Gate.save`.
 
@@ -186,7 +180,7 @@ def load_gate(path: str | Path) -> Gate:
 
     Example::
 
-        gate = quality.load_gate("data/models/final_gate.npz")
+        gate = quality.load_gate(results.gate_path(results.final_model_path()))
     """
     path = Path(path)
     if not path.is_file():
@@ -204,8 +198,7 @@ def load_gate(path: str | Path) -> Gate:
             **arrays,
         )
     except (OSError, ValueError, KeyError, TypeError) as err:
-        reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        raise ModelError(f"{path}: not a readable quality gate ({reason})") from None
+        raise ModelError(f"{path}: not a readable quality gate ({first_line(err)})") from None
 
 
 def basic_gate(model: keras.Model, why: str = "no quality reference") -> Gate:
@@ -245,7 +238,7 @@ def fit_gate(
     Example::
 
         gate = quality.fit_gate(final_model, final_splits.x_val)
-        gate.save(quality.gate_path(predict.save_final(final_model, threshold)))
+        gate.save(results.gate_path(results.save_final(final_model, threshold)))
     """
     from sklearn.model_selection import KFold
 

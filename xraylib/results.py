@@ -1,36 +1,72 @@
-"""The results store: ``metrics.csv``, prediction files, the comparison table, the test ledger.
+"""The results store: the one module that names, reads and writes the files a run keeps.
 
-Notebooks score predictions with :mod:`xraylib.evaluate` and keep them here, so README and
-``presentation.pdf`` can be generated from files instead of typed numbers:
+Every other module, and every notebook, goes through it (a test checks the modules):
 
 * ``data/results/metrics.csv``: one row per (model, split): metrics at a threshold, 95%
   bootstrap intervals and facts about the run (:func:`save_metrics`, :func:`load_metrics`);
 * ``data/results/<name>_predictions.csv``: per-image probabilities (:func:`save_predictions`);
 * ``data/results/test_ledger.csv``: one row **every time** a final model is scored on the
   official test set, only ever appended (:func:`append_to_ledger`). Its number of reads is how
-  a reader checks that the test set was not used to tune anything.
+  a reader checks that the test set was not used to tune anything;
+* ``stress.csv`` and ``history/NAME.csv``: each run's stress validation and training history
+  (:func:`save_stress`, :func:`save_history`); ``runtime.csv``: each notebook's wall time
+  (:func:`record_runtime`); ``bench.json`` (:func:`save_bench`); the tables notebooks write
+  by name (``counts.csv``, ``comparison.csv``, ``shift.csv``, ``gate.csv``, ``originals.csv``;
+  :func:`results_file`, :func:`write_csv`); a search's ``trials.csv`` in ``data/tuning/NAME/``
+  (:func:`save_trials`);
+* ``data/models/NAME.keras`` (:func:`model_path`, :func:`save_model`, :func:`load_model`) and
+  the final model's sidecars: ``final.json`` with its threshold and facts (:func:`save_final`,
+  :func:`saved_info`) and its input gate ``final_gate.npz`` (:func:`gate_path`).
 
-Every file is written atomically (:func:`xraylib.config.atomic_path`).
+:class:`Results` gathers what the README and ``presentation.pdf`` say, with a one-line error
+for a missing file. Every file is written atomically (:func:`xraylib.config.atomic_path`).
 """
 
 from __future__ import annotations
 
+import json
 import subprocess
+import zipfile
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
 from xraylib import config
-from xraylib.errors import XrayError
+from xraylib.errors import ModelError, XrayError, first_line
 from xraylib.evaluate import METRICS, bootstrap_ci, compute_metrics, format_with_ci
+
+if TYPE_CHECKING:
+    import keras
 
 KEY_COLUMNS = ("model", "split", "threshold")
 METRICS_FILE = "metrics.csv"
 STRESS_FILE = "stress.csv"
 LEDGER_FILE = "test_ledger.csv"
+RUNTIME_FILE = "runtime.csv"
+BENCH_FILE = "bench.json"
+#: Tables notebooks write by name: the data set's counts (01), the published comparison and
+#: the label-free shift (06), the gate on the out-of-distribution set and the copies' agreement
+#: (07).
+COUNTS_FILE = "counts.csv"
+COMPARISON_FILE = "comparison.csv"
+SHIFT_FILE = "shift.csv"
+GATE_FILE = "gate.csv"
+ORIGINALS_FILE = "originals.csv"
+#: Per-image answers on the official test set (``label`` and, where known, ``patient_id``).
+TEST_PREDICTIONS_FILE = "test_predictions.csv"
+HISTORY_FOLDER = "history"
+TRIALS_FILE = "trials.csv"
+#: The name of the model notebook 06 hands over (``data/models/final.keras``).
+FINAL_NAME = "final"
+MODEL_SUFFIX = ".keras"
+#: What to do when a file of the final evaluation is missing.
+RUN_06 = "run notebook 06 first (make notebooks)"
+#: What to do when any other results file is missing.
+MISSING = "execute the notebooks first (make notebooks)"
 #: Metrics with a 95% interval in the ledger (the others are point estimates).
 LEDGER_INTERVALS = ("accuracy", "sensitivity", "specificity", "roc_auc")
 
@@ -41,11 +77,51 @@ def _folder(results_dir: Path | None) -> Path:
     return folder
 
 
+def results_file(name: str, results_dir: Path | None = None) -> Path:
+    """The path of the results file ``name`` (e.g. :data:`SHIFT_FILE`) in ``results_dir``
+    (default ``data/results/`` of this run's outputs), for :func:`write_csv`.
+
+    Example::
+
+        results.write_csv(shift, results.results_file(results.SHIFT_FILE))
+    """
+    return _folder(results_dir) / name
+
+
 def write_csv(frame: pd.DataFrame, path: Path) -> Path:
     """Write ``frame`` (without its index) to ``path`` atomically; return the path."""
     with config.atomic_path(path) as temporary:
         frame.to_csv(temporary, index=False)
     return path
+
+
+def _write_text(text: str, path: Path) -> Path:
+    with config.atomic_path(path) as temporary:
+        temporary.write_text(text)
+    return path
+
+
+def read_table(
+    name: str, results_dir: Path | None = None, how: str = MISSING, **options: object
+) -> pd.DataFrame:
+    """The results table ``name`` (``pandas.read_csv`` with ``options``).
+
+    Raises :class:`~xraylib.errors.XrayError` (one line) saying ``how`` to make it when the file
+    is missing.
+    """
+    path = Path(results_dir or config.results_dir()) / name
+    if not path.is_file():
+        raise XrayError(f"{path} is missing: {how}")
+    return pd.read_csv(path, **options)  # type: ignore[call-overload]
+
+
+def optional_table(
+    name: str, results_dir: Path | None = None, **options: object
+) -> pd.DataFrame | None:
+    """The results table ``name`` as :func:`read_table` reads it, or ``None`` when the notebook
+    that writes it has not run."""
+    path = Path(results_dir or config.results_dir()) / name
+    return pd.read_csv(path, **options) if path.is_file() else None  # type: ignore[call-overload]
 
 
 def load_metrics(results_dir: Path | None = None) -> pd.DataFrame:
@@ -409,3 +485,359 @@ def target_check(plain: Mapping, adapted: Mapping) -> pd.DataFrame:
             for (result, metric), minimum in TARGETS.items()
         ]
     )
+
+
+# ---------------------------------------------------------------- runs: stress and history
+
+
+def save_stress(name: str, table: pd.DataFrame, results_dir: Path | None = None) -> Path:
+    """Replace the rows of model ``name`` in ``stress.csv`` by ``table`` (a stress-validation
+    table of :func:`xraylib.evaluate.stress_test`); return the path."""
+    path = _folder(results_dir) / STRESS_FILE
+    new = table.reset_index().assign(model=name)
+    if path.exists():
+        old = pd.read_csv(path)
+        new = pd.concat([old[old.model != name], new], ignore_index=True)
+    return write_csv(new, path)
+
+
+def load_stress(names: list[str] | None = None, results_dir: Path | None = None) -> pd.DataFrame:
+    """The stress-validation rows of ``names`` (all models when None), in that order.
+
+    Raises :class:`~xraylib.errors.XrayError` (one line) when there is no ``stress.csv`` yet.
+
+    Example::
+
+        plots.plot_stress(results.load_stress(["cnn_plain", "cnn_deeper"]))
+    """
+    path = Path(results_dir or config.results_dir()) / STRESS_FILE
+    if not path.exists():
+        raise XrayError(f"{path}: no stress validation yet; run notebook 03 first")
+    table = pd.read_csv(path)
+    if names is None:
+        return table
+    return pd.concat([table[table.model == n] for n in names], ignore_index=True)
+
+
+def _history_path(name: str, results_dir: Path | None) -> Path:
+    return _folder(results_dir) / HISTORY_FOLDER / f"{name}.csv"
+
+
+def save_history(name: str, history: pd.DataFrame, results_dir: Path | None = None) -> Path:
+    """Keep the training history of run ``name`` (one row per epoch) as ``history/NAME.csv``;
+    return the path."""
+    return write_csv(history, _history_path(name, results_dir))
+
+
+def load_history(name: str, results_dir: Path | None = None) -> pd.DataFrame:
+    """The training history of the run ``name`` (``data/results/history/NAME.csv``).
+
+    Raises :class:`~xraylib.errors.XrayError` (one line) when there is none.
+    """
+    path = _history_path(name, results_dir)
+    if not path.exists():
+        raise XrayError(f"{path}: no history for model {name!r}; run its notebook first")
+    return pd.read_csv(path)
+
+
+# ---------------------------------------------------------------- runtime, bench, search
+
+
+def record_runtime(row: Mapping, results_dir: Path | None = None) -> pd.DataFrame:
+    """Replace (or add) ``row`` in ``runtime.csv`` by notebook name; return the table."""
+    path = _folder(results_dir) / RUNTIME_FILE
+    done = pd.DataFrame([dict(row)])
+    if path.exists():
+        earlier = pd.read_csv(path)
+        done = pd.concat([earlier[earlier.notebook != row["notebook"]], done])
+    done = done.sort_values("notebook").reset_index(drop=True)
+    write_csv(done, path)
+    return done
+
+
+def save_bench(text: str, results_dir: Path | None = None) -> Path:
+    """Keep the ``bench`` measurements, ``text`` being their strict JSON, as ``bench.json``."""
+    return _write_text(text, _folder(results_dir) / BENCH_FILE)
+
+
+def load_bench(results_dir: Path | None = None) -> dict:
+    """The ``bench`` measurements of ``bench.json``.
+
+    Raises :class:`~xraylib.errors.XrayError` (one line) when the file is missing.
+    """
+    path = Path(results_dir or config.results_dir()) / BENCH_FILE
+    if not path.is_file():
+        raise XrayError(f"{path} is missing: run `make bench` first")
+    return json.loads(path.read_text())
+
+
+def search_root() -> Path:
+    """Where keras-tuner keeps each search in a folder of its own (``data/tuning/``)."""
+    return config.tuning_dir()
+
+
+def save_trials(trials: pd.DataFrame, directory: Path) -> Path:
+    """Write a search's trial table as ``trials.csv`` in its folder ``directory`` (a folder of
+    :func:`search_root`); return the path."""
+    return write_csv(trials, Path(directory) / TRIALS_FILE)
+
+
+# ---------------------------------------------------------------- models and their sidecars
+
+
+def model_path(name: str) -> Path:
+    """``data/models/NAME.keras`` of this run's outputs: where the model ``name`` is kept.
+
+    Example::
+
+        results.model_path("searched_acquisition_borders_seed1")
+        # PosixPath('.../data/models/searched_acquisition_borders_seed1.keras')
+    """
+    return config.models_dir() / f"{name}{MODEL_SUFFIX}"
+
+
+def save_model(model: keras.Model, path: str | Path) -> Path:
+    """Save ``model`` to ``path`` (a ``.keras`` file) without its optimiser state, atomically
+    (a reader never sees half a file). Returns the path.
+
+    Only the architecture and the weights (batch-norm statistics included) are kept: a model
+    file is for predicting, and without the AdamW moments it is about three times smaller.
+    """
+    from xraylib import models
+
+    path = Path(path)
+    with config.atomic_path(path) as temporary:
+        models.uncompiled(model).save(temporary)
+    return path
+
+
+def default_model_path() -> Path:
+    """``data/models/final.keras`` of this run's outputs: where :func:`save_final` writes the
+    model notebook 06 hands over (under ``smoke``, in the scratch output folder)."""
+    return model_path(FINAL_NAME)
+
+
+def final_model_path() -> Path:
+    """The hand-over model to read: :func:`default_model_path` when it exists, else the
+    committed ``data/models/final.keras`` of the project (which may not exist either)."""
+    own = default_model_path()
+    committed = config.ROOT / "data" / "models" / f"{FINAL_NAME}{MODEL_SUFFIX}"
+    return own if own.is_file() else committed
+
+
+def load_model(path: str | Path | None = None) -> keras.Model:
+    """Load a saved ``.keras`` model (default :func:`final_model_path`).
+
+    Raises :class:`~xraylib.errors.ModelError` when the file is missing or cannot be read as a
+    Keras model.
+
+    Example::
+
+        model = results.load_model()
+        deeper = results.load_model(results.model_path("cnn_deeper"))
+    """
+    import keras
+
+    from xraylib import layers  # noqa: F401  registers its custom layers
+
+    path = Path(path) if path is not None else final_model_path()
+    if not path.is_file():
+        raise ModelError(f"{path}: no such model file (train one with `xraylib train`)")
+    if path.suffix == MODEL_SUFFIX and not zipfile.is_zipfile(path):
+        raise ModelError(f"{path}: not a readable Keras model (not a .keras zip archive)")
+    try:
+        return keras.models.load_model(path, compile=False)
+    except Exception as err:  # Keras raises many types for a bad file; all mean "unusable"
+        raise ModelError(f"{path}: not a readable Keras model ({first_line(err)})") from None
+
+
+def save_final(
+    model: keras.Model, threshold: float, path: str | Path | None = None, **facts: object
+) -> Path:
+    """Save the hand-over model and, beside it (same name, ``.json``), its threshold, input
+    size and any other ``facts`` a user of the model needs (e.g. ``assumed_prior`` for the
+    prior-shift correction, the declared ``adaptation``).
+
+    The ``.json`` file is strict JSON (a NaN or infinite value raises ``ValueError``).
+    Returns the model path (default :func:`default_model_path`).
+    """
+    path = save_model(model, path if path is not None else default_model_path())
+    info = {
+        "threshold": float(threshold),
+        "model": model.name,
+        "image_size": int(model.input_shape[1]),
+        **facts,
+    }
+    _write_text(json.dumps(info, indent=2, allow_nan=False) + "\n", path.with_suffix(".json"))
+    return path
+
+
+def saved_info(path: str | Path | None = None) -> dict:
+    """Everything :func:`save_final` stored beside the model at ``path`` (default
+    :func:`final_model_path`): threshold, model name, image size, and facts such as
+    ``assumed_prior`` and the declared ``adaptation``; ``{}`` when there is no ``.json`` file.
+
+    Raises :class:`~xraylib.errors.ModelError` (one line) when that file is not a JSON object.
+
+    Example::
+
+        results.saved_info()["assumed_prior"]
+        # 0.742...
+    """
+    path = Path(path) if path is not None else final_model_path()
+    info = path.with_suffix(".json")
+    if not info.is_file():
+        return {}
+    try:
+        facts = json.loads(info.read_text())
+    except ValueError as err:  # JSONDecodeError is a ValueError
+        raise ModelError(f"{info}: malformed JSON ({first_line(err)})") from None
+    if not isinstance(facts, dict):
+        raise ModelError(f"{info}: malformed, not a JSON object")
+    return facts
+
+
+def saved_threshold(path: str | Path | None = None, default: float = 0.5) -> float:
+    """The threshold stored beside the model at ``path`` (default :func:`final_model_path`)
+    by :func:`save_final`, or ``default`` when there is none.
+
+    Raises :class:`~xraylib.errors.ModelError` (one line) when that ``.json`` file is malformed.
+
+    Example::
+
+        threshold = results.saved_threshold()
+        results.saved_threshold(results.model_path("cnn_deeper"))
+        # 0.5
+    """
+    info = (Path(path) if path is not None else final_model_path()).with_suffix(".json")
+    if not info.is_file():
+        return default
+    facts = saved_info(path)
+    try:
+        threshold = float(facts["threshold"])
+    except (ValueError, KeyError, TypeError) as err:
+        raise ModelError(
+            f"{info}: malformed, no readable threshold ({type(err).__name__}: {first_line(err)})"
+        ) from None
+    if not 0 <= threshold <= 1:
+        raise ModelError(f"{info}: threshold {threshold} is not between 0 and 1")
+    return threshold
+
+
+def gate_path(model_file: str | Path) -> Path:
+    """Where the input gate of the model at ``model_file`` lives: ``NAME_gate.npz`` beside it.
+
+    Example::
+
+        gate.save(results.gate_path(results.save_final(model, threshold)))
+    """
+    model_file = Path(model_file)
+    return model_file.with_name(f"{model_file.stem}_gate.npz")
+
+
+# ---------------------------------------------------------------- what the README and slides say
+
+
+class Results:
+    """The results files the README and ``presentation.pdf`` are made from, read from
+    ``results_dir`` (default ``data/results/`` of this run's outputs), with one-line errors
+    when one is missing.
+
+    Attributes:
+        metrics, counts, comparison, ledger: ``metrics.csv``, ``counts.csv`` (by split),
+            ``comparison.csv`` and ``test_ledger.csv``.
+        final: the facts stored beside the final model (``final.json``; ``{}`` if none).
+        plain, adapted, validation: the test row as trained, the test row with the declared
+            adaptation and the validation row of the ``@final`` model.
+        reads: how many times the official test set was read (:func:`count_test_reads`).
+        children: distinct patients among the test X-rays by label (``NORMAL``,
+            ``PNEUMONIA``, ``total``), from ``test_predictions.csv``; ``{}`` without patient ids.
+        shift: ``shift.csv`` (test against validation, without labels) or ``None``.
+
+    Example::
+
+        res = results.Results()
+        res.adapted.sensitivity, res.reads
+    """
+
+    #: The columns ``shift.csv`` needs: ``set`` (``validation``/``test``) and
+    #: ``out_of_distribution`` (the share the input gate calls out of distribution); an
+    #: ``estimated_pneumonia_rate`` (label-free) is used when present.
+    SHIFT_COLUMNS = ("set", "out_of_distribution")
+
+    def __init__(self, results_dir: Path | None = None):
+        self.results_dir = Path(results_dir or config.results_dir())
+        self.metrics = read_table(METRICS_FILE, self.results_dir, dtype={"notebook": str})
+        self.counts = read_table(COUNTS_FILE, self.results_dir).set_index("split")
+        self.comparison = read_table(COMPARISON_FILE, self.results_dir)
+        self.ledger = read_table(
+            LEDGER_FILE, self.results_dir, dtype={"commit": str, "notebook": str}
+        )
+        self.final = saved_info()
+        self.plain, self.adapted = self._test_rows()
+        self.validation = self._validation_row()
+        self.reads = count_test_reads(self.results_dir)
+        self.children = self._children()
+        self.shift = self._shift()
+
+    def _no_row(self, what: str) -> XrayError:
+        return XrayError(f"{self.results_dir / METRICS_FILE} has {what}: {RUN_06}")
+
+    def _test_rows(self) -> tuple[pd.Series, pd.Series]:
+        """The test row as trained (adaptation ``none``) and the adapted one: the adaptation
+        ``final.json`` declares, else (older files) the first test row with any adaptation."""
+        tests = self.metrics[self.metrics.split == "test"]
+        adaptation = tests.get("adaptation", pd.Series("none", index=tests.index)).fillna("none")
+        plain = tests[adaptation == "none"]
+        declared = self.final.get("adaptation")
+        adapted = tests[adaptation == declared] if declared else tests[adaptation != "none"]
+        if plain.empty:
+            raise self._no_row("no test row as trained (adaptation none)")
+        if adapted.empty:
+            raise self._no_row(f"no test row with adaptation {declared or 'other than none'}")
+        return plain.iloc[0], adapted.iloc[0]
+
+    def _validation_row(self) -> pd.Series:
+        metrics = self.metrics
+        final = metrics[(metrics.split == "val") & metrics.model.astype(str).str.endswith("@final")]
+        if final.empty:
+            raise self._no_row("no validation row of a model ending with @final")
+        return final.iloc[0]
+
+    def _children(self) -> dict[str, int]:
+        wanted = {"split", "label", "patient_id"}
+        table = optional_table(
+            TEST_PREDICTIONS_FILE,
+            self.results_dir,
+            usecols=lambda column: column in wanted,
+            dtype=str,
+        )
+        if table is None or not {"label", "patient_id"} <= set(table.columns):
+            return {}
+        if "split" in table.columns:
+            table = table[table.split == "test"]
+        counts = {str(k): int(v) for k, v in table.groupby("label").patient_id.nunique().items()}
+        return counts | {"total": int(table.patient_id.nunique())}
+
+    def _shift(self) -> pd.DataFrame | None:
+        table = optional_table(SHIFT_FILE, self.results_dir)
+        if table is None:
+            return None
+        sets = table.get("set", pd.Series(dtype=str)).astype(str).str.lower()
+        if not set(self.SHIFT_COLUMNS) <= set(table.columns) or not (
+            sets.str.startswith("val").any() and sets.str.startswith("test").any()
+        ):
+            raise XrayError(
+                f"{self.results_dir / SHIFT_FILE} needs columns {', '.join(self.SHIFT_COLUMNS)} "
+                "and a 'validation' and a 'test' row"
+            )
+        return table
+
+    @property
+    def adaptation(self) -> str:
+        """The name of the declared adaptation, e.g. ``"AdaBN"`` (``"none"``: as trained)."""
+        return str(self.adapted.get("adaptation", "adaptation"))
+
+    def test_count(self, label: str) -> int:
+        """Number of ``label`` (NORMAL, PNEUMONIA or total) images of the official test set."""
+        return int(self.counts.loc["test", label])

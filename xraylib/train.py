@@ -28,7 +28,7 @@ from pathlib import Path
 import keras
 import pandas as pd
 
-from xraylib import config, data, models, progress
+from xraylib import config, data, progress, results
 
 
 @dataclass
@@ -214,19 +214,6 @@ def new_session(seed: int | None = None) -> int:
     return config.set_seed(seed)
 
 
-def save_model(model: keras.Model, path: str | Path) -> Path:
-    """Save ``model`` to ``path`` (a ``.keras`` file) without its optimiser state, atomically
-    (a reader never sees half a file). Returns the path.
-
-    Only the architecture and the weights (batch-norm statistics included) are kept: a model
-    file is for predicting, and without the AdamW moments it is about three times smaller.
-    """
-    path = Path(path)
-    with config.atomic_path(path) as temporary:
-        models.uncompiled(model).save(temporary)
-    return path
-
-
 def fit(
     model: keras.Model,
     splits: data.Splits,
@@ -302,7 +289,7 @@ def fit(
     else:
         best_epoch = int(frame["val_loss"].to_numpy().argmin()) + 1
     if save_path is not None:
-        save_model(model, save_path)
+        results.save_model(model, save_path)
     images = len(splits.y_train) * len(frame)
     trained = recipe.with_changes(epochs=epochs)  # the budget it had, not "the profile's"
     return FitResult(model, frame, best_epoch, seconds, images / max(timer.seconds, 1e-9), trained)

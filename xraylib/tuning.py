@@ -57,7 +57,7 @@ import keras_tuner
 import numpy as np
 import pandas as pd
 
-from xraylib import cluster, config, evaluate, experiment, train
+from xraylib import cluster, config, evaluate, experiment, results, train
 from xraylib.data import Splits
 from xraylib.errors import TuningError
 
@@ -608,7 +608,7 @@ def search(
         deadline,
         lost_after_s / 4,
         verbose,
-        directory=config.tuning_dir(),
+        directory=results.search_root(),
         project_name=name,
         overwrite=overwrite and role != "worker",
     )
@@ -624,5 +624,5 @@ def search(
     else:
         tuner.search(splits)
     trials = trial_table(tuner.oracle)
-    trials.to_csv(directory / "trials.csv", index=False)
+    results.save_trials(trials, directory)
     return SearchResult(role, trials, directory, *best_finalist(tuner.oracle))
