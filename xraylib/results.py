@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import subprocess
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -160,31 +161,75 @@ def best_candidate(
     return row
 
 
-def forget_from(notebook: str, results_dir: Path | None = None) -> int:
+@dataclass(frozen=True)
+class Forgotten:
+    """The validation runs :func:`forget_from` removed: their rows of ``metrics.csv``
+    (``metrics``) and of ``stress.csv`` (``stress``). A re-run hands them to
+    :func:`xraylib.experiment.run_seeds`, which puts back (:func:`restore`) a run whose
+    design, seed and scale match instead of training it again; ``len()`` counts the runs.
+    """
+
+    metrics: pd.DataFrame
+    stress: pd.DataFrame
+
+    def __len__(self) -> int:
+        return len(self.metrics)
+
+    def row(self, name: str) -> pd.Series | None:
+        """The forgotten validation row of model ``name``, or ``None``."""
+        rows = self.metrics[(self.metrics["model"] == name) & (self.metrics["split"] == "val")]
+        return rows.iloc[0] if len(rows) else None
+
+
+def forget_from(notebook: str, results_dir: Path | None = None) -> Forgotten:
     """Remove the validation runs that ``notebook`` and the notebooks after it recorded: their
-    rows of ``metrics.csv`` and of ``stress.csv``. Returns how many metrics rows went.
+    rows of ``metrics.csv`` and of ``stress.csv``. Returns what went (:class:`Forgotten`).
 
     Notebooks 04 and 05 call it first, so a re-run decides on its own runs only: a seed trained
-    after an earlier run's decision, or a design that run tried, never joins the new decision.
-    Later notebooks are built on this one, so their rows go too (notebook 06 records again);
-    the test ledger is never touched.
+    after an earlier run's decision, or a design that run tried, never joins the new decision
+    unless the re-run asks for that very run again; then it is put back from the returned
+    record when its committed model still matches (:func:`xraylib.experiment.run_seeds`), not
+    trained again. Later notebooks are built on this one, so their rows go too (notebook 06
+    records again); the test ledger is never touched.
 
-    >>> results.forget_from("05")  # doctest: +SKIP
+    >>> len(results.forget_from("05"))  # doctest: +SKIP
     0
     """
     folder = Path(results_dir or config.results_dir())
     path = folder / METRICS_FILE
-    if not path.exists():
-        return 0
     table = load_metrics(folder)
+    stress_path = folder / STRESS_FILE
+    stress = pd.read_csv(stress_path) if stress_path.exists() else pd.DataFrame(columns=["model"])
+    if not path.exists():
+        return Forgotten(table, stress.iloc[:0])
     later = pd.to_numeric(table["notebook"], errors="coerce") >= int(notebook)
+    gone = stress.model.isin(table.model[later])
     if later.any():
         write_csv(table[~later], path)
-        stress = folder / STRESS_FILE
-        if stress.exists():
-            rows = pd.read_csv(stress)
-            write_csv(rows[~rows.model.isin(table.model[later])], stress)
-    return int(later.sum())
+        if stress_path.exists():
+            write_csv(stress[~gone], stress_path)
+    return Forgotten(table[later].reset_index(drop=True), stress[gone].reset_index(drop=True))
+
+
+def restore(forgotten: Forgotten, name: str, results_dir: Path | None = None) -> pd.Series:
+    """Put the forgotten validation run ``name`` back: its ``metrics.csv`` row (replacing a
+    row of that model, as :func:`save_metrics` does) and its ``stress.csv`` rows. Returns the
+    row. Raises :class:`~xraylib.errors.XrayError` (one line) when ``forgotten`` has none."""
+    row = forgotten.row(name)
+    if row is None:
+        raise XrayError(f"no forgotten validation run {name!r} to restore")
+    folder = _folder(results_dir)
+    old = load_metrics(folder)
+    old = old[~((old["model"] == name) & (old["split"] == "val"))]
+    table = pd.concat([old, row.to_frame().T], ignore_index=True) if len(old) else row.to_frame().T
+    write_csv(table, folder / METRICS_FILE)
+    stress_path = folder / STRESS_FILE
+    kept = forgotten.stress[forgotten.stress.model == name]
+    if stress_path.exists():
+        earlier = pd.read_csv(stress_path)
+        kept = pd.concat([earlier[earlier.model != name], kept], ignore_index=True)
+    write_csv(kept, stress_path)
+    return row
 
 
 def forget_final(results_dir: Path | None = None) -> int:
@@ -222,12 +267,8 @@ def save_predictions(
     """
     columns = {"probability": p} if not isinstance(p, Mapping) else dict(p)
     table = frame.reset_index(drop=True).copy()
-    if "path" in table:  # relative to the data folder: no machine-specific prefixes
-        root = config.data_dir().absolute()
-        table["path"] = [
-            Path(x).relative_to(root).as_posix() if Path(x).is_relative_to(root) else x
-            for x in table.path
-        ]
+    if "path" in table:
+        table["path"] = _relative_paths(table.path)
     normal, pneumonia = config.CLASS_NAMES
     for column, values in columns.items():
         table[column] = np.asarray(values, dtype=float).ravel()
@@ -235,6 +276,14 @@ def save_predictions(
             label = "predicted" if column == "probability" else f"{column}_label"
             table[label] = np.where(table[column] >= threshold, pneumonia, normal)
     return write_csv(table, _folder(results_dir) / f"{name}_predictions.csv")
+
+
+def _relative_paths(paths: pd.Series) -> list[str]:
+    """Image paths relative to the data folder where inside it: no machine-specific prefixes."""
+    root = config.data_dir().absolute()
+    return [
+        Path(x).relative_to(root).as_posix() if Path(x).is_relative_to(root) else x for x in paths
+    ]
 
 
 def summary_table(rows: Mapping[str, pd.Series], digits: int = 3) -> pd.DataFrame:
@@ -370,6 +419,80 @@ def append_to_ledger(
     table = pd.concat([ledger, new], ignore_index=True) if len(ledger) else new
     write_csv(table, folder / LEDGER_FILE)
     return new
+
+
+#: How far recomputed test probabilities may move and still be the committed read's (the
+#: same model on another CPU moves them by about 1e-6).
+SAME_READ_TOLERANCE = 1e-4
+
+
+def same_as_last_read(
+    frame: pd.DataFrame,
+    p: Mapping[str, np.ndarray],
+    threshold: float,
+    name: str = "test",
+    results_dir: Path | None = None,
+) -> float | None:
+    """How far the probabilities ``p`` (column name → array, rows of ``frame``) lie from the
+    last read's ``<name>_predictions.csv``, when they are that read again: the file holds the
+    same images (``path``) in the same order and the same columns, the ledger's last read used
+    the same ``threshold``, and no probability moved more than :data:`SAME_READ_TOLERANCE`.
+    Returns the largest difference, or ``None`` when this is a new read (or the first)."""
+    folder = Path(results_dir or config.results_dir())
+    path, ledger = folder / f"{name}_predictions.csv", load_ledger(folder)
+    if not path.exists() or not len(ledger):
+        return None
+    last = ledger[ledger["read"] == ledger["read"].max()]
+    committed = pd.read_csv(path)
+    images = frame.reset_index(drop=True)
+    if (
+        len(committed) != len(images)
+        or not set(p) <= set(committed.columns)
+        or abs(float(last["threshold"].iloc[0]) - float(threshold)) > SAME_READ_TOLERANCE
+        or ("path" in images and list(committed["path"]) != _relative_paths(images["path"]))
+    ):
+        return None
+    moved = max(
+        float(np.max(np.abs(committed[c].to_numpy(float) - np.asarray(v, float).ravel())))
+        for c, v in p.items()
+    )
+    return moved if moved <= SAME_READ_TOLERANCE else None
+
+
+def record_test_read(
+    rows: Mapping[str, pd.Series],
+    frame: pd.DataFrame,
+    p: Mapping[str, np.ndarray],
+    model: str,
+    recipe: str,
+    threshold: float,
+    results_dir: Path | None = None,
+) -> pd.DataFrame:
+    """Record a final model's scoring of the test set: a new read appended to the ledger
+    (:func:`append_to_ledger`, one line per entry of ``rows``: adaptation name → test row) and
+    its probabilities ``p`` (column name → array, rows of ``frame``) in
+    ``test_predictions.csv`` (:func:`save_predictions`) — unless they are the last read again
+    (:func:`same_as_last_read`: the same model re-executed), which leaves both files as they
+    are. One line says which. Returns the ledger lines of the read.
+
+    >>> lines = results.record_test_read(rows, frame, p, "final", recipe, 0.49)  # doctest: +SKIP
+    """
+    moved = same_as_last_read(frame, p, threshold, results_dir=results_dir)
+    ledger = load_ledger(results_dir)
+    if moved is not None:
+        read = int(ledger["read"].max())
+        print(
+            f"test predictions recomputed: they match read {read}'s test_predictions.csv "
+            f"(largest difference {moved:.1e} <= {SAME_READ_TOLERANCE:g}), the same model: "
+            "no new read in the ledger"
+        )
+        return ledger[ledger["read"] == read]
+    lines = append_to_ledger(
+        list(rows.values()), model, recipe, list(rows), results_dir=results_dir
+    )
+    save_predictions("test", frame, p, threshold, results_dir)
+    print(f"a new read of the test set: read {int(lines['read'].iloc[0])} appended to the ledger")
+    return lines
 
 
 #: The quality targets on the official test set, everything chosen on validation:
