@@ -29,7 +29,7 @@ import keras
 import numpy as np
 import pandas as pd
 
-from xraylib import config, evaluate, models, predict, quality, results, train
+from xraylib import config, evaluate, models, predict, results, train
 from xraylib.data import Splits
 from xraylib.errors import XrayError
 
@@ -363,7 +363,7 @@ def reuse(
     p_val = predictor(model)(splits.x_val)
     if abs(evaluate.compute_metrics(splits.y_val, p_val)["log_loss"] - row.log_loss) > 1e-4:
         return None
-    row = results.restore(earlier, name)
+    row = results.restore(name)
     stress = earlier.stress[earlier.stress.model == name].drop(columns="model")
     fit = train.FitResult(
         model,
@@ -498,8 +498,8 @@ def ensemble_of(
     path = config.models_dir() / f"{name}.keras"
     if earlier is not None and earlier.row(name) is not None and path.is_file():
         kept = predict.load_model(path)
-        if quality.weights_digest(kept) == quality.weights_digest(model):
-            row = results.restore(earlier, name)
+        if predict.members_digest(kept) == predict.members_digest(model):
+            row = results.restore(name)
             stress = earlier.stress[earlier.stress.model == name].drop(columns="model")
             fit = train.FitResult(kept, pd.DataFrame(), 0, float(row.seconds), 0.0, train.Recipe())
             print(

@@ -17,6 +17,7 @@ one, so ``xraylib predict`` also works under ``XRAY_PROFILE=smoke``.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import zipfile
 from collections.abc import Iterable
@@ -89,6 +90,48 @@ def save_final(
     }
     path.with_suffix(".json").write_text(json.dumps(info, indent=2, allow_nan=False) + "\n")
     return path
+
+
+def members_digest(model: keras.Model) -> str:
+    """A fingerprint of every weight of the member networks of an ensemble (of ``model``
+    itself when it is a single network), whatever follows them (a calibration layer): two
+    models with the same digest average the same networks.
+
+    >>> predict.members_digest(final) == predict.members_digest(ensemble)  # doctest: +SKIP
+    True
+    """
+    from xraylib import models
+
+    digest = hashlib.sha1()
+    for member in models.ensemble_members(model):
+        for weights in member.get_weights():
+            digest.update(np.ascontiguousarray(weights).tobytes())
+    return digest.hexdigest()[:16]
+
+
+def committed_final(ensemble: keras.Model, path: str | Path | None = None) -> dict:
+    """The facts of the hand-over model at ``path`` (default :func:`default_model_path`) —
+    ``calibration``, ``threshold``, ``adaptation``, … (:func:`saved_info`) — when it was made
+    from ``ensemble``'s members (the same weights, :func:`members_digest`), so
+    a re-run of notebook 06 loads them instead of fitting them again; ``{}`` otherwise. One line
+    says which.
+
+    >>> handover = predict.committed_final(ensemble)  # doctest: +SKIP
+    >>> handover.get("threshold")  # doctest: +SKIP
+    0.490...
+    """
+    path = Path(path) if path is not None else default_model_path()
+    facts = saved_info(path) if path.is_file() else {}
+    if facts and members_digest(load_model(path)) == members_digest(ensemble):
+        scale, bias = facts["calibration"]
+        print(
+            f"{path.name} holds these members: its calibration (scale {scale:.3f}, bias "
+            f"{bias:.3f}), threshold {facts['threshold']:.3f} and adaptation "
+            f"{facts['adaptation']} are loaded, not fitted again"
+        )
+        return facts
+    print(f"no {path.name} of these members: calibration, threshold and adaptation are fitted")
+    return {}
 
 
 def saved_info(path: str | Path | None = None) -> dict:

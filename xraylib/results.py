@@ -161,12 +161,17 @@ def best_candidate(
     return row
 
 
+#: Where :func:`forget_from` keeps the saved runs it removed, until :func:`restore` puts one
+#: back (``metrics.csv`` rows, ``stress.csv`` rows; not committed, gone once empty).
+FORGOTTEN_FILES = ("forgotten_metrics.csv", "forgotten_stress.csv")
+
+
 @dataclass(frozen=True)
 class Forgotten:
-    """The validation runs :func:`forget_from` removed: their rows of ``metrics.csv``
-    (``metrics``) and of ``stress.csv`` (``stress``). A re-run hands them to
-    :func:`xraylib.experiment.run_seeds`, which puts back (:func:`restore`) a run whose
-    design, seed and scale match instead of training it again; ``len()`` counts the runs.
+    """The saved validation runs :func:`forget_from` removed and nothing has put back yet:
+    their rows of ``metrics.csv`` (``metrics``) and of ``stress.csv`` (``stress``). A re-run
+    hands them to :func:`xraylib.experiment.run_seeds`, which puts back (:func:`restore`) a run
+    whose design, seed and scale match instead of training it again; ``len()`` counts the runs.
     """
 
     metrics: pd.DataFrame
@@ -181,54 +186,95 @@ class Forgotten:
         return rows.iloc[0] if len(rows) else None
 
 
+def _read_or_empty(path: Path) -> pd.DataFrame:
+    """The table at ``path``, or an empty one with a ``model`` column."""
+    return pd.read_csv(path) if path.exists() else pd.DataFrame(columns=["model"])
+
+
+def _keep_or_remove(frame: pd.DataFrame, path: Path) -> None:
+    """Write ``frame`` to ``path``, or remove ``path`` when ``frame`` is empty."""
+    if len(frame):
+        write_csv(frame, path)
+    else:
+        path.unlink(missing_ok=True)
+
+
+def _replaced(old: pd.DataFrame, new: pd.DataFrame) -> pd.DataFrame:
+    """``old`` without the models of ``new``, then ``new``."""
+    kept = old[~old["model"].isin(new["model"])]
+    return pd.concat([kept, new], ignore_index=True) if len(kept) else new.reset_index(drop=True)
+
+
+def forgotten(results_dir: Path | None = None) -> Forgotten:
+    """The saved runs :func:`forget_from` removed that were not put back (:class:`Forgotten`)."""
+    folder = Path(results_dir or config.results_dir())
+    metrics, stress = (folder / name for name in FORGOTTEN_FILES)
+    empty = pd.DataFrame(columns=[*KEY_COLUMNS, "notebook"])
+    table = pd.read_csv(metrics, dtype={"notebook": str}) if metrics.exists() else empty
+    return Forgotten(table, _read_or_empty(stress))
+
+
 def forget_from(notebook: str, results_dir: Path | None = None) -> Forgotten:
     """Remove the validation runs that ``notebook`` and the notebooks after it recorded: their
-    rows of ``metrics.csv`` and of ``stress.csv``. Returns what went (:class:`Forgotten`).
+    rows of ``metrics.csv`` and of ``stress.csv``. The saved runs among them are kept aside
+    (:data:`FORGOTTEN_FILES`); returns all that are aside (:func:`forgotten`).
 
     Notebooks 04 and 05 call it first, so a re-run decides on its own runs only: a seed trained
     after an earlier run's decision, or a design that run tried, never joins the new decision
-    unless the re-run asks for that very run again; then it is put back from the returned
-    record when its committed model still matches (:func:`xraylib.experiment.run_seeds`), not
-    trained again. Later notebooks are built on this one, so their rows go too (notebook 06
-    records again); the test ledger is never touched.
+    unless the re-run asks for that very run again; then it is put back when its saved model
+    still matches (:func:`xraylib.experiment.reuse`), not trained again. Later notebooks are
+    built on this one, so their rows go too (notebook 06 records again); the test ledger is
+    never touched.
 
     >>> len(results.forget_from("05"))  # doctest: +SKIP
-    0
+    3
     """
     folder = Path(results_dir or config.results_dir())
-    path = folder / METRICS_FILE
-    table = load_metrics(folder)
-    stress_path = folder / STRESS_FILE
-    stress = pd.read_csv(stress_path) if stress_path.exists() else pd.DataFrame(columns=["model"])
+    path, stress_path = folder / METRICS_FILE, folder / STRESS_FILE
     if not path.exists():
-        return Forgotten(table, stress.iloc[:0])
+        return forgotten(folder)
+    table = load_metrics(folder)
     later = pd.to_numeric(table["notebook"], errors="coerce") >= int(notebook)
-    gone = stress.model.isin(table.model[later])
     if later.any():
+        stress = _read_or_empty(stress_path)
+        gone = stress["model"].isin(table["model"][later])
+        saved = later & table.get("saved", pd.Series(False, table.index)).astype(str).eq("True")
+        aside = forgotten(folder)
+        metrics_aside, stress_aside = (folder / name for name in FORGOTTEN_FILES)
+        write_csv(_replaced(aside.metrics, table[saved]), metrics_aside)
+        write_csv(
+            _replaced(aside.stress, stress[stress["model"].isin(table["model"][saved])]),
+            stress_aside,
+        )
         write_csv(table[~later], path)
         if stress_path.exists():
             write_csv(stress[~gone], stress_path)
-    return Forgotten(table[later].reset_index(drop=True), stress[gone].reset_index(drop=True))
+    return forgotten(folder)
 
 
-def restore(forgotten: Forgotten, name: str, results_dir: Path | None = None) -> pd.Series:
-    """Put the forgotten validation run ``name`` back: its ``metrics.csv`` row (replacing a
-    row of that model, as :func:`save_metrics` does) and its ``stress.csv`` rows. Returns the
-    row. Raises :class:`~xraylib.errors.XrayError` (one line) when ``forgotten`` has none."""
-    row = forgotten.row(name)
+def restore(name: str, results_dir: Path | None = None) -> pd.Series:
+    """Put the forgotten validation run ``name`` back (:func:`forget_from`): its
+    ``metrics.csv`` row (replacing a row of that model, as :func:`save_metrics` does) and its
+    ``stress.csv`` rows. Returns the row. Raises :class:`~xraylib.errors.XrayError` (one line)
+    when no such run is aside."""
+    folder = _folder(results_dir)
+    aside = forgotten(folder)
+    row = aside.row(name)
     if row is None:
         raise XrayError(f"no forgotten validation run {name!r} to restore")
-    folder = _folder(results_dir)
-    old = load_metrics(folder)
-    old = old[~((old["model"] == name) & (old["split"] == "val"))]
-    table = pd.concat([old, row.to_frame().T], ignore_index=True) if len(old) else row.to_frame().T
-    write_csv(table, folder / METRICS_FILE)
+    mine = aside.metrics["model"] == name
+    table = load_metrics(folder)
+    table = table[~((table["model"] == name) & (table["split"] == "val"))]
+    back = aside.metrics[mine]
+    write_csv(
+        pd.concat([table, back], ignore_index=True) if len(table) else back, folder / METRICS_FILE
+    )
     stress_path = folder / STRESS_FILE
-    kept = forgotten.stress[forgotten.stress.model == name]
-    if stress_path.exists():
-        earlier = pd.read_csv(stress_path)
-        kept = pd.concat([earlier[earlier.model != name], kept], ignore_index=True)
-    write_csv(kept, stress_path)
+    rows = aside.stress["model"] == name
+    write_csv(_replaced(_read_or_empty(stress_path), aside.stress[rows]), stress_path)
+    metrics_aside, stress_aside = (folder / file for file in FORGOTTEN_FILES)
+    _keep_or_remove(aside.metrics[~mine], metrics_aside)
+    _keep_or_remove(aside.stress[~rows], stress_aside)
     return row
 
 
