@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from xraylib import models, predict, results, train
+from xraylib import models, notebook, predict, results, train
 
 SIZE = 16
 
@@ -80,3 +80,26 @@ def test_the_committed_final_model_of_the_same_members_is_loaded_not_fitted(
     assert predict.committed_final(other, path) == {}
     assert predict.committed_final(other, tmp_path / "none.keras") == {}
     assert "are fitted" in capsys.readouterr().out
+
+
+def test_a_notebook_header_states_its_reading_time_and_its_last_full_run(tmp_path) -> None:
+    book = {"cells": [{"cell_type": "markdown", "source": "word " * 900 + "[a link](x/y.md)"}]}
+    assert notebook.prose_words(book) == 902 and notebook.reading_minutes(book) == 5
+    runtimes = tmp_path / "runtime.csv"
+    first = notebook.series()[0].stem
+    assert "no full-profile run recorded" in notebook.time_line(first[:2], runtimes)
+    pd.DataFrame(
+        [
+            {"notebook": first, "profile": "smoke", "seconds": 6.0, "machine": "laptop"},
+            {
+                "notebook": first,
+                "profile": "full",
+                "seconds": 672.0,
+                "machine": "AMD EPYC, 2 cores",
+            },
+        ]
+    ).to_csv(runtimes, index=False)
+    line = notebook.time_line(first, runtimes)
+    assert line.startswith("Reading time about ") and line.endswith(
+        "full-profile run 11.2 min on AMD EPYC, 2 cores (runtime.csv)"
+    )

@@ -63,15 +63,19 @@ def _version_tuple(text: str) -> tuple[int, ...]:
     return tuple(int(p) for p in text.split(".")[:2] if p.isdigit())
 
 
-def setup(seed: int | None = None, quiet: bool = False) -> config.Profile:
-    """Check versions, seed Python/NumPy/Keras, set the plot style; print the run's settings.
+def setup(
+    seed: int | None = None, quiet: bool = False, notebook: str | None = None
+) -> config.Profile:
+    """Check versions, seed Python/NumPy/Keras, set the plot style; print the run's settings,
+    first, for a ``notebook`` of the series (e.g. ``"04"``), its reading and run time
+    (:func:`time_line`).
 
     Inside a Jupyter kernel, figures are shown inline even when the kernel inherited a
     non-inline ``MPLBACKEND`` (such as ``Agg``). When :data:`LOCK_FILE` exists and a key
     package's version differs from it (:func:`version_drift`), one line on stderr says so, even
     when ``quiet``. Returns the active :class:`~xraylib.config.Profile`.
 
-    >>> profile = xraylib.setup()  # doctest: +SKIP
+    >>> profile = xraylib.setup(notebook="04")  # doctest: +SKIP
     >>> model = models.build_cnn(profile.image_size)  # doctest: +SKIP
     """
     import keras
@@ -98,6 +102,8 @@ def setup(seed: int | None = None, quiet: bool = False) -> config.Profile:
     pd.set_option("display.max_colwidth", 120)  # long model names are not cut
     profile = config.profile()
     if not quiet:
+        if notebook is not None:
+            print(time_line(notebook))
         print(
             f"python {platform.python_version()} · tensorflow {tf.__version__} · "
             f"keras {keras.__version__} · scikit-learn {sklearn.__version__}"
@@ -329,6 +335,56 @@ def machine() -> str:
                 flags = value
     vector = "AVX-512" if "avx512f" in flags.split() else "AVX2" if "avx2" in flags.split() else ""
     return ", ".join(part for part in (model, f"{os.cpu_count()} cores", vector) if part)
+
+
+#: Reading speed of the prose, for a notebook's reading time (:func:`reading_minutes`).
+WORDS_PER_MINUTE = 200
+#: What is not read as words in a markdown cell: link targets, HTML tags, code spans.
+_NOT_READ = re.compile(r"\]\([^)]*\)|<[^>]+>|`[^`]*`")
+_WORD = re.compile(r"[^\W_](?:[\w'’.-]*\w)?")
+#: The run times of the committed full-profile run (:func:`execute` writes them).
+RUNTIME_FILE = config.ROOT / "data" / "results" / "runtime.csv"
+
+
+def prose_words(book: dict) -> int:
+    """Words of the markdown cells of ``book`` (a notebook), link targets, HTML tags and code
+    spans left out.
+
+    >>> notebook.prose_words({"cells": [{"cell_type": "markdown", "source": "Read [this](a/b)."}]})
+    2
+    """
+    cells = (cell["source"] for cell in book["cells"] if cell["cell_type"] == "markdown")
+    return sum(len(_WORD.findall(_NOT_READ.sub(" ", "".join(source)))) for source in cells)
+
+
+def reading_minutes(book: dict) -> int:
+    """Minutes to read ``book``'s prose at :data:`WORDS_PER_MINUTE` (at least 1)."""
+    return max(1, round(prose_words(book) / WORDS_PER_MINUTE))
+
+
+def time_line(name: str, runtimes: Path = RUNTIME_FILE) -> str:
+    """The header line of notebook ``name`` (e.g. ``"04"`` or ``"04_augmentation"``): its reading
+    time (:func:`reading_minutes`) and the wall time of its last full-profile run with the machine
+    that made it, from ``runtime.csv`` (written by :func:`execute`).
+
+    >>> notebook.time_line("04")  # doctest: +SKIP
+    'Reading time about 7 min · full-profile run 26.2 min on AMD EPYC, 2 cores, … (runtime.csv)'
+    """
+    import nbformat
+
+    found = [path for path in series() if path.stem == name or path.stem.split("_")[0] == name]
+    if not found:
+        raise XrayError(f"no notebook {name!r} in {_shown(config.NOTEBOOKS_DIR)}")
+    path = found[0]
+    line = f"Reading time about {reading_minutes(nbformat.read(path, as_version=4))} min"
+    table = pd.read_csv(runtimes) if runtimes.is_file() else pd.DataFrame(columns=["notebook"])
+    rows = table[(table["notebook"] == path.stem) & (table.get("profile") == "full")]
+    if rows.empty:
+        return f"{line} · no full-profile run recorded yet ({runtimes.name})"
+    row = rows.iloc[-1]
+    return (
+        f"{line} · full-profile run {row.seconds / 60:.1f} min on {row.machine} ({runtimes.name})"
+    )
 
 
 def _record_runtime(row: dict) -> pd.DataFrame:
