@@ -635,7 +635,7 @@ def committed_search(
     path = config.tuning_dir() / name / TRIALS_FILE
     if not path.is_file():
         return None
-    trials = pd.read_csv(path, dtype={"trial_id": str}, float_precision="round_trip")
+    trials = pd.read_csv(path, dtype={"trial_id": str})
     plan = hyperband_plan(max_epochs)
     budgets = np.repeat(plan.epochs.to_numpy(), plan.trials.to_numpy())[:max_trials]
     space = list(search_space(image_size).index)
