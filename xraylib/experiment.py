@@ -21,6 +21,7 @@ chosen design: members are never picked by their scores.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -259,17 +260,26 @@ def run_design(
     save: bool = False,
     seed: int | None = None,
     design_name: str | None = None,
+    earlier: results.Forgotten | None = None,
 ) -> Experiment:
     """A fresh seeded session, ``design`` built at the splits' image size, and :func:`run`
     with the design's recipe. The row records the ``design`` (``design_name``, default
     ``name``) and the ``seed``, so runs of one design with several seeds can be averaged.
 
+    When ``earlier`` (what :func:`xraylib.results.forget_from` removed) holds a saved run of
+    this name whose design, seed and scale match (:func:`reuse`), that run is put back and
+    nothing is trained.
+
     Example::
 
         run = experiment.run_design("cnn_plain", experiment.DESIGNS["cnn_plain"], splits,
-                                    notebook="03")
+            notebook="03")
     """
     seed = config.seed() if seed is None else seed
+    if earlier is not None:
+        reused = reuse(name, design, splits, seed, design_name or name, earlier)
+        if reused is not None:
+            return reused
     train.new_session(seed)
     model = design.build(splits.image_size, name=name)
     return run(
@@ -291,11 +301,13 @@ def run_seeds(
     notebook: str,
     seeds: Sequence[int],
     save: bool = True,
+    earlier: results.Forgotten | None = None,
 ) -> list[Experiment]:
     """Train ``design`` once per seed number in ``seeds`` (1 is ``XRAY_SEED``, 2 the next
     seed, …), as ``NAME_seed1``, ``NAME_seed2``, …, all recorded under the design ``NAME``.
     Saved by default: the runs of the chosen design become the final ensemble's members, so
-    nothing is trained twice.
+    nothing is trained twice. A run that ``earlier`` holds with the same design, seed and
+    scale is reused instead (:func:`reuse`).
 
     Example::
 
@@ -311,9 +323,97 @@ def run_seeds(
             save=save,
             seed=base + k - 1,
             design_name=name,
+            earlier=earlier,
         )
         for k in seeds
     ]
+
+
+def reuse(
+    name: str,
+    design: Design,
+    splits: Splits,
+    seed: int,
+    design_name: str,
+    earlier: results.Forgotten,
+) -> Experiment | None:
+    """The earlier run ``name`` put back instead of trained again, when it is the same run:
+    ``earlier`` holds its validation row, saved, of design ``design_name`` with this ``seed``,
+    image size, augmentation, recipe (epochs included) and all its epochs run; its model
+    ``data/models/NAME.keras`` and history are there; the model has the layers ``design``
+    builds; and its validation log-loss, recomputed, is the row's (to 1e-4). Then its
+    ``metrics.csv`` and ``stress.csv`` rows are restored (:func:`xraylib.results.restore`)
+    and one line says so. Otherwise ``None`` (it trains).
+
+    >>> earlier = results.forget_from("05")  # doctest: +SKIP
+    >>> experiment.reuse("a_seed1", design, splits, 42, "a", earlier)  # doctest: +SKIP
+    """
+    row = earlier.row(name)
+    path = results.model_path(name)
+    expected = {
+        "design": design_name,
+        "seed": seed,
+        "image_size": splits.image_size,
+        "augment": design.augment,
+        "recipe": design.recipe.describe(),
+        "epochs_run": design.recipe.epochs,
+        "saved": True,
+    }
+    if (
+        row is None
+        or any(not _same(row.get(k), v) for k, v in expected.items())
+        or not path.is_file()
+        or not results.has_history(name)
+    ):
+        return None
+    model = results.load_model(path)
+    if _architecture(model) != _architecture(design.build(splits.image_size, name=name)):
+        return None
+    p_val = predictor(model)(splits.x_val)
+    if abs(evaluate.compute_metrics(splits.y_val, p_val)["log_loss"] - row.log_loss) > 1e-4:
+        return None
+    row = results.restore(name)
+    stress = earlier.stress[earlier.stress.model == name].drop(columns="model")
+    fit = train.FitResult(
+        model,
+        results.load_history(name),
+        int(row.best_epoch),
+        float(row.seconds),
+        float(row.images_per_s),
+        design.recipe,
+    )
+    print(
+        f"reused committed run {name} ({splits.image_size} px, {design.recipe.epochs} epochs; "
+        f"seed {seed}): validation log-loss {row.log_loss:.4f}, ROC AUC {row.roc_auc:.4f} · "
+        f"stress log-loss {row.stress_log_loss:.4f}"
+    )
+    return Experiment(name, fit, p_val, stress.set_index("perturbation"), row)
+
+
+def _same(found: object, expected: object) -> bool:
+    """Whether a value read back from ``metrics.csv`` is ``expected`` (numbers as numbers)."""
+    if isinstance(expected, bool) or isinstance(found, bool):
+        return str(found).lower() == str(expected).lower()
+    if isinstance(expected, int | float):
+        try:
+            return float(found) == float(expected)  # type: ignore[arg-type]
+        except (TypeError, ValueError):
+            return False
+    return found == expected
+
+
+def _architecture(model: keras.Model) -> str:
+    """The layers of ``model`` and their settings, without layer names: two models with the
+    same text are the same network (weights aside)."""
+
+    def unnamed(value: object) -> object:
+        if isinstance(value, dict):
+            return {k: unnamed(v) for k, v in value.items() if k != "name"}
+        if isinstance(value, list | tuple):
+            return [unnamed(v) for v in value]
+        return value
+
+    return json.dumps([unnamed(layer.get_config()) for layer in model.layers], default=str)
 
 
 def select(query: str) -> pd.Series:
@@ -390,11 +490,19 @@ def members_of(design: str) -> list[str]:
 
 
 def ensemble_of(
-    names: Sequence[str], splits: Splits, notebook: str, name: str = "final_ensemble"
+    names: Sequence[str],
+    splits: Splits,
+    notebook: str,
+    name: str = "final_ensemble",
+    earlier: results.Forgotten | None = None,
 ) -> Experiment:
     """The ensemble of the saved models ``names`` (``data/models/NAME.keras``; their
     probabilities averaged), judged and recorded as ``name`` like any model, and saved.
     Which runs are members is decided by the design, never by their scores.
+
+    When ``earlier`` holds a saved run ``name`` and ``data/models/NAME.keras`` has exactly
+    these members' weights, that file and its rows are kept (one line says so): the same
+    ensemble, not saved again.
 
     Example::
 
@@ -404,6 +512,19 @@ def ensemble_of(
     members = [results.load_model(results.model_path(n)) for n in names]
     rows = results.load_metrics().query("split == 'val' and model in @names")
     model = models.ensemble(members, name=name)
+    path = results.model_path(name)
+    if earlier is not None and earlier.row(name) is not None and path.is_file():
+        kept = results.load_model(path)
+        if models.members_digest(kept) == models.members_digest(model):
+            row = results.restore(name)
+            stress = earlier.stress[earlier.stress.model == name].drop(columns="model")
+            fit = train.FitResult(kept, pd.DataFrame(), 0, float(row.seconds), 0.0, train.Recipe())
+            print(
+                f"reused committed ensemble {name} ({len(members)} members, the same weights): "
+                f"stress log-loss {row.stress_log_loss:.4f}"
+            )
+            p_val = predictor(kept)(splits.x_val)
+            return Experiment(name, fit, p_val, stress.set_index("perturbation"), row)
     recipe = train.Recipe(class_weight=_or_none(rows.class_weight.iloc[0]))
     fit = train.FitResult(model, pd.DataFrame(), 0, float(rows.seconds.sum()), 0.0, recipe)
     extra = {

@@ -16,9 +16,11 @@ use live in :mod:`xraylib.layers`.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 
 import keras
+import numpy as np
 from keras import layers
 
 from xraylib import config
@@ -331,3 +333,20 @@ def ensemble_members(model: keras.Model) -> list[keras.Model]:
     if "mean_probability" not in names:
         return [model]
     return [layer for layer in model.layers if isinstance(layer, keras.Model)]
+
+
+def fingerprint(networks: Sequence[keras.Model]) -> str:
+    """A short fingerprint (16 hex digits of SHA-1) of every weight of ``networks``, in order:
+    equal fingerprints mean the same trained weights."""
+    digest = hashlib.sha1()
+    for network in networks:
+        for weights in network.get_weights():
+            digest.update(np.ascontiguousarray(weights).tobytes())
+    return digest.hexdigest()[:16]
+
+
+def members_digest(model: keras.Model) -> str:
+    """The :func:`fingerprint` of the member networks of an ensemble (of ``model`` itself when
+    it is a single network), whatever follows them (a calibration layer): two models with the
+    same digest average the same networks."""
+    return fingerprint(ensemble_members(model))

@@ -26,7 +26,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from xraylib import config
+from xraylib import config, results
 from xraylib.errors import XrayError
 
 MIN_VERSIONS = {"tensorflow": "2.16", "keras": "3.8", "sklearn": "1.4"}
@@ -77,8 +77,12 @@ def check_versions(found: dict[str, str]) -> None:
             raise XrayError(f"{name} {found[name]} is older than {minimum}: run `make setup`")
 
 
-def setup(seed: int | None = None, quiet: bool = False) -> config.Profile:
-    """Check versions, seed Python/NumPy/Keras, set the plot style; print the run's settings.
+def setup(
+    seed: int | None = None, quiet: bool = False, notebook: str | None = None
+) -> config.Profile:
+    """Check versions, seed Python/NumPy/Keras, set the plot style; print the run's settings,
+    first, for a ``notebook`` of the series (e.g. ``"04"``), its reading and run time
+    (:func:`time_line`).
 
     Inside a Jupyter kernel, figures are shown inline even when the kernel inherited a
     non-inline ``MPLBACKEND`` (such as ``Agg``). When :data:`LOCK_FILE` exists and a key
@@ -87,7 +91,7 @@ def setup(seed: int | None = None, quiet: bool = False) -> config.Profile:
 
     Example::
 
-        profile = xraylib.setup()
+        profile = xraylib.setup(notebook="04")
         model = models.build_cnn(profile.image_size)
     """
     import keras
@@ -107,6 +111,8 @@ def setup(seed: int | None = None, quiet: bool = False) -> config.Profile:
     pd.set_option("display.max_colwidth", 120)  # long model names are not cut
     profile = config.profile()
     if not quiet:
+        if notebook is not None:
+            print(time_line(notebook))
         print(
             f"python {platform.python_version()} · tensorflow {tf.__version__} · "
             f"keras {keras.__version__} · scikit-learn {sklearn.__version__}"
@@ -346,3 +352,55 @@ def machine() -> str:
                 flags = value
     vector = "AVX-512" if "avx512f" in flags.split() else "AVX2" if "avx2" in flags.split() else ""
     return ", ".join(part for part in (model, f"{os.cpu_count()} cores", vector) if part)
+
+
+#: Reading speed of the prose, for a notebook's reading time (:func:`reading_minutes`).
+WORDS_PER_MINUTE = 200
+#: What is not read as words in a markdown cell: link targets, HTML tags, code spans.
+_NOT_READ = re.compile(r"\]\([^)]*\)|<[^>]+>|`[^`]*`")
+_WORD = re.compile(r"[^\W_](?:[\w'’.-]*\w)?")
+
+
+def prose_words(book: dict) -> int:
+    """Words of the markdown cells of ``book`` (a notebook), link targets, HTML tags and code
+    spans left out.
+
+    >>> notebook.prose_words({"cells": [{"cell_type": "markdown", "source": "Read [this](a/b)."}]})
+    2
+    """
+    cells = (cell["source"] for cell in book["cells"] if cell["cell_type"] == "markdown")
+    return sum(len(_WORD.findall(_NOT_READ.sub(" ", "".join(source)))) for source in cells)
+
+
+def reading_minutes(book: dict) -> int:
+    """Minutes to read ``book``'s prose at :data:`WORDS_PER_MINUTE` (at least 1)."""
+    return max(1, round(prose_words(book) / WORDS_PER_MINUTE))
+
+
+def time_line(name: str, runtimes: pd.DataFrame | None = None) -> str:
+    """The header line of notebook ``name`` (e.g. ``"04"`` or ``"04_augmentation"``): its reading
+    time (:func:`reading_minutes`) and the wall time of its last full-profile run with the machine
+    that made it, from the committed ``runtime.csv`` (:func:`xraylib.results.committed_runtime`,
+    written by :func:`execute`) unless ``runtimes`` is given.
+
+    Example::
+
+        notebook.time_line("04")
+        # 'Reading time about 7 min · full-profile run 26.2 min on AMD EPYC, … (runtime.csv)'
+    """
+    import nbformat
+
+    found = [path for path in series() if path.stem == name or path.stem.split("_")[0] == name]
+    if not found:
+        raise XrayError(f"no notebook {name!r} in {_shown(config.NOTEBOOKS_DIR)}")
+    path = found[0]
+    line = f"Reading time about {reading_minutes(nbformat.read(path, as_version=4))} min"
+    table = results.committed_runtime() if runtimes is None else runtimes
+    rows = table[(table["notebook"] == path.stem) & (table.get("profile") == "full")]
+    if rows.empty:
+        return f"{line} · no full-profile run recorded yet ({results.RUNTIME_FILE})"
+    row = rows.iloc[-1]
+    return (
+        f"{line} · full-profile run {row.seconds / 60:.1f} min on {row.machine} "
+        f"({results.RUNTIME_FILE})"
+    )

@@ -27,11 +27,39 @@ import keras
 import numpy as np
 import pandas as pd
 
-from xraylib import config, data, quality, results
+from xraylib import config, data, models, quality, results
 from xraylib.errors import ModelError
 
 #: What a flagged image is answered unless forced.
 NOT_ASSESSED = "not assessed"
+
+
+def committed_final(ensemble: keras.Model, path: str | Path | None = None) -> dict:
+    """The facts of the hand-over model at ``path`` (default
+    :func:`xraylib.results.default_model_path`) — ``calibration``, ``threshold``,
+    ``adaptation``, … (:func:`xraylib.results.saved_info`) — when it was made from
+    ``ensemble``'s members (the same weights, :func:`xraylib.models.members_digest`), so a
+    re-run of notebook 06 loads them instead of fitting them again; ``{}`` otherwise. One line
+    says which.
+
+    Example::
+
+        handover = predict.committed_final(ensemble)
+        handover.get("threshold")
+        # 0.490...
+    """
+    path = Path(path) if path is not None else results.default_model_path()
+    facts = results.saved_info(path) if path.is_file() else {}
+    if facts and models.members_digest(results.load_model(path)) == models.members_digest(ensemble):
+        scale, bias = facts["calibration"]
+        print(
+            f"{path.name} holds these members: its calibration (scale {scale:.3f}, bias "
+            f"{bias:.3f}), threshold {facts['threshold']:.3f} and adaptation "
+            f"{facts['adaptation']} are loaded, not fitted again"
+        )
+        return facts
+    print(f"no {path.name} of these members: calibration, threshold and adaptation are fitted")
+    return {}
 
 
 def load_gate(model: keras.Model, path: str | Path | None = None) -> quality.Gate:

@@ -37,7 +37,6 @@ Example::
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -48,7 +47,7 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
-from xraylib import config, data
+from xraylib import config, data, models
 from xraylib.errors import ModelError, first_line
 
 #: Every flag code, in the order the checks run.
@@ -212,11 +211,7 @@ def weights_digest(model: keras.Model) -> str:
     """A short fingerprint of the weights the gate's features come from (each member network up
     to its output layer): a gate fits only the networks it was made with, whatever is put after
     them (an ensemble average, a calibration layer)."""
-    digest = hashlib.sha1()
-    for extractor in _extractors(model):
-        for weights in extractor.get_weights():
-            digest.update(np.ascontiguousarray(weights).tobytes())
-    return digest.hexdigest()[:16]
+    return models.fingerprint(_extractors(model))
 
 
 def fit_gate(

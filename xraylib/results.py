@@ -28,6 +28,7 @@ import json
 import subprocess
 import zipfile
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -240,33 +241,123 @@ def best_candidate(
     return row
 
 
-def forget_from(notebook: str, results_dir: Path | None = None) -> int:
+#: Where :func:`forget_from` keeps the saved runs it removed, until :func:`restore` puts one
+#: back (``metrics.csv`` rows, ``stress.csv`` rows; not committed, gone once empty).
+FORGOTTEN_FILES = ("forgotten_metrics.csv", "forgotten_stress.csv")
+
+
+@dataclass(frozen=True)
+class Forgotten:
+    """The saved validation runs :func:`forget_from` removed and nothing has put back yet:
+    their rows of ``metrics.csv`` (``metrics``) and of ``stress.csv`` (``stress``). A re-run
+    hands them to :func:`xraylib.experiment.run_seeds`, which puts back (:func:`restore`) a run
+    whose design, seed and scale match instead of training it again; ``len()`` counts the runs.
+    """
+
+    metrics: pd.DataFrame
+    stress: pd.DataFrame
+
+    def __len__(self) -> int:
+        return len(self.metrics)
+
+    def row(self, name: str) -> pd.Series | None:
+        """The forgotten validation row of model ``name``, or ``None``."""
+        rows = self.metrics[(self.metrics["model"] == name) & (self.metrics["split"] == "val")]
+        return rows.iloc[0] if len(rows) else None
+
+
+def _read_or_empty(path: Path) -> pd.DataFrame:
+    """The table at ``path``, or an empty one with a ``model`` column."""
+    return pd.read_csv(path) if path.exists() else pd.DataFrame(columns=["model"])
+
+
+def _keep_or_remove(frame: pd.DataFrame, path: Path) -> None:
+    """Write ``frame`` to ``path``, or remove ``path`` when ``frame`` is empty."""
+    if len(frame):
+        write_csv(frame, path)
+    else:
+        path.unlink(missing_ok=True)
+
+
+def _replaced(old: pd.DataFrame, new: pd.DataFrame) -> pd.DataFrame:
+    """``old`` without the models of ``new``, then ``new``."""
+    kept = old[~old["model"].isin(new["model"])]
+    return pd.concat([kept, new], ignore_index=True) if len(kept) else new.reset_index(drop=True)
+
+
+def forgotten(results_dir: Path | None = None) -> Forgotten:
+    """The saved runs :func:`forget_from` removed that were not put back (:class:`Forgotten`)."""
+    folder = Path(results_dir or config.results_dir())
+    metrics, stress = (folder / name for name in FORGOTTEN_FILES)
+    empty = pd.DataFrame(columns=[*KEY_COLUMNS, "notebook"])
+    table = pd.read_csv(metrics, dtype={"notebook": str}) if metrics.exists() else empty
+    return Forgotten(table, _read_or_empty(stress))
+
+
+def forget_from(notebook: str, results_dir: Path | None = None) -> Forgotten:
     """Remove the validation runs that ``notebook`` and the notebooks after it recorded: their
-    rows of ``metrics.csv`` and of ``stress.csv``. Returns how many metrics rows went.
+    rows of ``metrics.csv`` and of ``stress.csv``. The saved runs among them are kept aside
+    (:data:`FORGOTTEN_FILES`); returns all that are aside (:func:`forgotten`).
 
     Notebooks 04 and 05 call it first, so a re-run decides on its own runs only: a seed trained
-    after an earlier run's decision, or a design that run tried, never joins the new decision.
-    Later notebooks are built on this one, so their rows go too (notebook 06 records again);
-    the test ledger is never touched.
+    after an earlier run's decision, or a design that run tried, never joins the new decision
+    unless the re-run asks for that very run again; then it is put back when its saved model
+    still matches (:func:`xraylib.experiment.reuse`), not trained again. Later notebooks are
+    built on this one, so their rows go too (notebook 06 records again); the test ledger is
+    never touched.
 
     Example::
 
-        results.forget_from("05")
-        # 0
+        len(results.forget_from("05"))
+        # 3
     """
     folder = Path(results_dir or config.results_dir())
-    path = folder / METRICS_FILE
+    path, stress_path = folder / METRICS_FILE, folder / STRESS_FILE
     if not path.exists():
-        return 0
+        return forgotten(folder)
     table = load_metrics(folder)
     later = pd.to_numeric(table["notebook"], errors="coerce") >= int(notebook)
     if later.any():
+        stress = _read_or_empty(stress_path)
+        gone = stress["model"].isin(table["model"][later])
+        saved = later & table.get("saved", pd.Series(False, table.index)).astype(str).eq("True")
+        aside = forgotten(folder)
+        metrics_aside, stress_aside = (folder / name for name in FORGOTTEN_FILES)
+        write_csv(_replaced(aside.metrics, table[saved]), metrics_aside)
+        write_csv(
+            _replaced(aside.stress, stress[stress["model"].isin(table["model"][saved])]),
+            stress_aside,
+        )
         write_csv(table[~later], path)
-        stress = folder / STRESS_FILE
-        if stress.exists():
-            rows = pd.read_csv(stress)
-            write_csv(rows[~rows.model.isin(table.model[later])], stress)
-    return int(later.sum())
+        if stress_path.exists():
+            write_csv(stress[~gone], stress_path)
+    return forgotten(folder)
+
+
+def restore(name: str, results_dir: Path | None = None) -> pd.Series:
+    """Put the forgotten validation run ``name`` back (:func:`forget_from`): its
+    ``metrics.csv`` row (replacing a row of that model, as :func:`save_metrics` does) and its
+    ``stress.csv`` rows. Returns the row. Raises :class:`~xraylib.errors.XrayError` (one line)
+    when no such run is aside."""
+    folder = _folder(results_dir)
+    aside = forgotten(folder)
+    row = aside.row(name)
+    if row is None:
+        raise XrayError(f"no forgotten validation run {name!r} to restore")
+    mine = aside.metrics["model"] == name
+    table = load_metrics(folder)
+    table = table[~((table["model"] == name) & (table["split"] == "val"))]
+    back = aside.metrics[mine]
+    write_csv(
+        pd.concat([table, back], ignore_index=True) if len(table) else back, folder / METRICS_FILE
+    )
+    stress_path = folder / STRESS_FILE
+    rows = aside.stress["model"] == name
+    write_csv(_replaced(_read_or_empty(stress_path), aside.stress[rows]), stress_path)
+    metrics_aside, stress_aside = (folder / file for file in FORGOTTEN_FILES)
+    _keep_or_remove(aside.metrics[~mine], metrics_aside)
+    _keep_or_remove(aside.stress[~rows], stress_aside)
+    return row
 
 
 def forget_final(results_dir: Path | None = None) -> int:
@@ -304,12 +395,8 @@ def save_predictions(
     """
     columns = {"probability": p} if not isinstance(p, Mapping) else dict(p)
     table = frame.reset_index(drop=True).copy()
-    if "path" in table:  # relative to the data folder: no machine-specific prefixes
-        root = config.data_dir().absolute()
-        table["path"] = [
-            Path(x).relative_to(root).as_posix() if Path(x).is_relative_to(root) else x
-            for x in table.path
-        ]
+    if "path" in table:
+        table["path"] = _relative_paths(table.path)
     normal, pneumonia = config.CLASS_NAMES
     for column, values in columns.items():
         table[column] = np.asarray(values, dtype=float).ravel()
@@ -317,6 +404,14 @@ def save_predictions(
             label = "predicted" if column == "probability" else f"{column}_label"
             table[label] = np.where(table[column] >= threshold, pneumonia, normal)
     return write_csv(table, _folder(results_dir) / f"{name}_predictions.csv")
+
+
+def _relative_paths(paths: pd.Series) -> list[str]:
+    """Image paths relative to the data folder where inside it: no machine-specific prefixes."""
+    root = config.data_dir().absolute()
+    return [
+        Path(x).relative_to(root).as_posix() if Path(x).is_relative_to(root) else x for x in paths
+    ]
 
 
 def summary_table(rows: Mapping[str, pd.Series], digits: int = 3) -> pd.DataFrame:
@@ -454,6 +549,80 @@ def append_to_ledger(
     return new
 
 
+#: How far recomputed test probabilities may move and still be the committed read's (the
+#: same model on another CPU moves them by about 1e-6).
+SAME_READ_TOLERANCE = 1e-4
+
+
+def same_as_last_read(
+    frame: pd.DataFrame,
+    p: Mapping[str, np.ndarray],
+    threshold: float,
+    name: str = "test",
+    results_dir: Path | None = None,
+) -> float | None:
+    """How far the probabilities ``p`` (column name → array, rows of ``frame``) lie from the
+    last read's ``<name>_predictions.csv``, when they are that read again: the file holds the
+    same images (``path``) in the same order and the same columns, the ledger's last read used
+    the same ``threshold``, and no probability moved more than :data:`SAME_READ_TOLERANCE`.
+    Returns the largest difference, or ``None`` when this is a new read (or the first)."""
+    folder = Path(results_dir or config.results_dir())
+    path, ledger = folder / f"{name}_predictions.csv", load_ledger(folder)
+    if not path.exists() or not len(ledger):
+        return None
+    last = ledger[ledger["read"] == ledger["read"].max()]
+    committed = pd.read_csv(path)
+    images = frame.reset_index(drop=True)
+    if (
+        len(committed) != len(images)
+        or not set(p) <= set(committed.columns)
+        or abs(float(last["threshold"].iloc[0]) - float(threshold)) > SAME_READ_TOLERANCE
+        or ("path" in images and list(committed["path"]) != _relative_paths(images["path"]))
+    ):
+        return None
+    moved = max(
+        float(np.max(np.abs(committed[c].to_numpy(float) - np.asarray(v, float).ravel())))
+        for c, v in p.items()
+    )
+    return moved if moved <= SAME_READ_TOLERANCE else None
+
+
+def record_test_read(
+    rows: Mapping[str, pd.Series],
+    frame: pd.DataFrame,
+    p: Mapping[str, np.ndarray],
+    model: str,
+    recipe: str,
+    threshold: float,
+    results_dir: Path | None = None,
+) -> pd.DataFrame:
+    """Record a final model's scoring of the test set: a new read appended to the ledger
+    (:func:`append_to_ledger`, one line per entry of ``rows``: adaptation name → test row) and
+    its probabilities ``p`` (column name → array, rows of ``frame``) in
+    ``test_predictions.csv`` (:func:`save_predictions`) — unless they are the last read again
+    (:func:`same_as_last_read`: the same model re-executed), which leaves both files as they
+    are. One line says which. Returns the ledger lines of the read.
+
+    >>> lines = results.record_test_read(rows, frame, p, "final", recipe, 0.49)  # doctest: +SKIP
+    """
+    moved = same_as_last_read(frame, p, threshold, results_dir=results_dir)
+    ledger = load_ledger(results_dir)
+    if moved is not None:
+        read = int(ledger["read"].max())
+        print(
+            f"test predictions recomputed: they match read {read}'s test_predictions.csv "
+            f"(largest difference {moved:.1e} <= {SAME_READ_TOLERANCE:g}), the same model: "
+            "no new read in the ledger"
+        )
+        return ledger[ledger["read"] == read]
+    lines = append_to_ledger(
+        list(rows.values()), model, recipe, list(rows), results_dir=results_dir
+    )
+    save_predictions("test", frame, p, threshold, results_dir)
+    print(f"a new read of the test set: read {int(lines['read'].iloc[0])} appended to the ledger")
+    return lines
+
+
 #: The quality targets on the official test set, everything chosen on validation:
 #: ``(result, metric) → minimum``; ``plain`` is the model as trained, ``adapted`` the model
 #: with its declared label-free adaptation.
@@ -529,6 +698,11 @@ def save_history(name: str, history: pd.DataFrame, results_dir: Path | None = No
     return write_csv(history, _history_path(name, results_dir))
 
 
+def has_history(name: str, results_dir: Path | None = None) -> bool:
+    """Whether run ``name`` has a saved per-epoch history."""
+    return _history_path(name, results_dir).is_file()
+
+
 def load_history(name: str, results_dir: Path | None = None) -> pd.DataFrame:
     """The training history of the run ``name`` (``data/results/history/NAME.csv``).
 
@@ -553,6 +727,13 @@ def record_runtime(row: Mapping, results_dir: Path | None = None) -> pd.DataFram
     done = done.sort_values("notebook").reset_index(drop=True)
     write_csv(done, path)
     return done
+
+
+def committed_runtime() -> pd.DataFrame:
+    """The committed ``data/results/runtime.csv`` (the full-profile run's wall times, whatever
+    profile is active now); an empty table with a ``notebook`` column when there is none."""
+    path = config.ROOT / "data" / "results" / RUNTIME_FILE
+    return pd.read_csv(path) if path.is_file() else pd.DataFrame(columns=["notebook"])
 
 
 def save_bench(text: str, results_dir: Path | None = None) -> Path:

@@ -472,38 +472,32 @@ def hyperparameter_names(trials: pd.DataFrame) -> list[str]:
     return [column for column in trials.columns if column not in RESULT_COLUMNS]
 
 
-def best_finalist(oracle: keras_tuner.Oracle) -> tuple[dict, float]:
-    """Hyper-parameter values and objective of the best finalist: among the completed trials
-    that trained the longest budget of the search, the one with the lowest objective (a shorter
+def best_finalist(trials: pd.DataFrame) -> tuple[dict, float]:
+    """Hyper-parameter values and objective of the best finalist of a trials table
+    (:func:`trial_table`): among the completed trials that trained the longest budget of the
+    search, the one with the lowest objective, the first in trial order on a tie (a shorter
     trial is not compared with the finalists, nor with the hand-made trial, which trains that
     budget).
 
     Example::
 
-        values, objective = tuning.best_finalist(tuner.oracle)
+        values, objective = tuning.best_finalist(result.trials)
     """
-    done = [
-        t
-        for t in oracle.trials.values()
-        if t.status == keras_tuner.engine.trial.TrialStatus.COMPLETED and t.score is not None
-    ]
-    if not done:
+    done = trials[(trials.status == "COMPLETED") & trials[experiment.SELECTION_METRIC].notna()]
+    if done.empty:
         raise TuningError(
             "no trial completed: raise the time budget, or read the messages in trial_*/trial.json"
         )
-    longest = max(_budget(t) for t in done)
-    best = min((t for t in done if _budget(t) == longest), key=lambda t: t.score)
-    return _searched(best.hyperparameters.values), float(best.score)
+    finalists = done[done.epoch_budget == done.epoch_budget.max()]
+    best = finalists.loc[finalists[experiment.SELECTION_METRIC].idxmin()]
+    values = {name: best[name] for name in hyperparameter_names(trials)}
+    values = {k: v.item() if isinstance(v, np.generic) else v for k, v in values.items()}
+    return values, float(best[experiment.SELECTION_METRIC])
 
 
 def _searched(values: dict) -> dict:
     """``values`` without keras-tuner's bookkeeping entries: the searched hyper-parameters."""
     return {key: value for key, value in values.items() if key not in _TUNER_KEYS}
-
-
-def _budget(trial) -> int:
-    """The epochs a trial was given (Bayesian trials: none recorded, all alike)."""
-    return int(trial.hyperparameters.values.get("tuner/epochs", 0))
 
 
 # --------------------------------------------------------------------------- search
@@ -625,4 +619,49 @@ def search(
         tuner.search(splits)
     trials = trial_table(tuner.oracle)
     results.save_trials(trials, directory)
-    return SearchResult(role, trials, directory, *best_finalist(tuner.oracle))
+    return SearchResult(role, trials, directory, *best_finalist(trials))
+
+
+def committed_search(
+    image_size: int,
+    *,
+    name: str = "cnn_tuned",
+    max_trials: int,
+    max_epochs: int,
+) -> SearchResult | None:
+    """The search already recorded in ``data/tuning/NAME/trials.csv`` (committed), when it is
+    the search the plan asks for: the first ``max_trials`` trials of one Hyperband iteration
+    whose longest trial is ``max_epochs`` (:func:`hyperband_plan`), in its order of epoch
+    budgets, over this search space's hyper-parameters, every configuration within the compute
+    budget at ``image_size`` (:func:`within_budget`), and the hand-made trial among them.
+    Returns it as a :class:`SearchResult` (best finalist by :func:`best_finalist`) and says so
+    in one line, or returns ``None`` (then run :func:`search`).
+
+    ``trials.csv`` does not record the augmentation policy or the seed: the plan, the space and
+    the budget are what is checked; the searched design's runs are checked again when they are
+    reused (:func:`xraylib.experiment.reuse`).
+
+    >>> result = tuning.committed_search(64, max_trials=30, max_epochs=10) or tuning.search(
+    ...     splits, overwrite=True, policy="acquisition_borders")  # doctest: +SKIP
+    """
+    path = results.search_root() / name / results.TRIALS_FILE
+    if not path.is_file():
+        return None
+    trials = pd.read_csv(path, dtype={"trial_id": str})
+    plan = hyperband_plan(max_epochs)
+    budgets = np.repeat(plan.epochs.to_numpy(), plan.trials.to_numpy())[:max_trials]
+    space = list(search_space(image_size).index)
+    if (
+        len(trials) != len(budgets)
+        or not np.array_equal(trials.epoch_budget.to_numpy(float), budgets.astype(float))
+        or hyperparameter_names(trials) != space
+        or not trials.handmade.any()
+        or not all(map(within_budget(image_size), trials[space].to_dict("records")))
+    ):
+        return None
+    print(
+        f"reused the committed search {path.relative_to(config.output_dir()).as_posix()}: "
+        f"{len(trials)} trials of the plan, {trials.seconds.sum() / 60:.1f} min of training "
+        "(not run again)"
+    )
+    return SearchResult("single", trials, path.parent, *best_finalist(trials))
