@@ -8,7 +8,7 @@ Each module raises the kind that fits; all of them live here, so one import reac
 
 
 def first_line(err: BaseException) -> str:
-    """The first line of ``err``'s message, or its type's name when it has none: how an error
+    r"""The first line of ``err``'s message, or its type's name when it has none: how an error
     for a person quotes the exception a library raised.
 
     >>> first_line(ValueError("bad value\nmore detail")), first_line(KeyError())

@@ -345,8 +345,10 @@ def reuse(
     ``metrics.csv`` and ``stress.csv`` rows are restored (:func:`xraylib.results.restore`)
     and one line says so. Otherwise ``None`` (it trains).
 
-    >>> earlier = results.forget_from("05")  # doctest: +SKIP
-    >>> experiment.reuse("a_seed1", design, splits, 42, "a", earlier)  # doctest: +SKIP
+    Example::
+
+        earlier = results.forget_from("05")
+        experiment.reuse("a_seed1", design, splits, 42, "a", earlier)
     """
     row = earlier.row(name)
     path = results.model_path(name)

@@ -603,7 +603,9 @@ def record_test_read(
     (:func:`same_as_last_read`: the same model re-executed), which leaves both files as they
     are. One line says which. Returns the ledger lines of the read.
 
-    >>> lines = results.record_test_read(rows, frame, p, "final", recipe, 0.49)  # doctest: +SKIP
+    Example::
+
+        lines = results.record_test_read(rows, frame, p, "final", recipe, 0.49)
     """
     moved = same_as_last_read(frame, p, threshold, results_dir=results_dir)
     ledger = load_ledger(results_dir)

@@ -641,8 +641,10 @@ def committed_search(
     the budget are what is checked; the searched design's runs are checked again when they are
     reused (:func:`xraylib.experiment.reuse`).
 
-    >>> result = tuning.committed_search(64, max_trials=30, max_epochs=10) or tuning.search(
-    ...     splits, overwrite=True, policy="acquisition_borders")  # doctest: +SKIP
+    Example::
+
+        result = tuning.committed_search(64, max_trials=30, max_epochs=10) or tuning.search(
+            splits, overwrite=True, policy="acquisition_borders")
     """
     path = results.search_root() / name / results.TRIALS_FILE
     if not path.is_file():
