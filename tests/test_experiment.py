@@ -14,9 +14,8 @@ TINY = experiment.Design(
 
 
 @pytest.fixture
-def splits(phantom_root, monkeypatch) -> data.Splits:
-    monkeypatch.setenv("XRAY_DATA_DIR", str(phantom_root))
-    return data.load_splits(progress=False)
+def splits(phantom_root) -> data.Splits:
+    return data.load_splits(phantom_root, profile=config.PROFILES["smoke"], progress=False)
 
 
 def test_an_experiment_records_its_row_stress_table_history_and_model(splits) -> None:

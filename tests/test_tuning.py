@@ -54,13 +54,14 @@ def test_search_records_every_trial_and_picks_the_lowest_stress_log_loss(splits)
 
 
 def test_the_handmade_configuration_is_a_trial_of_a_smoke_search(splits):
-    result = tuning.search(splits, overwrite=True, name="smoke", verbose=0)  # smoke profile
+    smoke = config.PROFILES["smoke"]
+    result = tuning.search(splits, overwrite=True, name="smoke", profile=smoke, verbose=0)
     trials = result.trials
-    assert len(trials) == config.profile("smoke").tuner_trials
+    assert len(trials) == smoke.tuner_trials
     handmade = trials[trials.handmade]
     assert len(handmade) == 1
     assert handmade.iloc[0][list(tuning.HANDMADE)].to_dict() == tuning.HANDMADE
-    assert handmade.iloc[0].epoch_budget == config.profile("smoke").epochs  # the finalists'
+    assert handmade.iloc[0].epoch_budget == smoke.epochs  # the finalists'
 
 
 def test_the_handmade_trial_trains_in_the_full_budget_bracket_of_a_10_epoch_plan(tmp_path):

@@ -35,7 +35,7 @@ from urllib.request import Request, urlopen
 from tqdm import tqdm
 
 from xraylib import config
-from xraylib.data import is_junk
+from xraylib.data import IMAGE_SUFFIXES, SPLITS, is_junk
 from xraylib.errors import DownloadError
 
 MENDELEY_URL = (
@@ -44,8 +44,6 @@ MENDELEY_URL = (
 )
 MENDELEY_SIZE = 1_235_512_464
 ARCHIVE_NAME = "ChestXRay2017.zip"
-SPLITS = ("train", "val", "test")
-IMAGE_SUFFIXES = (".jpeg", ".jpg", ".png")
 CHUNK_BYTES = 1 << 20
 FROM_HINT = "`python -m xraylib download --from PATH`"
 

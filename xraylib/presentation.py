@@ -41,7 +41,6 @@ FLAGGED, MISSED, CLEARED, NEEDLESS = "#c0392b", "#f5b7b1", "#aed6f1", "#e67e22"
 #: Where a slide's figure goes (left, bottom, width, height as fractions of the slide): the
 #: whole slide below the title and headline, well over half of it.
 CONTENT = (0.05, 0.08, 0.90, 0.62)
-RUN_06 = "run notebook 06 first (make notebooks)"
 MISSING = "execute the notebooks first (make notebooks)"
 METRIC_NAMES = {
     "accuracy": "accuracy",
@@ -135,7 +134,7 @@ class Results:
         return path
 
     def _no_row(self, what: str) -> XrayError:
-        return XrayError(f"{self.results_dir / 'metrics.csv'} has {what}: {RUN_06}")
+        return XrayError(f"{self.results_dir / 'metrics.csv'} has {what}: {results.RUN_06}")
 
     def _test_rows(self) -> tuple[pd.Series, pd.Series]:
         """The test row as trained (adaptation ``none``) and the adapted one: the adaptation

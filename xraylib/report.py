@@ -17,9 +17,7 @@ import pandas as pd
 from xraylib import config, presentation, results
 from xraylib.errors import XrayError
 from xraylib.evaluate import format_with_ci
-from xraylib.results import LEDGER_FILE
-
-RUN_06 = "run notebook 06 first (make notebooks)"
+from xraylib.results import LEDGER_FILE, RUN_06
 
 README = config.ROOT / "README.md"
 TEST_METRICS = ["accuracy", "sensitivity", "specificity", "precision", "f1", "roc_auc", "pr_auc"]

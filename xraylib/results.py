@@ -33,6 +33,8 @@ STRESS_FILE = "stress.csv"
 LEDGER_FILE = "test_ledger.csv"
 #: Metrics with a 95% interval in the ledger (the others are point estimates).
 LEDGER_INTERVALS = ("accuracy", "sensitivity", "specificity", "roc_auc")
+#: What to do when a file that notebook 06 writes is missing.
+RUN_06 = "run notebook 06 first (make notebooks)"
 
 
 def _folder(results_dir: Path | None) -> Path:
@@ -65,10 +67,11 @@ def score_row(
     extra: Mapping | None = None,
     ci: bool = True,
     groups: np.ndarray | pd.Series | None = None,
+    seed: int = config.DEFAULT_SEED,
 ) -> pd.Series:
     """One results row: ``model, split, threshold``, the metrics, ``n``, ``<metric>_low`` and
-    ``<metric>_high`` (95% bootstrap interval, when ``ci``; resampling ``groups`` such as
-    patient ids when given), then the ``extra`` items."""
+    ``<metric>_high`` (95% bootstrap interval, when ``ci``, drawn with ``seed``; resampling
+    ``groups`` such as patient ids when given), then the ``extra`` items."""
     values = compute_metrics(y_true, p, threshold)
     row: dict = {
         "model": model_name,
@@ -78,7 +81,7 @@ def score_row(
         "n": values["n"],
     }
     if ci:
-        intervals = bootstrap_ci(y_true, p, threshold, seed=config.seed(), groups=groups)
+        intervals = bootstrap_ci(y_true, p, threshold, seed=seed, groups=groups)
         for name in METRICS:
             row[f"{name}_low"] = intervals.at[name, "low"]
             row[f"{name}_high"] = intervals.at[name, "high"]
@@ -95,14 +98,15 @@ def save_metrics(
     extra: Mapping | None = None,
     ci: bool = True,
     groups: np.ndarray | pd.Series | None = None,
+    seed: int = config.DEFAULT_SEED,
 ) -> pd.Series:
-    """Score predictions (:func:`score_row`) and write them as the ``(model_name, split)`` row
-    of ``metrics.csv``, replacing an earlier row of that model and split, so a notebook can be
-    re-run. Returns the row.
+    """Score predictions (:func:`score_row`, its intervals drawn with ``seed``) and write
+    them as the ``(model_name, split)`` row of ``metrics.csv``, replacing an earlier row of
+    that model and split, so a notebook can be re-run. Returns the row.
 
     >>> row = results.save_metrics("cnn", "val", splits.y_val, p_val, 0.5)  # doctest: +SKIP
     """
-    row = score_row(model_name, split, y_true, p, threshold, extra, ci, groups)
+    row = score_row(model_name, split, y_true, p, threshold, extra, ci, groups, seed)
     folder = _folder(results_dir)
     table = row.to_frame().T
     old = load_metrics(folder)
@@ -128,7 +132,7 @@ def update_row(model_name: str, split: str, results_dir: Path | None = None, **v
     write_csv(table, folder / METRICS_FILE)
 
 
-def design_of(rows: pd.DataFrame) -> pd.Series:
+def design_column(rows: pd.DataFrame) -> pd.Series:
     """The design of each row of a ``metrics.csv`` table: its ``design`` column (shared by the
     seeds of one design), or the model's own name where there is none."""
     return rows["design"].fillna(rows["model"]) if "design" in rows else rows["model"]
@@ -152,7 +156,7 @@ def best_candidate(
     rows = load_metrics(results_dir).query(query)
     if rows.empty:
         raise XrayError(f"no row of metrics.csv matches {query!r}: run the earlier notebooks")
-    design = design_of(rows)
+    design = design_column(rows)
     means = rows.groupby(design, sort=False)[by].agg(["mean", "size"])
     best = means.sort_values("mean", ascending=ascending, kind="stable").index[0]
     row = rows[design == best].iloc[0].copy()
@@ -211,6 +215,7 @@ def save_predictions(
     p: np.ndarray | Mapping[str, np.ndarray],
     threshold: float | None = None,
     results_dir: Path | None = None,
+    data_dir: Path | None = None,
 ) -> Path:
     """Write ``<name>_predictions.csv``: the rows of ``frame`` (one per image, in the order of
     the predictions) with the probabilities of PNEUMONIA.
@@ -218,12 +223,13 @@ def save_predictions(
     ``p`` is one array (column ``probability``) or a mapping of column name to array (several
     models side by side). Given a threshold, each probability column ``c`` gets a
     ``c_label`` (or ``predicted``) column with the class it implies. Paths inside the data
-    folder are written relative to it. Returns the path.
+    folder ``data_dir`` (a notebook passes ``profile.data_dir``) are written relative to it.
+    Returns the path.
     """
     columns = {"probability": p} if not isinstance(p, Mapping) else dict(p)
     table = frame.reset_index(drop=True).copy()
-    if "path" in table:  # relative to the data folder: no machine-specific prefixes
-        root = config.data_dir().absolute()
+    if "path" in table and data_dir is not None:  # no machine-specific prefixes
+        root = Path(data_dir).absolute()
         table["path"] = [
             Path(x).relative_to(root).as_posix() if Path(x).is_relative_to(root) else x
             for x in table.path
@@ -250,7 +256,7 @@ def summary_table(rows: Mapping[str, pd.Series], digits: int = 3) -> pd.DataFram
 
 
 #: The metrics of the comparison with published results.
-COMPARED = ("accuracy", "sensitivity", "specificity", "roc_auc")
+PUBLISHED_METRICS = ("accuracy", "sensitivity", "specificity", "roc_auc")
 
 #: Published results on the same 624 official test images (point estimates only).
 PUBLISHED = [
@@ -286,7 +292,7 @@ def published_comparison(rows: Mapping[str, pd.Series], y_test: np.ndarray) -> p
         {
             "model": f"xraylib: {name}",
             "source": f"this project, threshold {row['threshold']:.3f}",
-            **{m: float(row[m]) for m in COMPARED},
+            **{m: float(row[m]) for m in PUBLISHED_METRICS},
         }
         for name, row in rows.items()
     ]
@@ -295,7 +301,7 @@ def published_comparison(rows: Mapping[str, pd.Series], y_test: np.ndarray) -> p
         {
             "model": "always PNEUMONIA (no model)",
             "source": "computed on the test labels",
-            **{m: always[m] for m in COMPARED},
+            **{m: always[m] for m in PUBLISHED_METRICS},
         }
     )
     return pd.DataFrame(table)
