@@ -326,6 +326,20 @@ def test_a_non_image_file_in_a_class_folder_is_skipped(tmp_path):
     assert [p for p, _ in found.skipped] == ["train/NORMAL/notes.txt"]
 
 
+def test_a_skipped_file_keeps_its_reason_when_its_folder_holds_a_colon(tmp_path):
+    root = make_layout(tmp_path / "scans: 2024")
+    write(root / "train" / "NORMAL" / "empty.jpeg", b"")
+    found = data.scan(root, progress=False)
+    assert found.skipped == [("train/NORMAL/empty.jpeg", "empty file (0 bytes)")]
+
+
+def test_an_image_error_carries_its_path_and_reason(tmp_path):
+    with pytest.raises(data.ImageError) as raised:
+        data.read_image(tmp_path / "a: b.png", 64)
+    assert (raised.value.path, raised.value.reason) == (str(tmp_path / "a: b.png"), "no such file")
+    assert str(raised.value) == f"{tmp_path / 'a: b.png'}: no such file"
+
+
 def test_images_outside_the_split_class_folders_are_skipped_other_files_ignored(tmp_path):
     root = make_layout(tmp_path)
     for rel in ("train/IM-0009-0001.jpeg", "extra/person9_virus_1.PNG", "val/x/y/IM-1-1.jpg"):
@@ -771,6 +785,13 @@ def test_class_weights_match_scikit_learn_balanced(y):
     weights = data.class_weights(np.array(y))
     assert weights == pytest.approx({0: expected[0], 1: expected[1]})
     assert data.class_weights(y) == weights  # a list works too
+    n, counts = len(y), np.bincount(y, minlength=2)
+    assert weights == {k: n / (2 * counts[k]) for k in (0, 1)}  # the hand-written formula's
+
+
+def test_class_weights_of_one_class_are_an_error() -> None:
+    with pytest.raises(ValueError, match="both classes"):
+        data.class_weights([1, 1, 1])
 
 
 # --------------------------------------------------------------------------- real data

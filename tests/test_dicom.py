@@ -16,7 +16,7 @@ import pydicom
 import pytest
 from PIL import Image
 
-from xraylib import data, dicom, models, predict, synthetic
+from xraylib import data, dicom, models, predict, results, synthetic
 from xraylib.errors import ImageError
 
 SIZE = 48
@@ -217,7 +217,7 @@ def test_a_monochrome1_dicom_of_a_real_xray_predicts_within_0_01_of_its_png_twin
     Image.fromarray(pixels).save(tmp_path / "twin.png")
     dicom.write(tmp_path / "twin.dcm", 255 - pixels, monochrome1=True, bits=8)
     table, errors = predict.predict_images(
-        predict.load_model(), [tmp_path / "twin.png", tmp_path / "twin.dcm"], force=True
+        results.load_model(), [tmp_path / "twin.png", tmp_path / "twin.dcm"], force=True
     )
     assert not errors
     assert abs(table.probability[0] - table.probability[1]) < 0.01

@@ -171,6 +171,25 @@ def test_threshold_spread_brackets_the_chosen_threshold(case) -> None:
     assert low < chosen < high
 
 
+@pytest.mark.parametrize("groups", [None, "pairs"])
+def test_threshold_spread_is_choose_threshold_on_the_resampled_rows(case, groups) -> None:
+    """The spread's resamples are drawn as the hand-written loop of earlier versions drew
+    them (one unit list per resample from the same seeded generator): same thresholds."""
+    y, p = case
+    units = np.arange(624) // 2 if groups else np.arange(624)
+    members = [np.flatnonzero(units == u) for u in range(units.max() + 1)]
+    rng = np.random.default_rng(3)
+    expected = []
+    for _ in range(50):
+        rows = np.concatenate([members[u] for u in rng.integers(0, len(members), len(members))])
+        if np.unique(y[rows]).size == 2:
+            expected.append(evaluate.choose_threshold(y[rows], p[rows], 0.9))
+    spread = evaluate.threshold_spread(
+        y, p, 0.9, groups=units if groups else None, n_boot=50, seed=3
+    )
+    np.testing.assert_array_equal(spread, expected)
+
+
 @pytest.mark.parametrize("name", list(evaluate.PERTURBATIONS))
 def test_every_perturbation_keeps_shape_and_uint8_and_is_repeatable(name: str) -> None:
     x = np.random.default_rng(0).integers(0, 256, (3, 32, 32, 1), dtype=np.uint8)
@@ -222,6 +241,26 @@ def test_platt_scaling_softens_overconfident_probabilities_without_changing_thei
     assert evaluate.expected_calibration_error(y, fixed) < evaluate.expected_calibration_error(
         y, overconfident
     )
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_platt_fit_is_at_least_as_likely_as_the_nelder_mead_search_it_replaces(seed) -> None:
+    from scipy.optimize import minimize
+
+    rng = np.random.default_rng(seed)
+    y = (rng.random(500) < 0.3 + 0.4 * (seed % 2)).astype(int)
+    p = 1 / (1 + np.exp(-rng.normal(3 * (2 * y - 1) + seed - 1.5, 2.0)))
+    z = evaluate.logit(p)
+
+    def loss(params) -> float:
+        return evaluate.compute_metrics(y, evaluate.calibrated(p, *params))["log_loss"]
+
+    old = minimize(loss, x0=np.array([1.0, 0.0]), method="Nelder-Mead").x  # the old fit
+    new = evaluate.fit_calibration(y, p)
+    assert loss(new) <= loss(old) + 1e-12
+    np.testing.assert_allclose(new, old, atol=2e-3)  # the same optimum
+    assert abs(np.mean(y - evaluate.calibrated(p, *new))) < 1e-6  # the score equation of the bias
+    assert abs(np.mean(z * (y - evaluate.calibrated(p, *new)))) < 1e-6  # and of the scale
 
 
 def test_expected_calibration_error_is_zero_for_calibrated_bins_and_the_gap_otherwise() -> None:

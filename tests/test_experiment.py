@@ -32,9 +32,9 @@ def test_an_experiment_records_its_row_stress_table_history_and_model(splits) ->
     assert row.split == "val" and row.notebook == "99" and row.n == len(splits.y_val)
     assert row.stress_log_loss == pytest.approx(run.row.stress_log_loss)
     assert row.recipe == train.Recipe(epochs=1).describe()
-    assert len(experiment.load_history("tiny")) == len(run.fit.history)
+    assert len(results.load_history("tiny")) == len(run.fit.history)
     assert (config.models_dir() / "tiny.keras").is_file()
-    stress = experiment.load_stress(["tiny"])
+    stress = results.load_stress(["tiny"])
     assert list(stress.perturbation) == list(run.stress.index)
     assert experiment.compare([run]).index.tolist() == ["tiny"]
 
@@ -83,3 +83,30 @@ def test_the_ensemble_holds_every_saved_seed_and_is_judged_against_its_members(s
     table = experiment.against_members("pair_ensemble", names)
     assert list(table.columns) == ["ensemble", "mean member", "best member", "worst member"]
     assert table.loc["roc_auc", "best member"] >= table.loc["roc_auc", "worst member"]
+
+
+def test_a_rerun_reuses_a_saved_run_of_the_same_design_seed_and_scale(
+    splits, monkeypatch, capsys
+) -> None:
+    first = experiment.run_seeds("kept", TINY, splits, notebook="96", seeds=[1])[0]
+    members = experiment.members_of("kept")
+    experiment.ensemble_of(members, splits, notebook="96", name="kept_ensemble")
+    before = results.load_metrics().to_csv()
+    earlier = results.forget_from("96")
+    assert len(earlier) == 2 and results.load_metrics().empty
+
+    def no_training(*args, **kwargs):
+        raise AssertionError("a matching saved run was trained again")
+
+    monkeypatch.setattr(train, "fit", no_training)
+    again = experiment.run_seeds("kept", TINY, splits, notebook="96", seeds=[1], earlier=earlier)[0]
+    experiment.ensemble_of(members, splits, notebook="96", name="kept_ensemble", earlier=earlier)
+    out = capsys.readouterr().out
+    assert "reused committed run kept_seed1" in out and "reused committed ensemble" in out
+    assert results.load_metrics().to_csv() == before
+    assert (again.p_val == first.p_val).all()
+    monkeypatch.undo()
+    earlier = results.forget_from("96")
+    wider = TINY.with_changes(layers={**TINY.layers, "dropout": 0.5})  # another design: trained
+    experiment.run_seeds("kept", wider, splits, notebook="96", seeds=[1], earlier=earlier)
+    assert "reused" not in capsys.readouterr().out

@@ -6,7 +6,7 @@ import keras
 import numpy as np
 import pytest
 
-from xraylib import experiment, models
+from xraylib import config, experiment, layers, models
 
 
 def _conv(kernel: int, inputs: int, filters: int, bias: bool) -> int:
@@ -98,7 +98,7 @@ def test_acquisition_augmentation_adds_gamma_blur_and_noise_and_saves() -> None:
 
 
 def test_random_gamma_keeps_the_grey_range_and_is_identity_outside_training() -> None:
-    layer = models.RandomGamma(0.5, seed=1)
+    layer = layers.RandomGamma(0.5, seed=1)
     x = np.linspace(0, 255, 4 * 8 * 8).reshape(4, 8, 8, 1).astype("float32")
     np.testing.assert_array_equal(np.asarray(layer(x, training=False)), x)
     out = np.asarray(layer(x, training=True))
@@ -229,7 +229,7 @@ def test_random_affine_is_the_keras_rotation_zoom_translation_in_one_resampling(
 
     def fused(angle: float, zoom: float) -> np.ndarray:
         one = np.ones(1, "float32")
-        matrix = models.affine_matrix(
+        matrix = layers.affine_matrix(
             angle * one, zoom * one, 0.1 * side * one, -0.05 * side * one, side, side
         )
         return keras.ops.image.affine_transform(x, matrix, fill_mode="constant").numpy()
@@ -265,7 +265,7 @@ def test_random_affine_draws_what_the_three_keras_layers_draw() -> None:
         assert abs(new[key].std() - old[key].std()) < 0.1 * old[key].std(), key
     # the draws themselves: uniform in the same ranges
     angle, zoom, shift_rows, shift_cols = (
-        np.asarray(v) for v in models.RandomAffine(**factors, seed=3).draw(20_000)
+        np.asarray(v) for v in layers.RandomAffine(**factors, seed=3).draw(20_000)
     )
     for values, low, high in (
         (angle, -0.05 * 2 * np.pi, 0.05 * 2 * np.pi),
@@ -284,12 +284,12 @@ def test_gaussian_blur3_is_keras_gaussian_blur_with_kernel_3() -> None:
     sigmas = [(0.3, 0.9), (1.0, 0.5)]  # (rows, columns) of each image
     rows = np.array([s[0] for s in sigmas], "float32").reshape(2, 1, 1, 1)
     cols = np.array([s[1] for s in sigmas], "float32").reshape(2, 1, 1, 1)
-    mine = models.gaussian_blur3(x, rows, cols).numpy()
+    mine = layers.gaussian_blur3(x, rows, cols).numpy()
     for i, (sigma_rows, sigma_cols) in enumerate(sigmas):
         ref = keras.ops.image.gaussian_blur(x[i : i + 1], (3, 3), (sigma_cols, sigma_rows))
         np.testing.assert_allclose(mine[i : i + 1], ref.numpy(), atol=1e-3)
     tiny = np.full((2, 1, 1, 1), 1e-6, "float32")
-    np.testing.assert_array_equal(models.gaussian_blur3(x, tiny, tiny).numpy(), x)
+    np.testing.assert_array_equal(layers.gaussian_blur3(x, tiny, tiny).numpy(), x)
 
 
 def _detail(images: np.ndarray) -> np.ndarray:
@@ -305,7 +305,7 @@ def test_random_blur_takes_away_the_detail_keras_random_gaussian_blur_takes() ->
     old_layer = keras.layers.RandomGaussianBlur(1.0, kernel_size=3, sigma=1.0)
     # Keras draws one σ pair per batch: many small batches
     old = np.concatenate([_detail(old_layer(x, training=True).numpy()) for _ in range(600)])
-    new_layer = models.RandomBlur(1.0, seed=2)
+    new_layer = layers.RandomBlur(1.0, seed=2)
     many = np.concatenate([x] * 600)
     new = _detail(new_layer(many, training=True).numpy())
     before = np.concatenate([_detail(x)] * 600)
@@ -319,7 +319,7 @@ def test_random_blur_takes_away_the_detail_keras_random_gaussian_blur_takes() ->
     for q in (0.25, 0.5):
         assert abs(np.quantile(blurred_new, q) - np.quantile(blurred_old, q)) < 0.05, q
     # a wrong range (σ up to 2) would take away clearly more
-    wider = _detail(models.RandomBlur(2.0, seed=2)(many, training=True).numpy()) / before
+    wider = _detail(layers.RandomBlur(2.0, seed=2)(many, training=True).numpy()) / before
     assert wider.mean() < old.mean() - 0.05
 
 
@@ -332,7 +332,7 @@ def test_every_policy_is_inactive_at_inference_and_reads_back(policy: str) -> No
         np.testing.assert_array_equal(block(x, training=False).numpy(), x)
     for layer in block.layers:
         np.testing.assert_array_equal(layer(x, training=False).numpy(), x)
-        if isinstance(layer, (models.RandomAffine, models.RandomBlur, models.RandomNoise)):
+        if isinstance(layer, (layers.RandomAffine, layers.RandomBlur, layers.RandomNoise)):
             assert not np.allclose(layer(x, training=True).numpy(), x)
     expected = dict(rotation=0, zoom=0, translation=0, contrast=0, brightness=0) | factors
     assert models.augmentation_factors(block) == expected
@@ -344,7 +344,7 @@ def test_random_noise_is_the_old_gaussian_noise_on_the_grey_scale() -> None:
     x = np.full((16, 33, 20, 1), 128.0, "float32")  # an odd number of rows
     old = _legacy_augmentation(**models.AUGMENTATIONS["none"], noise=0.02)
     old_noise = old(x, training=True).numpy() - x
-    new_noise = models.RandomNoise(0.02, seed=4)(x, training=True).numpy() - x
+    new_noise = layers.RandomNoise(0.02, seed=4)(x, training=True).numpy() - x
     assert new_noise.shape == x.shape
     for noise in (old_noise, new_noise):
         np.testing.assert_allclose(noise.std(), 0.02 * 255, rtol=0.03)
@@ -360,9 +360,9 @@ def test_random_noise_is_the_old_gaussian_noise_on_the_grey_scale() -> None:
 
 def test_fused_layers_round_trip_their_config() -> None:
     for layer in (
-        models.RandomAffine(0.02, 0.1, 0.05, fill_value=3.0, seed=7, name="affine"),
-        models.RandomBlur(0.8, rate=0.3, seed=5, name="blur"),
-        models.RandomNoise(0.02, seed=3, name="noise"),
+        layers.RandomAffine(0.02, 0.1, 0.05, fill_value=3.0, seed=7, name="affine"),
+        layers.RandomBlur(0.8, rate=0.3, seed=5, name="blur"),
+        layers.RandomNoise(0.02, seed=3, name="noise"),
     ):
         config = layer.get_config()
         again = layer.__class__.from_config(config)
@@ -372,7 +372,7 @@ def test_fused_layers_round_trip_their_config() -> None:
 
 
 def test_a_model_with_the_new_block_and_one_with_the_old_both_save_and_load(tmp_path) -> None:
-    from xraylib import predict
+    from xraylib import results
 
     policy = models.AUGMENTATIONS["acquisition_borders"]
     x = np.random.default_rng(0).integers(0, 256, (4, 32, 32, 1), dtype=np.uint8)
@@ -382,7 +382,7 @@ def test_a_model_with_the_new_block_and_one_with_the_old_both_save_and_load(tmp_
     ):
         model = models.build_cnn(32, filters=(8,), augment=block, name=label)
         model.save(tmp_path / f"{label}.keras")
-        loaded = predict.load_model(tmp_path / f"{label}.keras")
+        loaded = results.load_model(tmp_path / f"{label}.keras")
         np.testing.assert_allclose(
             loaded.predict(x, verbose=0), model.predict(x, verbose=0), rtol=1e-5
         )
@@ -391,3 +391,25 @@ def test_a_model_with_the_new_block_and_one_with_the_old_both_save_and_load(tmp_
         assert ("affine" in names) == (label == "new") and ("rotation" in names) == (label == "old")
         assert models.augmentation_factors(inner) == models.augmentation_factors(block)
         assert not np.allclose(inner(x, training=True).numpy(), x)
+
+
+def test_the_committed_models_load_with_the_layers_in_their_own_module() -> None:
+    """The committed files name the custom layers by their registered names
+    (``xraylib>RandomAffine``, …) and by the module they were defined in then
+    (``xraylib.models``); they load onto the classes of :mod:`xraylib.layers`."""
+    model = keras.models.load_model(config.ROOT / "data" / "models" / "final.keras", compile=False)
+    found = {
+        type(layer) for member in models.ensemble_members(model) for layer in _all_layers(member)
+    }
+    assert {layers.RandomAffine, layers.RandomBlur, layers.RandomNoise} <= found
+    assert layers.Calibration in {type(layer) for layer in model.layers}
+
+
+def _all_layers(model: keras.Model) -> list:
+    """The layers of ``model``, those of nested blocks included."""
+    found = []
+    for layer in model.layers:
+        found.append(layer)
+        if hasattr(layer, "layers"):
+            found.extend(_all_layers(layer))
+    return found

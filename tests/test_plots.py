@@ -49,7 +49,7 @@ def _history(gap: float) -> pd.DataFrame:
 
 
 def _stress(models: int = 3) -> pd.DataFrame:
-    """A stress table like ``experiment.load_stress``: every model under 15 perturbations."""
+    """A stress table like ``results.load_stress``: every model under 15 perturbations."""
     rng = np.random.default_rng(4)
     names = [f"cnn_model_number_{i}" for i in range(models)]
     perturbations = ["none", *(f"change {i}" for i in range(14))]

@@ -12,13 +12,13 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from xraylib import config, data, errors, models, predict, quality, synthetic
+from xraylib import config, data, errors, models, predict, quality, results, synthetic
 from xraylib.__main__ import main
 
 SIZE = 32
 #: The hand-over model of the repository and the gate committed beside it.
 COMMITTED_MODEL = config.ROOT / "data" / "models" / "final.keras"
-COMMITTED_GATE = quality.gate_path(COMMITTED_MODEL)
+COMMITTED_GATE = results.gate_path(COMMITTED_MODEL)
 
 
 @pytest.fixture(scope="module")
@@ -104,11 +104,11 @@ def test_only_bad_files_give_an_empty_table(model, images) -> None:
 
 def test_missing_or_unreadable_model_raises_model_error(tmp_path) -> None:
     with pytest.raises(predict.ModelError, match="no such model file"):
-        predict.load_model(tmp_path / "absent.keras")
+        results.load_model(tmp_path / "absent.keras")
     broken = tmp_path / "broken.keras"
     broken.write_bytes(b"PK\x03\x04 definitely not a zip")
     with pytest.raises(predict.ModelError, match="not a readable Keras model") as caught:
-        predict.load_model(broken)
+        results.load_model(broken)
     assert "\n" not in str(caught.value)
 
 
@@ -121,38 +121,38 @@ def no_committed_model(tmp_path, monkeypatch) -> Path:
 
 
 def test_default_model_is_final_keras_in_the_models_folder(no_committed_model) -> None:
-    assert predict.default_model_path() == config.models_dir() / "final.keras"
+    assert results.default_model_path() == config.models_dir() / "final.keras"
     with pytest.raises(predict.ModelError, match="final.keras"):
-        predict.load_model()
+        results.load_model()
 
 
 def test_without_a_model_of_the_run_the_committed_one_is_used(model, no_committed_model) -> None:
     committed = no_committed_model / "data" / "models" / "final.keras"
     committed.parent.mkdir(parents=True)
-    predict.save_final(model, 0.3, committed)
-    assert not predict.default_model_path().exists()
-    assert predict.final_model_path() == committed
-    assert predict.saved_threshold() == pytest.approx(0.3)
-    assert predict.load_model().name == model.name
-    predict.save_final(model, 0.6)  # a model of this run's own takes precedence
-    assert predict.final_model_path() == predict.default_model_path()
-    assert predict.saved_threshold() == pytest.approx(0.6)
+    results.save_final(model, 0.3, committed)
+    assert not results.default_model_path().exists()
+    assert results.final_model_path() == committed
+    assert results.saved_threshold() == pytest.approx(0.3)
+    assert results.load_model().name == model.name
+    results.save_final(model, 0.6)  # a model of this run's own takes precedence
+    assert results.final_model_path() == results.default_model_path()
+    assert results.saved_threshold() == pytest.approx(0.6)
 
 
 @pytest.mark.parametrize("content", ["{not json", "{}", '{"threshold": "high"}', "[1]"])
 def test_a_malformed_threshold_file_raises_a_one_line_model_error(tmp_path, content) -> None:
     (tmp_path / "final.json").write_text(content)
     with pytest.raises(predict.ModelError, match="final.json") as caught:
-        predict.saved_threshold(tmp_path / "final.keras")
+        results.saved_threshold(tmp_path / "final.keras")
     assert "\n" not in str(caught.value)
 
 
 def test_save_final_stores_the_model_and_its_threshold(model, images, no_committed_model) -> None:
-    assert predict.saved_threshold() == 0.5
-    path = predict.save_final(model, 0.27)
-    assert path == predict.default_model_path()
-    assert predict.saved_threshold() == pytest.approx(0.27)
-    reloaded = predict.load_model()
+    assert results.saved_threshold() == 0.5
+    path = results.save_final(model, 0.27)
+    assert path == results.default_model_path()
+    assert results.saved_threshold() == pytest.approx(0.27)
+    reloaded = results.load_model()
     table, _ = predict.predict_images(reloaded, [images["gray.jpeg"]])
     original, _ = predict.predict_images(model, [images["gray.jpeg"]])
     np.testing.assert_allclose(table.probability, original.probability, atol=1e-6)
@@ -176,7 +176,7 @@ def test_copy_agreement_compares_the_same_training_images_in_two_copies(phantom_
 
 @pytest.fixture(scope="module")
 def committed_model() -> models.keras.Model:
-    return predict.load_model(COMMITTED_MODEL)
+    return results.load_model(COMMITTED_MODEL)
 
 
 def _committed_gate_file() -> None:
@@ -193,7 +193,7 @@ def test_the_committed_final_model_has_its_committed_gate(committed_model) -> No
     gate = predict.load_gate(committed_model, COMMITTED_MODEL)
     assert gate.complete and gate.note == "", gate.note  # fitted for these very weights
     assert gate.digest == quality.weights_digest(committed_model)
-    assert gate.image_size == predict.saved_info(COMMITTED_MODEL)["image_size"]
+    assert gate.image_size == results.saved_info(COMMITTED_MODEL)["image_size"]
 
 
 def test_the_gate_beside_the_final_model_is_not_git_ignored() -> None:
@@ -216,7 +216,7 @@ def test_predict_with_the_committed_model_flags_a_negative_inverted(tmp_path, ca
     paths = {"negative.png": 255 - picture, "upright.png": picture}
     for name, pixels in paths.items():
         Image.fromarray(pixels).save(tmp_path / name)
-    assert predict.final_model_path() == COMMITTED_MODEL  # what `xraylib predict` reads
+    assert results.final_model_path() == COMMITTED_MODEL  # what `xraylib predict` reads
     status = main(["predict", *(str(tmp_path / name) for name in paths), "--json"])
     captured = capsys.readouterr()
     assert "checks off" not in captured.err  # the gate beside the model was found and used

@@ -16,7 +16,7 @@ import pytest
 from matplotlib.figure import Figure
 from test_reporting import _fake_results
 
-from xraylib import config, presentation, results
+from xraylib import config, narrative, presentation, results
 from xraylib.errors import XrayError
 
 ROOT = config.ROOT
@@ -43,15 +43,15 @@ def _shown(fig: Figure) -> str:
     return " ".join(parts).replace("\n", " ")
 
 
-def _all_shown(res: presentation.Results) -> list[str]:
+def _all_shown(res: results.Results) -> list[str]:
     return [_shown(make(res)) for make in presentation.SLIDES]
 
 
-def _res() -> presentation.Results:
-    return presentation.Results(config.results_dir(), config.images_dir())
+def _res() -> results.Results:
+    return results.Results()
 
 
-def _hashes(res: presentation.Results) -> set[str]:
+def _hashes(res: results.Results) -> set[str]:
     """The commit hashes of the ledger."""
     return set(res.ledger.commit.dropna().astype(str)) - {"unknown", ""}
 
@@ -72,7 +72,7 @@ def _read_again(shift_p: float = 0.0) -> None:
 
 
 def test_a_flag_in_natural_frequencies_per_1000_children():
-    s = presentation.natural_frequencies(0.9, 0.8, 0.05)
+    s = narrative.natural_frequencies(0.9, 0.8, 0.05)
     assert (s.children, s.sick, s.caught, s.missed) == (1000, 50, 45, 5)
     assert (s.healthy, s.false_flags, s.flags) == (950, 190, 235)  # 45 of 235 flags are true
 
@@ -82,16 +82,16 @@ def test_a_flag_in_natural_frequencies_per_1000_children():
     [(0.972, 0.692, 0.2), (1.0, 0.0, 0.05), (0.0, 1.0, 0.625), (0.333, 0.777, 0.013)],
 )
 def test_natural_frequencies_add_up_to_the_children_x_rayed(sensitivity, specificity, prevalence):
-    s = presentation.natural_frequencies(sensitivity, specificity, prevalence)
+    s = narrative.natural_frequencies(sensitivity, specificity, prevalence)
     assert s.sick + s.healthy == s.children and s.caught + s.missed == s.sick
     assert 0 <= s.false_flags <= s.healthy and s.flags == s.caught + s.false_flags
 
 
 def test_shares_are_said_in_plain_words():
-    assert presentation.share_in_words(45, 235) == "about 1 in 5"
-    assert presentation.share_in_words(194, 440) == "about 4 in 10"
-    assert presentation.share_in_words(0, 10) == "none of them"
-    assert presentation.share_in_words(3, 3) == "all of them"
+    assert narrative.share_in_words(45, 235) == "about 1 in 5"
+    assert narrative.share_in_words(194, 440) == "about 4 in 10"
+    assert narrative.share_in_words(0, 10) == "none of them"
+    assert narrative.share_in_words(3, 3) == "all of them"
 
 
 def test_the_rarer_pneumonia_slide_uses_the_declared_row_of_the_latest_read():
@@ -102,11 +102,11 @@ def test_the_rarer_pneumonia_slide_uses_the_declared_row_of_the_latest_read():
     row = ledger[(ledger["read"] == 2) & (ledger.adaptation == "AdaBN")].iloc[0]
     shown = _shown(presentation.slide_rarer(res))
     assert "read 2: the model re-tuned on the new images, without their labels" in shown
-    for prevalence in presentation.PREVALENCES:
-        s = presentation.natural_frequencies(row.sensitivity, row.specificity, prevalence)
+    for prevalence in narrative.PREVALENCES:
+        s = narrative.natural_frequencies(row.sensitivity, row.specificity, prevalence)
         assert f"{s.sick:,} have pneumonia: {s.caught:,} flagged, {s.missed:,} missed" in shown
         assert f"Of its {s.flags:,} flags, {s.caught:,} have pneumonia" in shown
-        assert f"If {presentation.per_100(prevalence)} in 100 children have pneumonia" in shown
+        assert f"If {narrative.per_100(prevalence)} in 100 children have pneumonia" in shown
 
 
 def test_without_a_declared_row_in_the_latest_read_the_rarer_slide_says_as_trained():
@@ -131,21 +131,21 @@ def test_read_history_numbers_the_models_and_marks_a_model_read_again():
             {"read": 3, "date": "d3", "adaptation": "none", **base, "roc_auc": 0.95},
         ]
     )
-    history = presentation.read_history(ledger)
+    history = narrative.read_history(ledger)
     assert history.model.tolist() == [1, 1, 2] and history.again.tolist() == [False, True, False]
 
 
 def test_the_reads_are_counted_from_the_ledger_and_what_they_mean_is_said():
     _fake_results()
     assert _res().reads == 1
-    assert "read once" in presentation.reads_sentence(_res())
+    assert "read once" in narrative.reads_sentence(_res())
     _fake_results()  # the same model read again: same answers
     res = _res()
     assert res.reads == results.count_test_reads(config.results_dir()) == 2
-    assert "read 2 times, each time scoring the same model" in presentation.reads_sentence(res)
+    assert "read 2 times, each time scoring the same model" in narrative.reads_sentence(res)
     _read_again(shift_p=0.05)
     res = _res()
-    sentence = presentation.reads_sentence(res)
+    sentence = narrative.reads_sentence(res)
     assert "read 3 times, scoring 2 different models, each fixed before its read" in sentence
     assert "earlier reads showed informed later recipes" in sentence
     assert "not a pristine first look" in sentence
@@ -166,7 +166,7 @@ def test_test_x_rays_are_counted_per_child_only_with_patient_ids():
             "label": ["NORMAL"] * 4 + ["PNEUMONIA"] * 3,
             "patient_id": ["a", "a", "b", "c", "p", "p", "q"],
         }
-    ).to_csv(config.results_dir() / presentation.PREDICTIONS_FILE, index=False)
+    ).to_csv(config.results_dir() / results.TEST_PREDICTIONS_FILE, index=False)
     res = _res()
     assert res.children == {"NORMAL": 3, "PNEUMONIA": 2, "total": 5}
     shown = _shown(presentation.slide_data(res))
@@ -186,7 +186,7 @@ def test_the_shift_is_not_measured_without_shift_csv_and_read_from_it_with_one()
             "out_of_distribution": [0.0107, 0.0481],
             "estimated_pneumonia_rate": [0.741, 0.681],
         }
-    ).to_csv(config.results_dir() / presentation.SHIFT_FILE, index=False)
+    ).to_csv(config.results_dir() / results.SHIFT_FILE, index=False)
     shown = _shown(presentation.slide_adaptation(_res()))
     assert "not measured" not in shown
     assert "calls 48 of 1,000 test X-rays unusual (check set: 11 of 1,000)" in shown
@@ -196,7 +196,7 @@ def test_the_shift_is_not_measured_without_shift_csv_and_read_from_it_with_one()
 def test_a_shift_csv_without_its_rows_is_a_one_line_error():
     _fake_results()
     pd.DataFrame({"set": ["test"], "out_of_distribution": [0.1]}).to_csv(
-        config.results_dir() / presentation.SHIFT_FILE, index=False
+        config.results_dir() / results.SHIFT_FILE, index=False
     )
     with pytest.raises(XrayError, match="needs columns set, out_of_distribution") as caught:
         _res()
@@ -210,8 +210,8 @@ def test_the_published_slide_sets_sensitivity_and_specificity_side_by_side():
     kermany = res.comparison[res.comparison.model.str.startswith("Kermany")].iloc[0]
     assert (
         f"Kermany et al. 2018 (pre-trained on millions of photos) flags "
-        f"{presentation.per_100(kermany.sensitivity)} and clears "
-        f"{presentation.per_100(kermany.specificity)}"
+        f"{narrative.per_100(kermany.sensitivity)} and clears "
+        f"{narrative.per_100(kermany.specificity)}"
     ) in shown
     assert (
         "pneumonia X-rays flagged (of 100)" in shown and "healthy X-rays cleared (of 100)" in shown
@@ -231,8 +231,8 @@ def test_the_published_slide_sets_sensitivity_and_specificity_side_by_side():
 )
 def test_adaptations_are_named_in_plain_words(name, long, short):
     if long:
-        assert presentation.plain_adaptation(name) == long
-    assert presentation.plain_adaptation(name, short=True) == short
+        assert narrative.plain_adaptation(name) == long
+    assert narrative.plain_adaptation(name, short=True) == short
 
 
 def test_no_slide_shows_jargon_ids_or_hashes():
@@ -248,7 +248,7 @@ def test_no_slide_shows_jargon_ids_or_hashes():
 def test_a_model_handed_over_as_trained_builds_and_says_so(tmp_path):
     _fake_results(declared="none")
     res = _res()
-    assert res.adaptation == "none" and res.handed_over == "as trained"
+    assert res.adaptation == "none" and narrative.handed_over(res) == "as trained"
     assert "No adjustment to the new images" in _shown(presentation.slide_adaptation(res))
     assert "read 1: the model as trained" in _shown(presentation.slide_rarer(res))
     assert presentation.build(tmp_path / "slides.pdf").is_file()
@@ -260,7 +260,7 @@ def test_the_committed_results_make_ten_plain_slides(tmp_path):
     committed = ROOT / "data" / "results"
     for name in ["metrics.csv", "counts.csv", "comparison.csv", "test_ledger.csv"]:
         shutil.copy(committed / name, config.results_dir() / name)
-    for name in [presentation.PREDICTIONS_FILE, presentation.SHIFT_FILE]:
+    for name in [results.TEST_PREDICTIONS_FILE, results.SHIFT_FILE]:
         if (committed / name).is_file():
             shutil.copy(committed / name, config.results_dir() / name)
     final = ROOT / "data" / "models" / "final.json"

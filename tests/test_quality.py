@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from xraylib import data, dicom, ood, plots, predict, quality, synthetic
+from xraylib import data, dicom, ood, plots, predict, quality, results, synthetic
 from xraylib.__main__ import main
 
 SIZE = 32
@@ -128,9 +128,9 @@ def test_a_broken_gate_file_is_a_one_line_model_error(tmp_path):
 def test_the_gate_beside_the_model_is_used_only_for_that_model(gate, cnn, tmp_path):
     from xraylib import models
 
-    model_path = predict.save_final(cnn, 0.5, tmp_path / "final.keras")
+    model_path = results.save_final(cnn, 0.5, tmp_path / "final.keras")
     assert predict.load_gate(cnn, model_path).note.startswith("no quality reference")
-    gate.save(quality.gate_path(model_path))
+    gate.save(results.gate_path(model_path))
     assert predict.load_gate(cnn, model_path).complete
     other = models.build_cnn(SIZE, filters=(8, 16), dense_units=8, name="other")
     assert "fitted for another model" in predict.load_gate(other, model_path).note
@@ -187,8 +187,8 @@ def test_a_flagged_image_is_not_assessed_unless_forced(gate, cnn, files):
 
 @pytest.fixture
 def model_file(gate, cnn, tmp_path) -> Path:
-    path = predict.save_final(cnn, 0.5, tmp_path / "model" / "final.keras")
-    gate.save(quality.gate_path(path))
+    path = results.save_final(cnn, 0.5, tmp_path / "model" / "final.keras")
+    gate.save(results.gate_path(path))
     return path
 
 
@@ -220,7 +220,7 @@ def test_plain_predict_marks_flagged_lines_and_force_answers_them(model_file, fi
 
 
 def test_predict_without_a_gate_says_which_checks_are_off(cnn, files, tmp_path, capsys):
-    path = predict.save_final(cnn, 0.5, tmp_path / "bare" / "final.keras")
+    path = results.save_final(cnn, 0.5, tmp_path / "bare" / "final.keras")
     assert main(["predict", str(files["clean.png"]), "--model", str(path)]) == 0
     assert "out-of-distribution checks off" in capsys.readouterr().err
 

@@ -55,17 +55,17 @@ def test_readme_bench_table_equals_bench_json():
 def test_bench_measured_the_committed_final_model():
     """bench.json (and so the README's bench block) names the model it measured: the committed
     ``data/models/final.keras`` — the name and input size of ``final.json``, its weight count."""
-    from xraylib import predict
+    from xraylib import results
 
     final = config.ROOT / "data" / "models" / "final.keras"
-    info = predict.saved_info(final)
+    info = results.saved_info(final)
     bench = json.loads((COMMITTED_RESULTS / "bench.json").read_text())
     measured = re.match(r"final model (\S+) \((?:\d+ members, )?([\d,]+) weights\)", bench["model"])
     assert measured, f"bench.json does not say which model it measured: {bench['model']!r}"
     name, weights = measured.group(1), int(measured.group(2).replace(",", ""))
     stale = "bench.json measured another model than data/models/final.keras; re-run `make bench`"
     assert (name, bench["image_size"]) == (info["model"], info["image_size"]), stale
-    assert weights == predict.load_model(final).count_params(), stale
+    assert weights == results.load_model(final).count_params(), stale
     block = report.readme_block("bench")
     assert f"final model {info['model']} (" in block and f", {info['image_size']} px," in block
 

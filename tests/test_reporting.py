@@ -16,9 +16,10 @@ import pytest
 from xraylib import (
     bench,
     config,
+    layers,
     models,
+    narrative,
     plots,
-    predict,
     presentation,
     report,
     results,
@@ -40,7 +41,7 @@ def _tiny_final_model(folder, policy: str | None = None) -> str:
         )
         for k in range(2)
     ]
-    return str(predict.save_final(models.ensemble(members, name="final"), 0.5, folder / "f.keras"))
+    return str(results.save_final(models.ensemble(members, name="final"), 0.5, folder / "f.keras"))
 
 
 def test_bench_measures_the_final_model_and_reports_every_field_the_design_asks_for(
@@ -85,9 +86,9 @@ def test_bench_json_gives_the_augmentation_share_of_a_training_step(
 
     monkeypatch.setenv("XRAY_DATA_DIR", str(phantom_root))
     monkeypatch.setattr(bench, "FULL_SIZE", (200, 170))  # the decode side is not under test
-    predict.save_final(
-        predict.load_model(_tiny_final_model(tmp_path, "acquisition_borders")), 0.5
-    )  # at predict.default_model_path(), where ``bench`` looks
+    results.save_final(
+        results.load_model(_tiny_final_model(tmp_path, "acquisition_borders")), 0.5
+    )  # at results.default_model_path(), where ``bench`` looks
     assert main(["bench", "--json", "--images", "64"]) == 0
     shown = json.loads(capsys.readouterr().out)
     times = shown["augmentation_ms"]
@@ -95,6 +96,10 @@ def test_bench_json_gives_the_augmentation_share_of_a_training_step(
     assert shown["augmentation_share"] == pytest.approx(times["block"] / times["train_step"], 1e-3)
     assert times["block"] > 0 and times["train_step"] > 0 and times["network_step"] > 0
     assert "augmentation share" in bench.format_table(shown)
+    assert set(shown["layers_ms"]) == {"affine", "noise", "blur"}
+    for name, times in shown["layers_ms"].items():
+        assert times["xraylib"] > 0 and times["keras"] > 0
+        assert f"{name:<7} xraylib / Keras layers" in bench.format_table(shown)
 
 
 def test_bench_times_an_old_models_augmentation_with_this_versions_layers() -> None:
@@ -107,7 +112,10 @@ def test_bench_times_an_old_models_augmentation_with_this_versions_layers() -> N
     )
     member = models.build_cnn(32, filters=(8,), augment=old)
     block = bench._current_block(member)
-    assert [type(layer) for layer in block.layers] == [models.RandomAffine, models.RandomBlur]
+    assert [type(layer) for layer in block.layers] == [
+        layers.RandomAffine,
+        keras.layers.RandomGaussianBlur,
+    ]
     assert bench._current_block(models.build_cnn(32, filters=(8,))) is None
 
 
@@ -180,21 +188,21 @@ def test_presentation_builds_when_the_adapted_model_flags_no_child(tmp_path):
 @pytest.mark.parametrize(("declared", "expected"), [("AdaBN", "AdaBN"), (None, "prior shift (EM)")])
 def test_the_adapted_result_is_the_one_final_json_declares(declared, expected):
     _fake_results(declared=declared)  # without a declaration: the first adapted test row
-    res = presentation.Results(config.results_dir(), config.images_dir())
+    res = results.Results()
     assert res.adaptation == expected and res.plain.adaptation == "none"
 
 
 @pytest.mark.parametrize(("declared", "named"), [("AdaBN", True), ("prior shift (EM)", False)])
 def test_the_adaptation_slide_names_a_single_step_that_beat_the_declared_one(declared, named):
     _fake_results(p_adapted=np.full(200, 0.9), declared=declared)  # AdaBN flags every child
-    res = presentation.Results(config.results_dir(), config.images_dir())
+    res = results.Results()
     shown = " ".join(text.get_text() for text in presentation.slide_adaptation(res).texts)
     assert ("In hindsight another step gives 0; we keep the one fixed before." in shown) is named
 
 
 def test_results_are_told_as_natural_frequencies():
     row = pd.Series({"sensitivity": 0.9821, "specificity": 0.5684})
-    assert presentation.flagged_sentence(row) == (
+    assert narrative.flagged_sentence(row) == (
         "Of 100 X-rays with pneumonia, it flags 98; of 100 healthy X-rays, it sends 43 for a "
         "needless second look."
     )
@@ -248,7 +256,7 @@ def test_readme_blocks_are_made_from_the_results_files():
 
 def test_the_plain_words_verdict_is_read_from_the_results_and_counts_the_targets():
     _fake_results(p_adapted=np.full(200, 0.9))  # AdaBN calls every child pneumonia
-    res = presentation.Results(config.results_dir(), config.images_dir())
+    res = results.Results()
     verdict = report.verdict_markdown()
     assert f"test ROC AUC of {res.plain.roc_auc:.3f}" in verdict
     assert "specificity 0.000, accuracy" in verdict  # the adapted row, as declared (AdaBN)

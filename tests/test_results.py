@@ -80,16 +80,38 @@ def test_forget_final_removes_test_rows_and_final_validation_rows(case, tmp_path
 
 def test_a_rerun_forgets_the_runs_of_its_notebook_and_the_later_ones(case, tmp_path) -> None:
     y, p = case
-    assert results.forget_from("05", tmp_path) == 0  # no metrics.csv yet
+    assert len(results.forget_from("05", tmp_path)) == 0  # no metrics.csv yet
     for model, notebook in [("lesson", "03"), ("policy_seed1", "04"), ("policy_seed3", "05")]:
-        extra = {"notebook": notebook}
+        extra = {"notebook": notebook, "saved": model != "lesson"}
         results.save_metrics(model, "val", y, p, 0.5, results_dir=tmp_path, ci=False, extra=extra)
     stress = pd.DataFrame({"model": ["lesson", "policy_seed3"], "log_loss": [0.1, 0.2]})
     stress.to_csv(tmp_path / results.STRESS_FILE, index=False)
-    assert results.forget_from("05", tmp_path) == 1  # the seed trained after 05's decision
+    aside = results.forget_from("05", tmp_path)  # the seed trained after 05's decision
+    assert list(aside.metrics.model) == ["policy_seed3"] and list(aside.stress.model) == [
+        "policy_seed3"
+    ]
     assert list(results.load_metrics(tmp_path).model) == ["lesson", "policy_seed1"]
     assert list(pd.read_csv(tmp_path / results.STRESS_FILE).model) == ["lesson"]
-    assert results.forget_from("04", tmp_path) == 1 and results.forget_from("04", tmp_path) == 0
+    assert len(results.forget_from("04", tmp_path)) == 2
+    assert list(results.load_metrics(tmp_path).model) == ["lesson"]
+
+
+def test_a_forgotten_run_is_put_back_as_it_was(case, tmp_path) -> None:
+    y, p = case
+    extra = {"notebook": "04", "saved": True}
+    results.save_metrics("policy_seed1", "val", y, p, 0.5, results_dir=tmp_path, extra=extra)
+    pd.DataFrame({"model": ["policy_seed1"], "log_loss": [0.1]}).to_csv(
+        tmp_path / results.STRESS_FILE, index=False
+    )
+    before = [(tmp_path / name).read_text() for name in (results.METRICS_FILE, results.STRESS_FILE)]
+    results.forget_from("04", tmp_path)
+    row = results.restore("policy_seed1", tmp_path)
+    assert row.model == "policy_seed1" and len(results.forgotten(tmp_path)) == 0
+    after = [(tmp_path / name).read_text() for name in (results.METRICS_FILE, results.STRESS_FILE)]
+    assert after == before
+    assert not any((tmp_path / name).exists() for name in results.FORGOTTEN_FILES)
+    with pytest.raises(XrayError, match="no forgotten validation run"):
+        results.restore("policy_seed1", tmp_path)
 
 
 def test_best_candidate_picks_by_the_column_and_direction_asked(case, tmp_path) -> None:

@@ -12,8 +12,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from xraylib import config, data, models, synthetic, train
-from xraylib.predict import load_model
+from xraylib import config, data, models, results, synthetic, train
+from xraylib.results import load_model
 
 SIZE = 48
 PROFILE = config.Profile(
@@ -124,8 +124,8 @@ def test_a_saved_ensemble_holds_no_optimizer_state_of_its_trained_members(
     result: train.FitResult, splits: data.Splits, tmp_path: Path
 ) -> None:
     ensemble = models.ensemble([result.model], name="one")  # the member was compiled by fit
-    path = train.save_model(ensemble, tmp_path / "one.keras")
-    train.save_model(load_model(path), tmp_path / "again.keras")  # loaded members, saved again
+    path = results.save_model(ensemble, tmp_path / "one.keras")
+    results.save_model(load_model(path), tmp_path / "again.keras")  # loaded members, saved again
     for saved in (path, tmp_path / "again.keras"):
         with zipfile.ZipFile(saved) as archive, archive.open("model.weights.h5") as weights:
             names: list[str] = []

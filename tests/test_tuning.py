@@ -260,3 +260,33 @@ def test_tune_command_searches_then_trains_the_best_configuration_again(
     assert summary["model"] == str(config.models_dir() / "cnn_tuned.keras")
     assert (config.models_dir() / "cnn_tuned.keras").is_file()
     assert summary["val_loss"] > 0 and summary["best_objective"] > 0
+
+
+def test_the_committed_search_is_shown_only_when_it_is_the_planned_one(capsys) -> None:
+    plan = tuning.hyperband_plan(10)
+    budgets = [e for e, n in zip(plan.epochs, plan.trials, strict=True) for _ in range(n)]
+    rows = [
+        {
+            "trial_id": f"{i:02d}",
+            "tuner": "tuner0",
+            "status": "COMPLETED",
+            "handmade": i == 0,
+            "stress_log_loss": 1.0 - 0.01 * i,
+            "val_loss": 0.2,
+            "val_auc": 0.99,
+            "epochs": b,
+            "epoch_budget": float(b),
+            "seconds": 60.0,
+            **HANDMADE,
+        }
+        for i, b in enumerate(budgets)
+    ]
+    folder = config.tuning_dir() / "cnn_tuned"
+    folder.mkdir(parents=True)
+    pd.DataFrame(rows).to_csv(folder / tuning.TRIALS_FILE, index=False)
+    result = tuning.committed_search(64, max_trials=30, max_epochs=10)
+    assert result is not None and "30 trials of the plan" in capsys.readouterr().out
+    assert result.best == HANDMADE and result.best_objective == pytest.approx(0.71)
+    assert tuning.committed_search(64, max_trials=30, max_epochs=20) is None  # another plan
+    pd.DataFrame(rows[:29]).to_csv(folder / tuning.TRIALS_FILE, index=False)
+    assert tuning.committed_search(64, max_trials=30, max_epochs=10) is None  # cut short

@@ -95,7 +95,7 @@ def _notebooks(args: argparse.Namespace) -> int:
 def _train(args: argparse.Namespace) -> int:
     import dataclasses
 
-    from xraylib import data, evaluate, experiment, models, train
+    from xraylib import data, evaluate, experiment, models, results, train
 
     base = args.profile
     profile = dataclasses.replace(
@@ -108,7 +108,7 @@ def _train(args: argparse.Namespace) -> int:
         model = models.build_dense(profile.image_size, name="dense")
     else:
         model = experiment.DESIGNS[DEFAULT_CNN].build(profile.image_size, name=DEFAULT_CNN)
-    out = args.out or config.models_dir() / f"cli_{args.model}.keras"
+    out = args.out or results.model_path(f"cli_{args.model}")
     result = train.fit(model, splits, profile=profile, seed=seed, save_path=out, verbose=2)
     p_val = result.model.predict(splits.x_val, batch_size=256, verbose=0).ravel()
     scores = {k: round(v, 6) for k, v in evaluate.compute_metrics(splits.y_val, p_val).items()}
@@ -131,10 +131,10 @@ FLAGGED = 3  # exit status: an image flagged (predict) or a folder unlike traini
 
 
 def _predict(args: argparse.Namespace) -> int:
-    from xraylib import predict
+    from xraylib import predict, results
 
-    model = predict.load_model(args.model)
-    threshold = predict.saved_threshold(args.model) if args.threshold is None else args.threshold
+    model = results.load_model(args.model)
+    threshold = results.saved_threshold(args.model) if args.threshold is None else args.threshold
     gate = predict.load_gate(model, args.model)
     if gate.note:
         print(f"xraylib predict: {gate.note}", file=sys.stderr)
@@ -159,14 +159,14 @@ def _predict(args: argparse.Namespace) -> int:
 
 
 def _check(args: argparse.Namespace) -> int:
-    from xraylib import data, predict, quality
+    from xraylib import data, predict, quality, results
 
-    model = predict.load_model(args.model)
+    model = results.load_model(args.model)
     gate = predict.load_gate(model, args.model)
     found = data.scan_images(args.folder, progress=False)
-    threshold = predict.saved_threshold(args.model)
+    threshold = results.saved_threshold(args.model)
     table, _ = predict.predict_images(model, found.frame.path, threshold, gate, force=True)
-    prior = predict.saved_info(args.model).get("assumed_prior")
+    prior = results.saved_info(args.model).get("assumed_prior")
     result = quality.check_folder(table, gate, prior)
     if args.json:
         print(
@@ -190,7 +190,7 @@ def _check(args: argparse.Namespace) -> int:
 
 
 def _tune(args: argparse.Namespace) -> int:
-    from xraylib import cluster, data, train, tuning
+    from xraylib import cluster, data, results, train, tuning
 
     role = "chief" if args.chief else "worker" if args.worker else "single"
     cluster.set_role(role, args.worker, args.oracle)  # before the data: bad roles fail fast
@@ -208,7 +208,7 @@ def _tune(args: argparse.Namespace) -> int:
         train.new_session(profile.seed)
         design = tuning.design_of(result.best, args.policy)
         model = design.build(splits.image_size, name=result.directory.name)
-        out = config.models_dir() / f"{result.directory.name}.keras"
+        out = results.model_path(result.directory.name)
         fit = train.fit(model, splits, design.recipe, profile=profile, save_path=out, verbose=2)
         last = fit.history.iloc[-1]
         summary |= {
@@ -231,12 +231,12 @@ def _presentation(args: argparse.Namespace) -> int:
 
 
 def _bench(args: argparse.Namespace) -> int:
-    from xraylib import bench
+    from xraylib import bench, results
 
     result = bench.throughput(
         n_images=args.images, data_dir=args.profile.data_dir, seed=args.profile.seed
     )
-    (config.results_dir() / "bench.json").write_text(_json(result, indent=2) + "\n")
+    results.save_bench(_json(result, indent=2) + "\n")
     print(_json(result, indent=2) if args.json else bench.format_table(result))
     return 0
 

@@ -42,8 +42,10 @@ def adabn(model: keras.Model, images: np.ndarray, batch_size: int = 128) -> kera
 
     An :func:`~xraylib.models.ensemble` is adapted member by member.
 
-    >>> adapted = adapt.adabn(model, x_unlabelled)  # doctest: +SKIP
-    >>> p = adapted.predict(x_unlabelled)     # doctest: +SKIP
+    Example::
+
+        adapted = adapt.adabn(model, x_unlabelled)
+        p = adapted.predict(x_unlabelled)
     """
     members = models.ensemble_members(model)
     if members != [model]:
@@ -112,9 +114,11 @@ def prior_shift(
     ``final.json``); for a raw network, its training split's share of PNEUMONIA (0.5 when it was
     trained with balanced class weights).
 
-    >>> prior = predict.saved_info()["assumed_prior"]  # doctest: +SKIP
-    >>> shifted = adapt.prior_shift(p_site, assumed_prior=prior)  # doctest: +SKIP
-    >>> shifted.prior, shifted.p[:3]  # doctest: +SKIP
+    Example::
+
+        prior = results.saved_info()["assumed_prior"]
+        shifted = adapt.prior_shift(p_site, assumed_prior=prior)
+        shifted.prior, shifted.p[:3]
     """
     p = np.clip(np.asarray(p, dtype=float).ravel(), 1e-7, 1 - 1e-7)
     if not 0 < assumed_prior < 1:
@@ -157,7 +161,9 @@ def bbse(p: np.ndarray, reference: Reference) -> float:
     only that the confusion rates still hold on the new images. Labels of the new images are
     never used.
 
-    >>> adapt.bbse(p_site, adapt.Reference(splits.y_val, p_val, threshold))  # doctest: +SKIP
+    Example::
+
+        adapt.bbse(p_site, adapt.Reference(splits.y_val, p_val, threshold))
     """
     y, called = reference.y.astype(int), reference.p >= reference.threshold
     confusion = np.array(
@@ -214,9 +220,11 @@ def adapt_all(
 ) -> Adapted:
     """Predict unlabelled ``images`` under every adaptation of :data:`ADAPTATIONS`.
 
-    >>> reference = adapt.Reference(splits.y_val, p_val, threshold)  # doctest: +SKIP
-    >>> adapted = adapt.adapt_all(model, x_site, reference)  # doctest: +SKIP
-    >>> adapted.p["AdaBN + prior shift (BBSE)"][:3], adapted.rates  # doctest: +SKIP
+    Example::
+
+        reference = adapt.Reference(splits.y_val, p_val, threshold)
+        adapted = adapt.adapt_all(model, x_site, reference)
+        adapted.p["AdaBN + prior shift (BBSE)"][:3], adapted.rates
     """
     normalised_model = adabn(model, images)
     plain = model.predict(images, batch_size=batch_size, verbose=0).ravel()
@@ -244,8 +252,10 @@ def simulate_shift(
     perturbation, rate and adaptation: ``estimated_rate`` (NaN without a prior step),
     ``log_loss``, ``accuracy`` (at the reference threshold).
 
-    >>> table = adapt.simulate_shift(model, splits.x_val, reference)  # doctest: +SKIP
-    >>> adapt.choose_adaptation(table)  # doctest: +SKIP
+    Example::
+
+        table = adapt.simulate_shift(model, splits.x_val, reference)
+        adapt.choose_adaptation(table)
     """
     y = reference.y.astype(int)
     positive, negative = np.flatnonzero(y == 1), np.flatnonzero(y == 0)

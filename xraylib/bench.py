@@ -22,7 +22,16 @@ final model's image size (``final.json``):
   of the network alone). The block is the policy the first member was trained with, rebuilt
   by this version's :func:`~xraylib.models.augmentation` (see
   :func:`~xraylib.models.augmentation_factors`), so a model trained with the layers of an
-  earlier version is timed with today's (the training images/s too); 0 when it has none.
+  earlier version is timed with today's (the training images/s too); 0 when it has none;
+* **custom layers against Keras'** (``layers_ms``): each custom augmentation layer of
+  :mod:`xraylib.layers` that stands in for Keras built-ins, timed against them on the same
+  batch (``training=True``, medians of repeats, interleaved), with the final policy's factors
+  (the ``acquisition`` policy's where it has none): :class:`~xraylib.layers.RandomAffine`
+  against ``RandomRotation → RandomZoom → RandomTranslation``,
+  :class:`~xraylib.layers.RandomNoise` against ``Rescaling(1/255) → GaussianNoise →
+  Rescaling(255)`` and :class:`~xraylib.layers.RandomBlur` against ``RandomGaussianBlur``.
+  A custom layer is used only while it is measurably faster (the blur was not: the policies
+  use Keras' layer, and ``RandomBlur`` is kept for the models trained with it).
 
 ``device`` names the TensorFlow logical devices (``CPU:0``, ``GPU:0``, …) of the run.
 """
@@ -33,12 +42,13 @@ import platform
 import shutil
 import tempfile
 import time
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
-from xraylib import config, data, models, predict, synthetic, train
+from xraylib import config, data, layers, models, results, synthetic, train
 from xraylib.errors import XrayError
 
 FULL_SIZE = (2000, 1700)
@@ -97,7 +107,7 @@ def throughput(
 ) -> dict:
     """Measure and return the table as a dict (see the module docstring for each field).
 
-    ``model_path`` is the final model (default :func:`xraylib.predict.final_model_path`);
+    ``model_path`` is the final model (default :func:`xraylib.results.final_model_path`);
     the training images come from ``data_dir`` (default ``data/chest_xray``), drawn with
     ``seed`` (default 42); the command line passes the run's profile's.
     ``n_images`` is clamped to the number of training images; fewer than two batches of them,
@@ -108,8 +118,8 @@ def throughput(
 
     if repeats < 1:
         raise XrayError(f"bench: repeats must be at least 1, not {repeats}")
-    final = predict.load_model(model_path)
-    image_size = int(predict.saved_info(model_path).get("image_size", final.input_shape[1]))
+    final = results.load_model(model_path)
+    image_size = int(results.saved_info(model_path).get("image_size", final.input_shape[1]))
     config.set_seed(seed)
     cached = data.load_scan(data_dir, image_size=image_size, progress=False)
     assert cached.images is not None
@@ -145,9 +155,10 @@ def throughput(
 
     latency_s, predict_s = _predict_seconds(final, x, repeats)
     member = models.ensemble_members(final)[0]
-    augment = augmentation_timing(
-        member, _current_block(member), x[:batch_size], y[:batch_size], min(repeats, 20)
-    )
+    block = _current_block(member)
+    augment = augmentation_timing(member, block, x[:batch_size], y[:batch_size], min(repeats, 20))
+    factors = models.augmentation_factors(block) if block is not None else {}
+    versus = layer_timing(x[:batch_size], factors, min(repeats, 20))
 
     return {
         "train_images_per_s": {
@@ -160,6 +171,7 @@ def throughput(
         "predict_images_per_s": round(n_images / predict_s, 1),
         "augmentation_share": augment["share"],
         "augmentation_ms": {k: augment[k] for k in ("block", "train_step", "network_step")},
+        "layers_ms": versus,
         "device": _device_text(tf),
         "image_size": image_size,
         "batch_size": batch_size,
@@ -205,29 +217,94 @@ def augmentation_timing(member, block, x: np.ndarray, y: np.ndarray, repeats: in
     a layer named ``augmentation`` (as :func:`~xraylib.models.build_cnn` names the block)
     when ``block`` is not None.
 
-    >>> bench.augmentation_timing(model, block, x[:32], y[:32])  # doctest: +SKIP
-    {'block': 14.2, 'train_step': 276.0, 'network_step': 262.3, 'share': 0.0514}
-    """
-    import tensorflow as tf
+    Example::
 
-    calls = {"network_step": _replace_block(member, None).train_on_batch}
+        bench.augmentation_timing(model, block, x[:32], y[:32])
+        # {'block': 14.2, 'train_step': 276.0, 'network_step': 262.3, 'share': 0.0514}
+    """
+    step = _replace_block(member, None).train_on_batch
+    calls = {"network_step": lambda: step(x, y)}
     if block is not None:
-        calls["train_step"] = _replace_block(member, block).train_on_batch
-        augment = tf.function(lambda images: block(images, training=True))
-        images = tf.constant(x)
-        calls["block"] = lambda x, y: augment(images).numpy()
-    times: dict[str, list[float]] = {name: [] for name in calls}
-    for call in 2 * list(calls.values()):
-        call(x, y)  # warm-up: traces the step
-    for _ in range(repeats):
-        for name, call in calls.items():
-            start = time.perf_counter()
-            call(x, y)
-            times[name].append(time.perf_counter() - start)
-    result = {name: round(1000 * float(np.median(t)), 2) for name, t in times.items()}
+        augmented_step = _replace_block(member, block).train_on_batch
+        calls["train_step"] = lambda: augmented_step(x, y)
+        calls["block"] = _training_call(block, x)
+    result = _median_ms(calls, repeats)
     if block is None:
         return result | {"block": 0.0, "train_step": result["network_step"], "share": 0.0}
     return result | {"share": round(result["block"] / result["train_step"], 4)}
+
+
+def layer_timing(x: np.ndarray, factors: Mapping[str, float], repeats: int = 20) -> dict:
+    """Milliseconds (medians of ``repeats``, interleaved, after a warm-up) of each custom
+    augmentation layer that stands in for Keras built-ins and of those built-ins, on the batch
+    ``x`` with ``training=True``: ``{"affine": {"xraylib": …, "keras": …}, "noise": {…},
+    "blur": {…}}``.
+
+    The layers take ``factors`` (keyword arguments of :func:`~xraylib.models.augmentation`);
+    a factor that is 0 or missing there is the ``acquisition`` policy's.
+
+    Example::
+
+        bench.layer_timing(x[:32], models.AUGMENTATIONS["acquisition"])
+        # {'affine': {'xraylib': 9.4, 'keras': 27.1}, 'noise': {'xraylib': 5.8, 'keras': 10.1}, ...}
+    """
+    import keras
+
+    f = models.AUGMENTATIONS["acquisition"] | {k: v for k, v in factors.items() if v}
+    constant = dict(fill_mode="constant")
+    pairs = {
+        "affine": (
+            layers.RandomAffine(f["rotation"], f["zoom"], f["translation"]),
+            [
+                keras.layers.RandomRotation(f["rotation"], **constant),
+                keras.layers.RandomZoom(f["zoom"], **constant),
+                keras.layers.RandomTranslation(f["translation"], f["translation"], **constant),
+            ],
+        ),
+        "noise": (
+            layers.RandomNoise(f["noise"]),
+            [
+                keras.layers.Rescaling(1 / 255),
+                keras.layers.GaussianNoise(f["noise"]),
+                keras.layers.Rescaling(255),
+            ],
+        ),
+        "blur": (
+            layers.RandomBlur(f["blur"]),
+            [keras.layers.RandomGaussianBlur(1.0, 3, sigma=f["blur"], value_range=(0, 255))],
+        ),
+    }
+    images = x.astype("float32")  # as the block's earlier layers hand them on
+    calls = {}
+    for name, (mine, theirs) in pairs.items():
+        calls[f"{name}/xraylib"] = _training_call(mine, images)
+        calls[f"{name}/keras"] = _training_call(keras.Sequential(theirs), images)
+    times = _median_ms(calls, repeats)
+    return {name: {k: times[f"{name}/{k}"] for k in ("xraylib", "keras")} for name in pairs}
+
+
+def _training_call(layer, x: np.ndarray) -> Callable[[], object]:
+    """A call of ``layer`` on the batch ``x`` with ``training=True``, traced once
+    (``tf.function``), that waits for its result."""
+    import tensorflow as tf
+
+    traced = tf.function(lambda images: layer(images, training=True))
+    images = tf.constant(x)
+    return lambda: traced(images).numpy()
+
+
+def _median_ms(calls: Mapping[str, Callable[[], object]], repeats: int) -> dict[str, float]:
+    """Milliseconds per call, the median of ``repeats`` rounds after two warm-up rounds (which
+    trace); the calls interleaved within each round, so a busy machine slows them alike."""
+    for call in 2 * list(calls.values()):
+        call()
+    times: dict[str, list[float]] = {name: [] for name in calls}
+    for _ in range(repeats):
+        for name, call in calls.items():
+            start = time.perf_counter()
+            call()
+            times[name].append(time.perf_counter() - start)
+    return {name: round(1000 * float(np.median(t)), 2) for name, t in times.items()}
 
 
 def _predict_seconds(model, x: np.ndarray, repeats: int) -> tuple[float, float]:
@@ -280,6 +357,11 @@ def format_table(result: dict) -> str:
         f"augmentation share of step   : {100 * result['augmentation_share']:>8.2f} %  "
         f"({aug['block']:.1f} of {aug['train_step']:.1f} ms; network alone "
         f"{aug['network_step']:.1f} ms)",
+        *(
+            f"{name:<7} xraylib / Keras layers: {ms['xraylib']:>8.2f} / {ms['keras']:.2f} ms "
+            f"per batch"
+            for name, ms in result["layers_ms"].items()
+        ),
         f"{result['model']}, {result['image_size']} px, batch {result['batch_size']}, "
         f"{result['n_images']} training images; {result['device']}",
         result["decode_side"],

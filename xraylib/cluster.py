@@ -25,8 +25,10 @@ says STOPPED. What it lacks is added here, and only that:
 * **bounded waits** — a worker's calls to the chief time out after the search's budget rather
   than keras-tuner's hour (:func:`bound_worker_waits`).
 
->>> cluster.current_role()  # doctest: +SKIP
-'single'
+Example::
+
+    cluster.current_role()
+    # 'single'
 """
 
 from __future__ import annotations
@@ -57,8 +59,10 @@ _FAILED = keras_tuner.engine.trial.TrialStatus.FAILED
 def current_role() -> str:
     """``"single"``, ``"chief"`` or ``"worker"``, from keras-tuner's environment variables.
 
-    >>> cluster.current_role()  # doctest: +SKIP
-    'single'
+    Example::
+
+        cluster.current_role()
+        # 'single'
     """
     if "KERASTUNER_ORACLE_IP" not in os.environ:
         return "single"
@@ -79,10 +83,12 @@ def set_role(role: str, worker_id: str | None = None, oracle: str | None = None)
     ``KERASTUNER_TUNER_ID`` is ``chief`` or ``worker_id``; ``KERASTUNER_ORACLE_IP`` and
     ``_PORT`` come from ``oracle`` (``HOST:PORT``).
 
-    >>> cluster.set_role("worker", "tuner0", "10.0.0.1:8000")  # doctest: +SKIP
-    >>> cluster.current_role()  # doctest: +SKIP
-    'worker'
-    >>> result = tuning.search(splits, overwrite=False)  # doctest: +SKIP
+    Example::
+
+        cluster.set_role("worker", "tuner0", "10.0.0.1:8000")
+        cluster.current_role()
+        # 'worker'
+        result = tuning.search(splits, overwrite=False)
     """
     if role not in ROLES:
         raise TuningError(f"role must be one of {', '.join(ROLES)}, not {role!r}")
@@ -195,7 +201,9 @@ def make_oracle(
     ``max_trials`` trials of at most ``max_epochs``, random configurations limited to those
     ``admissible`` accepts) or Bayesian optimisation.
 
-    >>> oracle = cluster.make_oracle("hyperband", tuning.OBJECTIVE, 10, 8, 42)  # doctest: +SKIP
+    Example::
+
+        oracle = cluster.make_oracle("hyperband", tuning.OBJECTIVE, 10, 8, 42)
     """
     if algorithm == "hyperband":
         oracle = HyperbandOracle(
@@ -232,8 +240,10 @@ class Heartbeat:
     """While a trial runs, asks the oracle for it every ``interval`` seconds from a thread,
     so that the chief knows the worker is alive (keras-tuner workers are silent otherwise).
 
-    >>> with cluster.Heartbeat(tuner.oracle, trial.trial_id, 15.0):  # doctest: +SKIP
-    ...     metrics = hypermodel.fit(hp, model, splits)
+    Example::
+
+        with cluster.Heartbeat(tuner.oracle, trial.trial_id, 15.0):
+            metrics = hypermodel.fit(hp, model, splits)
     """
 
     def __init__(self, oracle, trial_id: str, interval: float):

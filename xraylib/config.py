@@ -193,8 +193,10 @@ def atomic_path(path: Path) -> Iterator[Path]:
     the process), then rename it to ``path`` when the block succeeds, or delete it when it
     fails. Readers and concurrent writers never see half a file.
 
-    >>> with atomic_path(Path("results.csv")) as temporary:  # doctest: +SKIP
-    ...     table.to_csv(temporary, index=False)
+    Example::
+
+        with atomic_path(Path("results.csv")) as temporary:
+            table.to_csv(temporary, index=False)
     """
     path.parent.mkdir(parents=True, exist_ok=True)
     temporary = path.with_name(f".{path.stem}.{os.getpid()}.tmp{path.suffix}")
@@ -211,9 +213,9 @@ def set_seed(value: int) -> int:
     Call it before building each model: the same seed then gives the same weights, the same
     shuffling and the same history on this CPU. Returns the seed used.
 
-    >>> config.set_seed(42)  # doctest: +SKIP
+    >>> config.set_seed(42)
     42
-    >>> model = models.build_cnn(96, filters=(16, 32, 64))  # doctest: +SKIP
+    >>> model = models.build_cnn(96, filters=(16, 32, 64))
     """
     import keras
     import tensorflow as tf

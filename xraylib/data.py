@@ -29,10 +29,11 @@ import hashlib
 import json
 import os
 import re
+from collections import defaultdict
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from pathlib import Path, PurePath
+from pathlib import Path, PurePath, PurePosixPath
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -105,9 +106,11 @@ class Splits:
     folder :func:`load_splits` read; ``None`` for hand-made splits, meaning
     ``data/chest_xray``).
 
-    >>> splits = data.load_splits(profile.data_dir, image_size=96)  # doctest: +SKIP
-    >>> splits.x_val.shape, splits.y_val.mean()  # doctest: +SKIP
-    >>> splits.frame.groupby(["subset", "label"]).size()  # doctest: +SKIP
+    Example::
+
+        splits = data.load_splits(profile.data_dir, image_size=96)
+        splits.x_val.shape, splits.y_val.mean()
+        splits.frame.groupby(["subset", "label"]).size()
     """
 
     x_train: np.ndarray
@@ -169,28 +172,45 @@ def is_junk(relative: PurePath) -> bool:
 # --------------------------------------------------------------------------- locating the data
 
 
+def split_root(paths: Iterable[PurePosixPath]) -> PurePosixPath | None:
+    """The shallowest folder with both a ``train`` and a ``test`` entry (any case), given
+    relative paths of files or folders (a zip archive's entries, a folder's listing);
+    ``PurePosixPath(".")`` is the top itself, ``None`` when there is no such folder.
+
+    >>> split_root(map(PurePosixPath, ["x/chest_xray/train/a.png", "x/chest_xray/test/b.png"]))
+    PurePosixPath('x/chest_xray')
+    """
+    children: dict[PurePosixPath, set[str]] = defaultdict(set)
+    for path in paths:
+        for folder in (path, *path.parents[:-1]):
+            children[folder.parent].add(folder.name.lower())
+    roots = [folder for folder, names in children.items() if {"train", "test"} <= names]
+    return min(roots, key=lambda folder: (len(folder.parts), str(folder)), default=None)
+
+
 def find_root(root: str | Path) -> Path:
-    """The folder under ``root`` (itself or a descendant) that holds ``train`` and ``test``.
+    """The folder under ``root`` (itself or a descendant, at most three levels down) that
+    holds ``train`` and ``test`` (:func:`split_root` of its folders).
 
     Raises :class:`DataError` when ``root`` does not exist or holds no such folder.
     """
     root = Path(root).expanduser()
     if not root.is_dir():
         raise DataError(f"no such folder: {root}")
-    queue = [root]
-    while queue:
-        folder = queue.pop(0)
-        names = {p.name.lower() for p in folder.iterdir() if p.is_dir()}
-        if {"train", "test"} <= names:
-            return folder
-        if len(folder.relative_to(root).parts) < 3:
-            queue += sorted(
-                p for p in folder.iterdir() if p.is_dir() and p.name.lower() not in JUNK_FOLDERS
-            )
-    raise DataError(
-        f"{root} has no train/ and test/ folders (expected e.g. chest_xray/train/"
-        f"NORMAL/*.jpeg); get the data with `python -m xraylib download`"
-    )
+    folders = []
+    for folder, dirs, _ in os.walk(root):
+        relative = PurePosixPath(Path(folder).relative_to(root).as_posix())
+        dirs[:] = sorted(d for d in dirs if d.lower() not in JUNK_FOLDERS)
+        folders += [relative / d for d in dirs]
+        if len(relative.parts) >= 3:
+            dirs.clear()
+    found = split_root(folders)
+    if found is None:
+        raise DataError(
+            f"{root} has no train/ and test/ folders (expected e.g. chest_xray/train/"
+            f"NORMAL/*.jpeg); get the data with `python -m xraylib download`"
+        )
+    return root / found
 
 
 def _list_files(root: Path) -> list[Path]:
@@ -264,8 +284,8 @@ def prepare(
     """An in-memory image — ``(H, W)`` or ``(H, W, 1)`` gray, or ``(H, W, 3)`` RGB, uint8 —
     prepared exactly as an image file is (grayscale, resized with Lanczos to the square).
 
-    >>> item = data.prepare(np.zeros((300, 200), np.uint8), image_size=96)  # doctest: +SKIP
-    >>> item.pixels.shape, (item.width, item.height)  # doctest: +SKIP
+    >>> item = data.prepare(np.zeros((300, 200), np.uint8), image_size=96)
+    >>> item.pixels.shape, (item.width, item.height)
     ((96, 96, 1), (200, 300))
     """
     array = np.asarray(image, dtype=np.uint8)
@@ -292,7 +312,7 @@ def _decode(path: Path, image_size: int | None) -> tuple[int, int, str, np.ndarr
     """Fully decode one file; return its original width, height, mode and, if asked, the
     ``(S, S, 1)`` uint8 array. Raises :class:`ImageError` with the reason."""
     if path.stat().st_size == 0:
-        raise ImageError(f"{path}: empty file (0 bytes)")
+        raise ImageError(path, "empty file (0 bytes)")
     if dicom.is_dicom(path):
         picture = dicom.read(path)
         height, width = picture.pixels.shape[:2]
@@ -308,9 +328,9 @@ def _decode(path: Path, image_size: int | None) -> tuple[int, int, str, np.ndarr
                 return width, height, mode, None
             return width, height, mode, _resized(img, image_size)
     except UnidentifiedImageError:
-        raise ImageError(f"{path}: not an image PIL can read") from None
+        raise ImageError(path, "not an image PIL can read") from None
     except (OSError, SyntaxError, ValueError) as err:
-        raise ImageError(f"{path}: truncated or corrupt image ({err})") from None
+        raise ImageError(path, f"truncated or corrupt image ({err})") from None
 
 
 def read_image(path: str | Path, image_size: int) -> np.ndarray:
@@ -319,9 +339,11 @@ def read_image(path: str | Path, image_size: int) -> np.ndarray:
 
     Raises :class:`ImageError` (one line: which file, why) for a missing or bad file.
 
-    >>> x = data.read_image("my_xray.png", image_size=96)  # doctest: +SKIP
-    >>> x.shape, x.dtype  # doctest: +SKIP
-    ((96, 96, 1), dtype('uint8'))
+    Example::
+
+        x = data.read_image("my_xray.png", image_size=96)
+        x.shape, x.dtype
+        # ((96, 96, 1), dtype('uint8'))
     """
     return inspect_image(path, image_size).pixels
 
@@ -332,13 +354,15 @@ def inspect_image(path: str | Path, image_size: int) -> Prepared:
 
     Raises :class:`ImageError` (one line: which file, why) for a missing or bad file.
 
-    >>> item = data.inspect_image("chest.dcm", image_size=96)  # doctest: +SKIP
-    >>> item.width, item.height, item.view_position  # doctest: +SKIP
-    (2048, 2500, 'PA')
+    Example::
+
+        item = data.inspect_image("chest.dcm", image_size=96)
+        item.width, item.height, item.view_position
+        # (2048, 2500, 'PA')
     """
     path = Path(path)
     if not path.is_file():
-        raise ImageError(f"{path}: no such file")
+        raise ImageError(path, "no such file")
     if path.stat().st_size and dicom.is_dicom(path):
         picture = dicom.read(path)
         return prepare(
@@ -378,9 +402,11 @@ def scan(
     Raises:
         DataError: no such folder, no train/test, or a class with no usable image.
 
-    >>> found = data.scan("data/chest_xray", progress=False)  # doctest: +SKIP
-    >>> found.counts()["test"]  # doctest: +SKIP
-    {'NORMAL': 234, 'PNEUMONIA': 390}
+    Example::
+
+        found = data.scan("data/chest_xray", progress=False)
+        found.counts()["test"]
+        # {'NORMAL': 234, 'PNEUMONIA': 390}
     """
     root = find_root(root)
     files = _list_files(root)
@@ -426,7 +452,7 @@ def _decode_all(
         try:
             return _decode(root / item[0], image_size)
         except ImageError as err:
-            return str(err).split(": ", 1)[1]
+            return err.reason
 
     with ThreadPoolExecutor(max(1, workers)) as pool:
         decoded = pool.map(inspect, candidates)
@@ -455,8 +481,10 @@ def scan_images(folder: str | Path, progress: bool = True) -> Scan:
     labelled sample), else ``"unknown"``. Raises :class:`DataError` when ``folder`` does not
     exist or holds no usable image.
 
-    >>> own = data.scan_images("~/my_xrays", progress=False)  # doctest: +SKIP
-    >>> own.frame[["path", "label"]], own.skipped  # doctest: +SKIP
+    Example::
+
+        own = data.scan_images("~/my_xrays", progress=False)
+        own.frame[["path", "label"]], own.skipped
     """
     root = Path(folder).expanduser()
     if not root.is_dir():
@@ -521,9 +549,11 @@ def load_scan(
     file changes the fingerprint and rebuilds it. It is written under a temporary name unique
     to the process, then renamed, so concurrent runs never read a half-written cache.
 
-    >>> found = data.load_scan(profile.data_dir, image_size=96, progress=False)  # doctest: +SKIP
-    >>> found.images.shape[1:]  # doctest: +SKIP
-    (96, 96, 1)
+    Example::
+
+        found = data.load_scan(profile.data_dir, image_size=96, progress=False)
+        found.images.shape[1:]
+        # (96, 96, 1)
     """
     root = find_root(root)
     cache_dir = Path(cache_dir or config.CACHE_DIR)
@@ -578,7 +608,9 @@ def make_splits(
     patient is on both sides**. The official test set stays the test set. Fixed by ``seed``
     (default 42).
 
-    >>> splits = make_splits(scan("data/chest_xray").frame, seed=42)  # doctest: +SKIP
+    Example::
+
+        splits = make_splits(scan("data/chest_xray").frame, seed=42)
     """
     from sklearn.model_selection import StratifiedGroupKFold
 
@@ -598,8 +630,10 @@ def make_splits(
 def shared_patients(frame: pd.DataFrame, a: str = "train", b: str = "val") -> set[str]:
     """Patient ids present in both subsets ``a`` and ``b`` (should be empty).
 
-    >>> data.shared_patients(splits.frame, "train", "val")  # doctest: +SKIP
-    set()
+    Example::
+
+        data.shared_patients(splits.frame, "train", "val")
+        # set()
     """
     ids = frame.groupby("subset").patient_id.agg(set)
     return ids.get(a, set()) & ids.get(b, set())
@@ -630,10 +664,12 @@ def load_splits(
 
     The validation split depends on the seed only, never on the image size.
 
-    >>> profile = xraylib.setup()  # doctest: +SKIP
-    >>> splits = data.load_splits(profile=profile)  # doctest: +SKIP
-    >>> splits.x_train.shape[1:]  # doctest: +SKIP
-    (96, 96, 1)
+    Example::
+
+        profile = xraylib.setup()
+        splits = data.load_splits(profile=profile)
+        splits.x_train.shape[1:]
+        # (96, 96, 1)
     """
     seed = profile.seed if seed is None else seed
     image_size = image_size or profile.image_size
@@ -685,14 +721,21 @@ def load_test(
 
 
 def class_weights(y: Iterable[int]) -> dict[int, float]:
-    """'Balanced' class weights ``n / (2 · n_class)``, as scikit-learn computes them.
+    """'Balanced' class weights ``n / (2 · n_class)`` (scikit-learn's
+    ``compute_class_weight("balanced")``), as the dict Keras' ``class_weight`` takes.
+
+    Labels of one class only raise ``ValueError``: there is nothing to balance.
 
     >>> class_weights([0, 1, 1, 1])
     {0: 2.0, 1: 0.6666666666666666}
     """
+    from sklearn.utils.class_weight import compute_class_weight
+
     y = np.asarray(list(y) if not isinstance(y, np.ndarray) else y)
-    counts = np.bincount(y, minlength=2)
-    return {k: float(len(y) / (2 * counts[k])) if counts[k] else 0.0 for k in (0, 1)}
+    if np.unique(y).size < 2:
+        raise ValueError("class weights need labels of both classes")
+    weights = compute_class_weight("balanced", classes=np.array([0, 1]), y=y)
+    return {0: float(weights[0]), 1: float(weights[1])}
 
 
 def make_dataset(
@@ -707,8 +750,10 @@ def make_dataset(
     With ``shuffle`` the order changes every epoch, reproducibly for a given ``seed`` (42).
     Images stay uint8: the model's Rescaling layer scales them.
 
-    >>> val_set = data.make_dataset(splits.x_val, splits.y_val, batch_size=32)  # doctest: +SKIP
-    >>> images, labels = next(iter(val_set))  # doctest: +SKIP
+    Example::
+
+        val_set = data.make_dataset(splits.x_val, splits.y_val, batch_size=32)
+        images, labels = next(iter(val_set))
     """
     import tensorflow as tf
 

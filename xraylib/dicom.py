@@ -21,9 +21,11 @@ modality), palette-colour images, and compressed pixels whose decoder plugin is 
 An RGB or YBR file is decoded in colour, for the quality gate to flag. A DICOM file is found
 by its ``.dcm``/``.dicom`` extension or, without one, by the ``DICM`` marker at byte 128.
 
->>> picture = dicom.read("chest.dcm")  # doctest: +SKIP
->>> picture.pixels.dtype, picture.view_position  # doctest: +SKIP
-(dtype('uint8'), 'PA')
+Example::
+
+    picture = dicom.read("chest.dcm")
+    picture.pixels.dtype, picture.view_position
+    # (dtype('uint8'), 'PA')
 """
 
 from __future__ import annotations
@@ -33,7 +35,7 @@ from pathlib import Path
 
 import numpy as np
 
-from xraylib.errors import ImageError
+from xraylib.errors import ImageError, first_line
 
 SUFFIXES = (".dcm", ".dicom")
 #: Modalities of projection radiographs: computed, digital, digital (legacy) and general.
@@ -88,21 +90,21 @@ def read(path: str | Path) -> Picture:
     try:
         ds = pydicom.dcmread(path)
     except (InvalidDicomError, OSError, ValueError, EOFError) as err:
-        raise ImageError(f"{path}: not a readable DICOM file ({_first_line(err)})") from None
+        raise ImageError(path, f"not a readable DICOM file ({first_line(err)})") from None
     modality = str(ds.get("Modality", "") or "").upper()
     if modality and modality not in RADIOGRAPHS:
         raise ImageError(
-            f"{path}: DICOM modality {modality} is not a radiograph "
-            f"(accepted: {', '.join(RADIOGRAPHS)})"
+            path,
+            f"DICOM modality {modality} is not a radiograph (accepted: {', '.join(RADIOGRAPHS)})",
         )
     if "PixelData" not in ds:
-        raise ImageError(f"{path}: DICOM file without pixel data (a report or structured data?)")
+        raise ImageError(path, "DICOM file without pixel data (a report or structured data?)")
     frames = int(ds.get("NumberOfFrames", 1) or 1)
     if frames > 1:
-        raise ImageError(f"{path}: multi-frame DICOM ({frames} frames); export one image per file")
+        raise ImageError(path, f"multi-frame DICOM ({frames} frames); export one image per file")
     photometric = str(ds.get("PhotometricInterpretation", "MONOCHROME2")).upper()
     if photometric == "PALETTE COLOR":
-        raise ImageError(f"{path}: palette-colour DICOM, not a radiograph")
+        raise ImageError(path, "palette-colour DICOM, not a radiograph")
     raw = _pixel_array(ds, path)
     view = str(ds.get("ViewPosition", "") or "").upper()
     if photometric in _COLOUR or raw.ndim == 3:
@@ -118,11 +120,12 @@ def _pixel_array(ds, path: Path) -> np.ndarray:
         return ds.pixel_array
     except (NotImplementedError, RuntimeError):
         raise ImageError(
-            f"{path}: no decoder installed for DICOM {name} "
-            "(pip install pylibjpeg pylibjpeg-libjpeg pylibjpeg-openjpeg)"
+            path,
+            f"no decoder installed for DICOM {name} "
+            "(pip install pylibjpeg pylibjpeg-libjpeg pylibjpeg-openjpeg)",
         ) from None
     except (ValueError, AttributeError, KeyError) as err:
-        raise ImageError(f"{path}: DICOM pixel data unreadable ({_first_line(err)})") from None
+        raise ImageError(path, f"DICOM pixel data unreadable ({first_line(err)})") from None
 
 
 def _to_display(raw: np.ndarray, ds, photometric: str) -> np.ndarray:
@@ -149,11 +152,6 @@ def _to_display(raw: np.ndarray, ds, photometric: str) -> np.ndarray:
     if photometric == "MONOCHROME1" or inverse:
         gray = 255.0 - gray
     return np.clip(np.rint(gray), 0, 255).astype(np.uint8)
-
-
-def _first_line(err: BaseException) -> str:
-    text = str(err).strip()
-    return text.splitlines()[0] if text else type(err).__name__
 
 
 def write(
@@ -183,7 +181,9 @@ def write(
         modality, view_position: the Modality and View Position tags.
         frames: Number of Frames (more than one repeats ``pixels``).
 
-    >>> dicom.write("/tmp/chest.dcm", image, monochrome1=True)  # doctest: +SKIP
+    Example::
+
+        dicom.write("/tmp/chest.dcm", image, monochrome1=True)
     """
     from pydicom.dataset import Dataset, FileMetaDataset
     from pydicom.pixels import set_pixel_data

@@ -45,8 +45,10 @@ def use_logical_cpus(count: int) -> list[str]:
     Must run before TensorFlow initialises its devices, i.e. before any model, tensor or
     strategy is made in the process. Returns the device names.
 
-    >>> use_logical_cpus(2)  # doctest: +SKIP
-    ['/device:CPU:0', '/device:CPU:1']
+    Example::
+
+        use_logical_cpus(2)
+        # ['/device:CPU:0', '/device:CPU:1']
     """
     cpu = tf.config.list_physical_devices("CPU")[0]
     try:
@@ -70,8 +72,10 @@ def cluster_workers() -> int:
 def strategy() -> tf.distribute.Strategy:
     """The distribution strategy for this process (see the module documentation).
 
-    >>> with strategy().scope():  # doctest: +SKIP
-    ...     model = models.build_cnn(64)
+    Example::
+
+        with strategy().scope():
+            model = models.build_cnn(64)
     """
     if cluster_workers() > 1:
         return tf.distribute.MultiWorkerMirroredStrategy()
@@ -116,7 +120,9 @@ def train_multiworker(
             ``epochs`` and ``class_weight`` are not read: they are arguments here, and the
             loss is plain binary cross-entropy).
 
-    >>> model, losses = train_multiworker(lambda: models.build_cnn(64), x, y)  # doctest: +SKIP
+    Example::
+
+        model, losses = train_multiworker(lambda: models.build_cnn(64), x, y)
     """
     if len(x) < batch_size:
         raise ValueError(

@@ -24,8 +24,7 @@ import posixpath
 import shutil
 import tempfile
 import zipfile
-from collections import defaultdict
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path, PurePosixPath, PureWindowsPath
 from urllib.error import HTTPError, URLError
@@ -35,7 +34,7 @@ from urllib.request import Request, urlopen
 from tqdm import tqdm
 
 from xraylib import config
-from xraylib.data import IMAGE_SUFFIXES, SPLITS, is_junk
+from xraylib.data import IMAGE_SUFFIXES, SPLITS, is_junk, split_root
 from xraylib.errors import DownloadError
 
 MENDELEY_URL = (
@@ -95,7 +94,7 @@ def extract(archive: Path, dest: Path, progress: bool = True) -> Path:
         with zipfile.ZipFile(archive) as zf:
             entries = _safe_entries(zf, archive)
             files = [(info, PurePosixPath(info.filename)) for info in entries if not info.is_dir()]
-            root = _split_root(path for _, path in files)
+            root = split_root(path for _, path in files)
             if root is None:
                 top = sorted({path.parts[0] for _, path in files})
                 raise DownloadError(
@@ -138,7 +137,7 @@ def install_from(source: Path, dest: Path) -> Path:
             " holds train/ and test/"
         )
     files = (PurePosixPath(p.relative_to(source).as_posix()) for p in source.rglob("*"))
-    root = _split_root(path for path in files if not is_junk(path))
+    root = split_root(path for path in files if not is_junk(path))
     if root is None:
         raise DownloadError(
             f"{source} holds no folder with both train/ and test/ subfolders: pass the folder"
@@ -174,8 +173,10 @@ def fetch_dataset(
     defaults to :data:`MENDELEY_SIZE` for :data:`MENDELEY_URL` and is unchecked for another
     URL; ``keep_archive=False`` deletes the archive once extracted.
 
-    >>> download.fetch_dataset()  # doctest: +SKIP
-    >>> download.fetch_dataset(source=Path("~/Downloads/ChestXRay2017.zip"))  # doctest: +SKIP
+    Example::
+
+        download.fetch_dataset()
+        download.fetch_dataset(source=Path("~/Downloads/ChestXRay2017.zip"))
     """
     dest = Path(dest) if dest is not None else config.DEFAULT_IMAGES_DIR
     if source is not None:
@@ -281,17 +282,6 @@ def _safe_entries(zf: zipfile.ZipFile, archive: Path) -> list[zipfile.ZipInfo]:
                 " trusted source"
             )
     return [info for info in zf.infolist() if not is_junk(PurePosixPath(info.filename))]
-
-
-def _split_root(files: Iterable[PurePosixPath]) -> PurePosixPath | None:
-    """The shallowest folder with both ``train`` and ``test`` subfolders (any case), given
-    relative file paths; ``PurePosixPath(".")`` is the top itself."""
-    children: dict[PurePosixPath, set[str]] = defaultdict(set)
-    for path in files:
-        for folder in path.parents[:-1]:
-            children[folder.parent].add(folder.name.lower())
-    roots = [folder for folder, names in children.items() if {"train", "test"} <= names]
-    return min(roots, key=lambda folder: (len(folder.parts), str(folder)), default=None)
 
 
 def _in_split(path: PurePosixPath, root: PurePosixPath) -> PurePosixPath | None:

@@ -1,9 +1,21 @@
-"""Every error meant for a person rather than a traceback: :class:`XrayError` and its kinds.
+"""Every error meant for a person rather than a traceback: :class:`XrayError` and its kinds,
+and :func:`first_line`, how a message quotes an exception of another library.
 
 Each module raises the kind that fits; all of them live here, so one import reaches them::
 
     from xraylib.errors import DataError, XrayError
 """
+
+
+def first_line(err: BaseException) -> str:
+    r"""The first line of ``err``'s message, or its type's name when it has none: how an error
+    for a person quotes the exception a library raised.
+
+    >>> first_line(ValueError("bad value\nmore detail")), first_line(KeyError())
+    ('bad value', 'KeyError')
+    """
+    text = str(err).strip()
+    return text.splitlines()[0] if text else type(err).__name__
 
 
 class XrayError(Exception):
@@ -36,7 +48,7 @@ class TuningError(XrayError):
     completed, the chief gone); the message says why, in one line.
 
     >>> from xraylib import cluster
-    >>> cluster.set_role("boss")  # doctest: +SKIP
+    >>> cluster.set_role("boss")
     Traceback (most recent call last):
     xraylib.errors.TuningError: role must be one of single, chief, worker, not 'boss'
     """
@@ -55,11 +67,21 @@ class DataError(XrayError):
 class ImageError(XrayError):
     """One image cannot be used; the message says which file and why, in one line.
 
+    Attributes:
+        path: the file, as given.
+        reason: why it cannot be used, e.g. ``"no such file"``.
+
     >>> from xraylib import data
     >>> data.read_image("missing.jpeg", 96)
     Traceback (most recent call last):
     xraylib.errors.ImageError: missing.jpeg: no such file
+    >>> ImageError("a: b.png", "empty file (0 bytes)").reason
+    'empty file (0 bytes)'
     """
+
+    def __init__(self, path: object, reason: str):
+        super().__init__(f"{path}: {reason}")
+        self.path, self.reason = str(path), reason
 
 
 class ModelError(XrayError):

@@ -153,6 +153,25 @@ def choose_threshold(
     return float(thresholds[np.argmax(tpr >= target_sensitivity)])
 
 
+def _resample_counts(
+    n_images: int, groups: np.ndarray | pd.Series | None, n_boot: int, seed: int
+) -> np.ndarray:
+    """``(n_boot, n_images)``: how often each image is drawn in each of ``n_boot`` bootstrap
+    resamples. Each resample draws as many units as there are, with replacement — the images,
+    or with ``groups`` whole groups (an image then counts as often as its group is drawn) —
+    all in one call of the seeded generator."""
+    if groups is None:
+        units, n_units = np.arange(n_images), n_images
+    else:
+        units, labels = pd.factorize(np.asarray(groups))
+        n_units = len(labels)
+    rng = np.random.default_rng(seed)
+    draws = rng.integers(0, n_units, size=(n_boot, n_units))
+    offsets = (np.arange(n_boot) * n_units)[:, None]
+    drawn = np.bincount((draws + offsets).ravel(), minlength=n_boot * n_units)
+    return drawn.reshape(n_boot, n_units)[:, units]
+
+
 def bootstrap_ci(
     y_true: np.ndarray,
     p: np.ndarray,
@@ -173,16 +192,7 @@ def bootstrap_ci(
     1.0
     """
     y, p = _as_arrays(y_true, p)
-    if groups is None:
-        units, n_units = np.arange(y.size), y.size
-    else:
-        units, labels = pd.factorize(np.asarray(groups))
-        n_units = len(labels)
-    rng = np.random.default_rng(seed)
-    draws = rng.integers(0, n_units, size=(n_boot, n_units))
-    offsets = (np.arange(n_boot) * n_units)[:, None]
-    drawn = np.bincount((draws + offsets).ravel(), minlength=n_boot * n_units)
-    weights = drawn.reshape(n_boot, n_units)[:, units]  # each image counts as often as its unit
+    weights = _resample_counts(y.size, groups, n_boot, seed)
     scores = _scores(y, p, weights.astype(float), threshold)
     estimate = compute_metrics(y, p, threshold)
     rows = {}
@@ -254,27 +264,25 @@ def calibrated(p: np.ndarray, scale: float, bias: float) -> np.ndarray:
 
 def fit_calibration(y_true: np.ndarray, p: np.ndarray) -> tuple[float, float]:
     """``(scale, bias)`` of Platt scaling (Platt 1999): the logistic regression of the labels
-    on the log-odds of ``p`` that minimises the log-loss. Two numbers, so the ranking of the
-    images — and every ROC AUC — is unchanged; the probabilities become as confident as the
-    labels justify, at the pneumonia rate of the labels they are fitted on.
+    on the log-odds of ``p`` that minimises the log-loss (scikit-learn's
+    ``LogisticRegression`` without a penalty, fitted to convergence). Two numbers, so the
+    ranking of the images — and every ROC AUC — is unchanged; the probabilities become as
+    confident as the labels justify, at the pneumonia rate of the labels they are fitted on.
 
     Fit it on predictions whose confidence should hold under a shift — the stress
-    validation's pooled predictions — not only on the clean validation images.
+    validation's pooled predictions — not only on the clean validation images. (The
+    committed final model keeps the calibration it was fitted with, by a Nelder–Mead search
+    of the same log-loss in earlier versions.)
 
     >>> scale, bias = fit_calibration([0, 1, 1, 0, 1], [0.001, 0.999, 0.3, 0.6, 0.9])
     >>> 0 < scale < 1
     True
     """
-    from scipy.optimize import minimize
+    from sklearn.linear_model import LogisticRegression
 
     y, p = _as_arrays(y_true, p)
-    z = logit(p)
-
-    def loss(params: np.ndarray) -> float:
-        return float(_log_loss_terms(y, 1 / (1 + np.exp(-(params[0] * z + params[1])))).mean())
-
-    found = minimize(loss, x0=np.array([1.0, 0.0]), method="Nelder-Mead")
-    return float(found.x[0]), float(found.x[1])
+    fitted = LogisticRegression(C=np.inf, tol=1e-10, max_iter=1000).fit(logit(p)[:, None], y)
+    return float(fitted.coef_[0, 0]), float(fitted.intercept_[0])
 
 
 def calibration_report(
@@ -284,7 +292,9 @@ def calibration_report(
     trained and after Platt scaling with ``calibration`` (``scale, bias``), on clean images
     (``p_stress["none"]``) and pooled over the perturbed ones (the other entries).
 
-    >>> evaluate.calibration_report(splits.y_val, p_stress, (0.5, 0.3))  # doctest: +SKIP
+    Example::
+
+        evaluate.calibration_report(splits.y_val, p_stress, (0.5, 0.3))
     """
     y = np.asarray(y_val).astype(int).ravel()
     perturbed = [p for name, p in p_stress.items() if name != "none"]
@@ -334,19 +344,19 @@ def threshold_spread(
     the validation set (resampling ``groups``, e.g. patients, when given).
 
     Their spread shows how much the chosen threshold owes to which children happen to be in
-    validation: on a saturated validation set a handful of pneumonias decide it.
+    validation: on a saturated validation set a handful of pneumonias decide it. The
+    resamples are :func:`bootstrap_ci`'s (same ``seed``, same draws); a resample without both
+    classes is left out.
 
-    >>> spread = evaluate.threshold_spread(y_val, p_val, 0.97, groups=patients)  # doctest: +SKIP
-    >>> np.quantile(spread, [0.025, 0.975])  # doctest: +SKIP
+    Example::
+
+        spread = evaluate.threshold_spread(y_val, p_val, 0.97, groups=patients)
+        np.quantile(spread, [0.025, 0.975])
     """
     y, p = _as_arrays(y_val, p_val)
-    units = np.arange(y.size) if groups is None else pd.factorize(np.asarray(groups))[0]
-    n_units = int(units.max()) + 1
-    members = [np.flatnonzero(units == u) for u in range(n_units)]
-    rng = np.random.default_rng(seed)
     thresholds = []
-    for _ in range(n_boot):
-        rows = np.concatenate([members[u] for u in rng.integers(0, n_units, n_units)])
+    for counts in _resample_counts(y.size, groups, n_boot, seed):  # the resamples of bootstrap_ci
+        rows = np.repeat(np.arange(y.size), counts)
         if np.unique(y[rows]).size == 2:
             thresholds.append(choose_threshold(y[rows], p[rows], target_sensitivity))
     return np.asarray(thresholds)
@@ -477,8 +487,10 @@ def stress_test(
     perturbation (index ``perturbation``) with every metric of :func:`compute_metrics`; the
     row ``"none"`` is plain validation. Summarise it with :func:`stress_summary`.
 
-    >>> table = evaluate.stress_test(lambda x: model.predict(x, verbose=0).ravel(),
-    ...                              splits.x_val, splits.y_val)  # doctest: +SKIP
+    Example::
+
+        table = evaluate.stress_test(lambda x: model.predict(x, verbose=0).ravel(),
+                                     splits.x_val, splits.y_val)
     """
     rows = {
         name: compute_metrics(y_val, p, threshold)

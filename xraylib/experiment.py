@@ -4,9 +4,10 @@ Notebooks 02–05 each run several experiments that differ in one decision. :fun
 same steps every time — seeded training with a :class:`~xraylib.train.Recipe`, validation
 predictions, the stress validation (:func:`xraylib.evaluate.stress_test`), a row in
 ``data/results/metrics.csv`` and the stress table in ``data/results/stress.csv``, the history
-in ``data/results/history/``, optionally the saved model — so the notebooks only state the
-decision being tested. A :class:`Design` carries everything that defines one CNN iteration
-(its layers and its recipe), so a notebook runs a design by name.
+in ``data/results/history/``, optionally the saved model, each kept by the results store
+:mod:`xraylib.results` — so the notebooks only state the decision being tested. A
+:class:`Design` carries everything that defines one CNN iteration (its layers and its recipe),
+so a notebook runs a design by name.
 
 Which validation number picks a model is decided before the runs: the **mean validation
 log-loss under the declared perturbations** (``stress_log_loss``, lower is better), averaged
@@ -20,6 +21,7 @@ chosen design: members are never picked by their scores.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -28,7 +30,7 @@ import keras
 import numpy as np
 import pandas as pd
 
-from xraylib import config, evaluate, models, predict, results, train
+from xraylib import config, evaluate, models, results, train
 from xraylib.data import Splits
 from xraylib.errors import XrayError
 
@@ -41,8 +43,10 @@ class Design:
     """One CNN iteration: the keyword arguments of :func:`xraylib.models.build_cnn`, the
     augmentation (a name of :data:`xraylib.models.AUGMENTATIONS`) and the training recipe.
 
-    >>> design = experiment.DESIGNS["cnn_deeper"]  # doctest: +SKIP
-    >>> model = design.build(96, name="cnn_deeper")  # doctest: +SKIP
+    Example::
+
+        design = experiment.DESIGNS["cnn_deeper"]
+        model = design.build(96, name="cnn_deeper")
     """
 
     layers: dict
@@ -124,8 +128,10 @@ def chosen_policy() -> str:
     the ``policy_NAME`` runs in ``metrics.csv``, the broader policy preferred inside the spread
     (:data:`FINAL_POLICIES`).
 
-    >>> experiment.chosen_policy()  # doctest: +SKIP
-    'acquisition_borders'
+    Example::
+
+        experiment.chosen_policy()
+        # 'acquisition_borders'
     """
     summary = seed_summary(POLICY_RUNS)
     chosen = choose_design(summary, prefer=[f"policy_{p}" for p in FINAL_POLICIES])
@@ -202,11 +208,11 @@ def run(
     later, on validation, by :func:`xraylib.evaluate.choose_threshold`.
     """
     recipe = recipe or train.Recipe()
-    save_path = config.models_dir() / f"{name}.keras" if save else None
+    save_path = results.model_path(name) if save else None
     result = train.fit(
         model, splits, recipe, profile=profile, seed=seed, save_path=save_path, verbose=verbose
     )
-    result.history.to_csv(_history_path(name), index=False)
+    results.save_history(name, result.history)
     judged = judge(
         name,
         result,
@@ -258,16 +264,27 @@ def run_design(
     seed: int | None = None,
     design_name: str | None = None,
     profile: config.Profile = config.DEFAULT_PROFILE,
+    earlier: results.Forgotten | None = None,
 ) -> Experiment:
     """A fresh seeded session, ``design`` built at the splits' image size, and :func:`run`
     with the design's recipe and ``profile``. The row records the ``design``
     (``design_name``, default ``name``) and the ``seed`` (default ``profile.seed``), so runs of
     one design with several seeds can be averaged.
 
-    >>> run = experiment.run_design("cnn_plain", experiment.DESIGNS["cnn_plain"], splits,
-    ...                             notebook="03", profile=profile)  # doctest: +SKIP
+    When ``earlier`` (what :func:`xraylib.results.forget_from` removed) holds a saved run of
+    this name whose design, seed and scale match (:func:`reuse`), that run is put back and
+    nothing is trained.
+
+    Example::
+
+        run = experiment.run_design("cnn_plain", experiment.DESIGNS["cnn_plain"], splits,
+            notebook="03", profile=profile)
     """
     seed = profile.seed if seed is None else seed
+    if earlier is not None:
+        reused = reuse(name, design, splits, seed, design_name or name, earlier)
+        if reused is not None:
+            return reused
     train.new_session(seed)
     model = design.build(splits.image_size, name=name)
     return run(
@@ -291,14 +308,18 @@ def run_seeds(
     seeds: Sequence[int],
     save: bool = True,
     profile: config.Profile = config.DEFAULT_PROFILE,
+    earlier: results.Forgotten | None = None,
 ) -> list[Experiment]:
     """Train ``design`` once per seed number in ``seeds`` (1 is ``profile.seed``, 2 the next
     seed, …), as ``NAME_seed1``, ``NAME_seed2``, …, all recorded under the design ``NAME``.
     Saved by default: the runs of the chosen design become the final ensemble's members, so
-    nothing is trained twice.
+    nothing is trained twice. A run that ``earlier`` holds with the same design, seed and
+    scale is reused instead (:func:`reuse`).
 
-    >>> runs = experiment.run_seeds("policy_exposure", design, splits, "04", [1],
-    ...                             profile=profile)  # doctest: +SKIP
+    Example::
+
+        runs = experiment.run_seeds("policy_exposure", design, splits, "04", [1],
+            profile=profile)
     """
     base = profile.seed
     return [
@@ -311,9 +332,99 @@ def run_seeds(
             seed=base + k - 1,
             design_name=name,
             profile=profile,
+            earlier=earlier,
         )
         for k in seeds
     ]
+
+
+def reuse(
+    name: str,
+    design: Design,
+    splits: Splits,
+    seed: int,
+    design_name: str,
+    earlier: results.Forgotten,
+) -> Experiment | None:
+    """The earlier run ``name`` put back instead of trained again, when it is the same run:
+    ``earlier`` holds its validation row, saved, of design ``design_name`` with this ``seed``,
+    image size, augmentation, recipe (epochs included) and all its epochs run; its model
+    ``data/models/NAME.keras`` and history are there; the model has the layers ``design``
+    builds; and its validation log-loss, recomputed, is the row's (to 1e-4). Then its
+    ``metrics.csv`` and ``stress.csv`` rows are restored (:func:`xraylib.results.restore`)
+    and one line says so. Otherwise ``None`` (it trains).
+
+    Example::
+
+        earlier = results.forget_from("05")
+        experiment.reuse("a_seed1", design, splits, 42, "a", earlier)
+    """
+    row = earlier.row(name)
+    path = results.model_path(name)
+    expected = {
+        "design": design_name,
+        "seed": seed,
+        "image_size": splits.image_size,
+        "augment": design.augment,
+        "recipe": design.recipe.describe(),
+        "epochs_run": design.recipe.epochs,
+        "saved": True,
+    }
+    if (
+        row is None
+        or any(not _same(row.get(k), v) for k, v in expected.items())
+        or not path.is_file()
+        or not results.has_history(name)
+    ):
+        return None
+    model = results.load_model(path)
+    if _architecture(model) != _architecture(design.build(splits.image_size, name=name)):
+        return None
+    p_val = predictor(model)(splits.x_val)
+    if abs(evaluate.compute_metrics(splits.y_val, p_val)["log_loss"] - row.log_loss) > 1e-4:
+        return None
+    row = results.restore(name)
+    stress = earlier.stress[earlier.stress.model == name].drop(columns="model")
+    fit = train.FitResult(
+        model,
+        results.load_history(name),
+        int(row.best_epoch),
+        float(row.seconds),
+        float(row.images_per_s),
+        design.recipe,
+    )
+    print(
+        f"reused committed run {name} ({splits.image_size} px, {design.recipe.epochs} epochs; "
+        f"seed {seed}): validation log-loss {row.log_loss:.4f}, ROC AUC {row.roc_auc:.4f} · "
+        f"stress log-loss {row.stress_log_loss:.4f}"
+    )
+    return Experiment(name, fit, p_val, stress.set_index("perturbation"), row)
+
+
+def _same(found: object, expected: object) -> bool:
+    """Whether a value read back from ``metrics.csv`` is ``expected`` (numbers as numbers)."""
+    if isinstance(expected, bool) or isinstance(found, bool):
+        return str(found).lower() == str(expected).lower()
+    if isinstance(expected, int | float):
+        try:
+            return float(found) == float(expected)  # type: ignore[arg-type]
+        except (TypeError, ValueError):
+            return False
+    return found == expected
+
+
+def _architecture(model: keras.Model) -> str:
+    """The layers of ``model`` and their settings, without layer names: two models with the
+    same text are the same network (weights aside)."""
+
+    def unnamed(value: object) -> object:
+        if isinstance(value, dict):
+            return {k: unnamed(v) for k, v in value.items() if k != "name"}
+        if isinstance(value, list | tuple):
+            return [unnamed(v) for v in value]
+        return value
+
+    return json.dumps([unnamed(layer.get_config()) for layer in model.layers], default=str)
 
 
 def select(query: str) -> pd.Series:
@@ -321,7 +432,9 @@ def select(query: str) -> pd.Series:
     lowest seed-mean :data:`SELECTION_METRIC` (its first row, the metric replaced by the mean;
     see :func:`xraylib.results.best_candidate`).
 
-    >>> experiment.select("notebook == '03'").model  # doctest: +SKIP
+    Example::
+
+        experiment.select("notebook == '03'").model
     """
     return results.best_candidate(
         f"split == 'val' and ({query})", by=SELECTION_METRIC, ascending=True
@@ -333,7 +446,9 @@ def seed_summary(query: str) -> pd.DataFrame:
     standard deviation, lowest and highest :data:`SELECTION_METRIC`, beside the seed means of
     the other validation numbers; best (lowest mean) first.
 
-    >>> experiment.seed_summary("design.str.startswith('final_')")  # doctest: +SKIP
+    Example::
+
+        experiment.seed_summary("design.str.startswith('final_')")
     """
     rows = results.load_metrics().query(f"split == 'val' and ({query})")
     if rows.empty:
@@ -356,8 +471,10 @@ def choose_design(summary: pd.DataFrame, prefer: Sequence[str]) -> str:
 
     ``summary`` is a :func:`seed_summary` table; ``prefer`` must list all its designs.
 
-    >>> experiment.choose_design(summary, prefer=["broad", "mild"])  # doctest: +SKIP
-    'broad'
+    Example::
+
+        experiment.choose_design(summary, prefer=["broad", "mild"])
+        # 'broad'
     """
     missing = set(summary.index) - set(prefer)
     if missing:
@@ -389,18 +506,38 @@ def ensemble_of(
     notebook: str,
     name: str = "final_ensemble",
     seed: int = config.DEFAULT_SEED,
+    earlier: results.Forgotten | None = None,
 ) -> Experiment:
     """The ensemble of the saved models ``names`` (``data/models/NAME.keras``; their
     probabilities averaged), judged and recorded as ``name`` like any model (bootstrap
     intervals drawn with ``seed``; a notebook passes ``profile.seed``), and saved.
     Which runs are members is decided by the design, never by their scores.
 
-    >>> names = experiment.members_of("policy_exposure")  # doctest: +SKIP
-    >>> final = experiment.ensemble_of(names, splits, notebook="05")  # doctest: +SKIP
+    When ``earlier`` holds a saved run ``name`` and ``data/models/NAME.keras`` has exactly
+    these members' weights, that file and its rows are kept (one line says so): the same
+    ensemble, not saved again.
+
+    Example::
+
+        names = experiment.members_of("policy_exposure")
+        final = experiment.ensemble_of(names, splits, notebook="05", seed=profile.seed)
     """
-    members = [predict.load_model(config.models_dir() / f"{n}.keras") for n in names]
+    members = [results.load_model(results.model_path(n)) for n in names]
     rows = results.load_metrics().query("split == 'val' and model in @names")
     model = models.ensemble(members, name=name)
+    path = results.model_path(name)
+    if earlier is not None and earlier.row(name) is not None and path.is_file():
+        kept = results.load_model(path)
+        if models.members_digest(kept) == models.members_digest(model):
+            row = results.restore(name)
+            stress = earlier.stress[earlier.stress.model == name].drop(columns="model")
+            fit = train.FitResult(kept, pd.DataFrame(), 0, float(row.seconds), 0.0, train.Recipe())
+            print(
+                f"reused committed ensemble {name} ({len(members)} members, the same weights): "
+                f"stress log-loss {row.stress_log_loss:.4f}"
+            )
+            p_val = predictor(kept)(splits.x_val)
+            return Experiment(name, fit, p_val, stress.set_index("perturbation"), row)
     recipe = train.Recipe(class_weight=_or_none(rows.class_weight.iloc[0]))
     fit = train.FitResult(model, pd.DataFrame(), 0, float(rows.seconds.sum()), 0.0, recipe)
     extra = {
@@ -442,7 +579,7 @@ def against_members(ensemble: str, names: Sequence[str]) -> pd.DataFrame:
 def keep(experiment: Experiment) -> Path:
     """Save the experiment's model as the candidate ``data/models/NAME.keras`` and mark its
     validation row ``saved`` (what notebook 06 chooses from). Returns the path."""
-    path = train.save_model(experiment.model, config.models_dir() / f"{experiment.name}.keras")
+    path = results.save_model(experiment.model, results.model_path(experiment.name))
     results.update_row(experiment.name, "val", saved=True)
     return path
 
@@ -460,7 +597,7 @@ def judge(
     and so does a notebook for a model it built from others (an ensemble)."""
     p_val = predictor(fit.model)(splits.x_val)
     stress = stress_of(fit.model, splits)
-    save_stress(name, stress)
+    results.save_stress(name, stress)
     row = results.save_metrics(
         name,
         "val",
@@ -479,41 +616,6 @@ def stress_of(model: keras.Model, splits: Splits) -> pd.DataFrame:
     perturbed rows (:func:`xraylib.evaluate.stress_summary`). The keras-tuner search judges
     its trials with it too."""
     return evaluate.stress_test(predictor(model), splits.x_val, splits.y_val)
-
-
-def save_stress(name: str, table: pd.DataFrame) -> Path:
-    """Replace the rows of model ``name`` in ``data/results/stress.csv`` by ``table``."""
-    path = config.results_dir() / results.STRESS_FILE
-    new = table.reset_index().assign(model=name)
-    if path.exists():
-        old = pd.read_csv(path)
-        new = pd.concat([old[old.model != name], new], ignore_index=True)
-    return results.write_csv(new, path)
-
-
-def load_stress(names: list[str] | None = None) -> pd.DataFrame:
-    """The stress-validation rows of ``names`` (all models when None), in that order."""
-    path = config.results_dir() / results.STRESS_FILE
-    if not path.exists():
-        raise XrayError(f"{path}: no stress validation yet; run notebook 03 first")
-    table = pd.read_csv(path)
-    if names is None:
-        return table
-    return pd.concat([table[table.model == n] for n in names], ignore_index=True)
-
-
-def _history_path(name: str) -> Path:
-    folder = config.results_dir() / "history"
-    folder.mkdir(exist_ok=True)
-    return folder / f"{name}.csv"
-
-
-def load_history(name: str) -> pd.DataFrame:
-    """The training history of an earlier :func:`run` (``data/results/history/NAME.csv``)."""
-    path = _history_path(name)
-    if not path.exists():
-        raise XrayError(f"{path}: no history for model {name!r}; run its notebook first")
-    return pd.read_csv(path)
 
 
 COMPARED = [

@@ -5,8 +5,10 @@ the average gradient of the class score with respect to it, sums the maps, keeps
 part and scales it to the image. The class score here is the *logit* of PNEUMONIA (the input
 of the final sigmoid), whose gradient does not vanish when the model is very sure.
 
->>> heat = grad_cam(model, x_test[:8])           # doctest: +SKIP
->>> plots.plot_gradcam(x_test[:8], heat)          # doctest: +SKIP
+Example::
+
+    heat = grad_cam(model, x_test[:8])
+    plots.plot_gradcam(x_test[:8], heat)
 """
 
 from __future__ import annotations
@@ -47,9 +49,11 @@ def grad_cam(
     An image with no positive evidence gets a map of zeros. For an
     :func:`~xraylib.models.ensemble` the map is the mean of its members' maps.
 
-    >>> heat = explain.grad_cam(model, splits.x_val[:8])  # doctest: +SKIP
-    >>> heat.shape  # doctest: +SKIP
-    (8, 96, 96)
+    Example::
+
+        heat = explain.grad_cam(model, splits.x_val[:8])
+        heat.shape
+        # (8, 96, 96)
     """
     members = models.ensemble_members(model)
     if members != [model]:

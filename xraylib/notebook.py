@@ -29,7 +29,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from xraylib import config
+from xraylib import config, results
 from xraylib.errors import XrayError
 
 MIN_VERSIONS = {"tensorflow": "2.16", "keras": "3.8", "sklearn": "1.4"}
@@ -62,12 +62,30 @@ STARTUP_NOISE = re.compile(
 )
 
 
-def _version_tuple(text: str) -> tuple[int, ...]:
-    return tuple(int(p) for p in text.split(".")[:2] if p.isdigit())
+def check_versions(found: dict[str, str]) -> None:
+    """Raise :class:`~xraylib.errors.XrayError` (one line) when one of ``found`` (installed
+    versions by :data:`MIN_VERSIONS` name) is older than its minimum there (Python's own
+    minimum, 3.11, is the package's ``requires-python``). Release numbers are compared
+    (``packaging.version``), so a pre-release of a minimum version (``2.16.0rc1``) passes.
+
+    >>> notebook.check_versions({"tensorflow": "2.21.0", "keras": "3.15.1", "sklearn": "1.9"})
+    >>> notebook.check_versions({"tensorflow": "2.21.0", "keras": "3.7.0", "sklearn": "1.9"})
+    Traceback (most recent call last):
+    xraylib.errors.XrayError: keras 3.7.0 is older than 3.8: run `make setup`
+    """
+    from packaging.version import Version
+
+    for name, minimum in MIN_VERSIONS.items():
+        if Version(found[name]).release < Version(minimum).release:
+            raise XrayError(f"{name} {found[name]} is older than {minimum}: run `make setup`")
 
 
-def setup(seed: int | None = None, quiet: bool = False) -> config.Profile:
-    """Check versions, seed Python/NumPy/Keras, set the plot style; print the run's settings.
+def setup(
+    seed: int | None = None, quiet: bool = False, notebook: str | None = None
+) -> config.Profile:
+    """Check versions, seed Python/NumPy/Keras, set the plot style; print the run's settings,
+    first, for a ``notebook`` of the series (e.g. ``"04"``), its reading and run time
+    (:func:`time_line`).
 
     Inside a Jupyter kernel, figures are shown inline even when the kernel inherited a
     non-inline ``MPLBACKEND`` (such as ``Agg``). When :data:`LOCK_FILE` exists and a key
@@ -75,9 +93,11 @@ def setup(seed: int | None = None, quiet: bool = False) -> config.Profile:
     when ``quiet``. Returns the run's settings (:func:`xraylib.config.profile`, with ``seed``
     when given) for the notebook to pass on.
 
-    >>> profile = xraylib.setup()  # doctest: +SKIP
-    >>> splits = data.load_splits(profile=profile)  # doctest: +SKIP
-    >>> model = models.build_cnn(profile.image_size)  # doctest: +SKIP
+    Example::
+
+        profile = xraylib.setup(notebook="04")
+        splits = data.load_splits(profile=profile)
+        model = models.build_cnn(profile.image_size)
     """
     import keras
     import sklearn
@@ -85,16 +105,9 @@ def setup(seed: int | None = None, quiet: bool = False) -> config.Profile:
 
     from xraylib import plots
 
-    assert sys.version_info >= (3, 11), "xraylib needs Python 3.11 or newer"
-    found = {
-        "tensorflow": tf.__version__,
-        "keras": keras.__version__,
-        "sklearn": sklearn.__version__,
-    }
-    for name, minimum in MIN_VERSIONS.items():
-        assert _version_tuple(found[name]) >= _version_tuple(minimum), (
-            f"{name} {found[name]} is older than {minimum}: run `make setup`"
-        )
+    check_versions(
+        {"tensorflow": tf.__version__, "keras": keras.__version__, "sklearn": sklearn.__version__}
+    )
     tf.get_logger().setLevel("ERROR")
     profile = config.profile()
     if seed is not None:
@@ -105,6 +118,8 @@ def setup(seed: int | None = None, quiet: bool = False) -> config.Profile:
     pd.set_option("display.precision", 4)  # tables show 4 decimals, not 16
     pd.set_option("display.max_colwidth", 120)  # long model names are not cut
     if not quiet:
+        if notebook is not None:
+            print(time_line(notebook))
         print(
             f"python {platform.python_version()} · tensorflow {tf.__version__} · "
             f"keras {keras.__version__} · scikit-learn {sklearn.__version__}"
@@ -130,8 +145,10 @@ def locked_versions(path: Path = LOCK_FILE) -> dict[str, str]:
     """The pinned version of every package of a ``requirements.lock`` (``name==version``
     lines) whose environment marker holds on this machine, by normalised name.
 
-    >>> notebook.locked_versions()["keras"]  # doctest: +SKIP
-    '3.15.1'
+    Example::
+
+        notebook.locked_versions()["keras"]
+        # '3.15.1'
     """
     from packaging.requirements import Requirement
     from packaging.utils import canonicalize_name
@@ -152,8 +169,10 @@ def version_drift(pins: dict[str, str]) -> list[str]:
     """``"NAME INSTALLED (lock PINNED)"`` for every one of :data:`KEY_PACKAGES` that ``pins``
     holds and whose installed version is another one (or ``absent``).
 
-    >>> notebook.version_drift({"keras": "3.0.0"})  # doctest: +SKIP
-    ['keras 3.15.1 (lock 3.0.0)']
+    Example::
+
+        notebook.version_drift({"keras": "3.0.0"})
+        # ['keras 3.15.1 (lock 3.0.0)']
     """
     from importlib import metadata
 
@@ -286,6 +305,8 @@ def execute(notebooks: Sequence[Path] | None = None, timeout: int = 3600) -> pd.
     from nbclient import NotebookClient
     from nbclient.exceptions import CellExecutionError
 
+    from xraylib import results
+
     kernel_env = {k: v for k, v in os.environ.items() if k != "MPLBACKEND"}
     profile = config.profile()  # the kernels read the same variables in their setup cell
     done = pd.DataFrame()
@@ -307,7 +328,7 @@ def execute(notebooks: Sequence[Path] | None = None, timeout: int = 3600) -> pd.
         seconds = time.perf_counter() - start
         nbformat.write(without_startup_noise(book), path)
         print(f"  done in {seconds / 60:.1f} min", flush=True)
-        done = _record_runtime(
+        done = results.record_runtime(
             {
                 "notebook": path.stem,
                 "profile": profile.name,
@@ -323,8 +344,10 @@ def machine() -> str:
     """The machine a notebook ran on, for ``runtime.csv``: CPU model, cores and the widest
     vector extension (training speed differs up to threefold between machines).
 
-    >>> notebook.machine()  # doctest: +SKIP
-    'AMD EPYC, 2 cores, AVX-512'
+    Example::
+
+        notebook.machine()
+        # 'AMD EPYC, 2 cores, AVX-512'
     """
     model, flags = platform.machine(), ""
     cpuinfo = Path("/proc/cpuinfo")
@@ -339,13 +362,53 @@ def machine() -> str:
     return ", ".join(part for part in (model, f"{os.cpu_count()} cores", vector) if part)
 
 
-def _record_runtime(row: dict) -> pd.DataFrame:
-    """Replace (or add) ``row`` in ``runtime.csv`` by notebook name; return the table."""
-    table = config.results_dir() / "runtime.csv"
-    done = pd.DataFrame([row])
-    if table.exists():
-        earlier = pd.read_csv(table)
-        done = pd.concat([earlier[earlier.notebook != row["notebook"]], done])
-    done = done.sort_values("notebook").reset_index(drop=True)
-    done.to_csv(table, index=False)
-    return done
+#: Reading speed of the prose, for a notebook's reading time (:func:`reading_minutes`).
+WORDS_PER_MINUTE = 200
+#: What is not read as words in a markdown cell: link targets, HTML tags, code spans.
+_NOT_READ = re.compile(r"\]\([^)]*\)|<[^>]+>|`[^`]*`")
+_WORD = re.compile(r"[^\W_](?:[\w'’.-]*\w)?")
+
+
+def prose_words(book: dict) -> int:
+    """Words of the markdown cells of ``book`` (a notebook), link targets, HTML tags and code
+    spans left out.
+
+    >>> notebook.prose_words({"cells": [{"cell_type": "markdown", "source": "Read [this](a/b)."}]})
+    2
+    """
+    cells = (cell["source"] for cell in book["cells"] if cell["cell_type"] == "markdown")
+    return sum(len(_WORD.findall(_NOT_READ.sub(" ", "".join(source)))) for source in cells)
+
+
+def reading_minutes(book: dict) -> int:
+    """Minutes to read ``book``'s prose at :data:`WORDS_PER_MINUTE` (at least 1)."""
+    return max(1, round(prose_words(book) / WORDS_PER_MINUTE))
+
+
+def time_line(name: str, runtimes: pd.DataFrame | None = None) -> str:
+    """The header line of notebook ``name`` (e.g. ``"04"`` or ``"04_augmentation"``): its reading
+    time (:func:`reading_minutes`) and the wall time of its last full-profile run with the machine
+    that made it, from the committed ``runtime.csv`` (:func:`xraylib.results.committed_runtime`,
+    written by :func:`execute`) unless ``runtimes`` is given.
+
+    Example::
+
+        notebook.time_line("04")
+        # 'Reading time about 7 min · full-profile run 26.2 min on AMD EPYC, … (runtime.csv)'
+    """
+    import nbformat
+
+    found = [path for path in series() if path.stem == name or path.stem.split("_")[0] == name]
+    if not found:
+        raise XrayError(f"no notebook {name!r} in {_shown(config.NOTEBOOKS_DIR)}")
+    path = found[0]
+    line = f"Reading time about {reading_minutes(nbformat.read(path, as_version=4))} min"
+    table = results.committed_runtime() if runtimes is None else runtimes
+    rows = table[(table["notebook"] == path.stem) & (table.get("profile") == "full")]
+    if rows.empty:
+        return f"{line} · no full-profile run recorded yet ({results.RUNTIME_FILE})"
+    row = rows.iloc[-1]
+    return (
+        f"{line} · full-profile run {row.seconds / 60:.1f} min on {row.machine} "
+        f"({results.RUNTIME_FILE})"
+    )

@@ -16,8 +16,10 @@ measurement needs no download. Each kind is fixed here, before any number is see
 by each check; for the validation images themselves that share is the false-flag rate, with
 out-of-fold distances for the out-of-distribution check (:func:`xraylib.quality.fit_gate`).
 
->>> kinds = ood.make_set(val_paths, image_size=128)  # doctest: +SKIP
->>> table = ood.measure(gate, model, kinds, splits.x_val)  # doctest: +SKIP
+Example::
+
+    kinds = ood.make_set(val_paths, image_size=128)
+    table = ood.measure(gate, model, kinds, splits.x_val)
 """
 
 from __future__ import annotations
@@ -65,8 +67,10 @@ def make_set(
     (validation images) and prepared for a model of ``image_size`` px; the random choices
     drawn with ``seed`` (default 42; a notebook passes ``profile.seed``).
 
-    >>> val_paths = splits.frame.loc[splits.frame.subset == "val", "path"]  # doctest: +SKIP
-    >>> kinds = ood.make_set(val_paths, image_size=128, per_kind=200)  # doctest: +SKIP
+    Example::
+
+        val_paths = splits.frame.loc[splits.frame.subset == "val", "path"]
+        kinds = ood.make_set(val_paths, image_size=128, per_kind=200)
     """
     import matplotlib
 
@@ -134,7 +138,9 @@ def measure(
     (``gate.reference_scores``) for the out-of-distribution check. Columns: ``kind``,
     ``images``, ``flagged``, one per code of :data:`xraylib.quality.CODES`, ``target``.
 
-    >>> ood.measure(gate, model, kinds, splits.x_val)  # doctest: +SKIP
+    Example::
+
+        ood.measure(gate, model, kinds, splits.x_val)
     """
     if len(gate.reference_scores) != len(x_val):
         raise ValueError(

@@ -5,13 +5,14 @@ Each ``plot_*`` function takes data, returns the matplotlib ``Figure`` and, give
 ``whitegrid``, ``notebook`` context) is applied inside each function, so importing this module
 changes nothing; :func:`set_style` makes it the default for a notebook's own figures too.
 
->>> plots.plot_learning_curves(result.history, result.best_epoch,
-...                             save="02_dense_curves")  # doctest: +SKIP
+Example::
+
+    plots.plot_learning_curves(result.history, result.best_epoch,
+                                save="02_dense_curves")
 """
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -24,10 +25,9 @@ from matplotlib import colors as mcolors
 from matplotlib import ticker
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
-from scipy.stats import spearmanr
 from sklearn.metrics import precision_recall_curve, roc_curve
 
-from xraylib import config, evaluate
+from xraylib import analysis, config, evaluate
 
 STYLE = {"style": "whitegrid", "context": "notebook", "palette": "deep"}
 #: One colour per class, the same in every figure.
@@ -39,7 +39,9 @@ SPLIT_ORDER = ("train", "val", "test")
 def set_style() -> None:
     """Make the project style the default for every later figure (used by ``setup()``).
 
-    >>> plots.set_style()  # doctest: +SKIP
+    Example::
+
+        plots.set_style()
     """
     sns.set_theme(**STYLE)
 
@@ -53,9 +55,11 @@ def _styled() -> Iterator[None]:
 def save_fig(fig: Figure, name: str) -> Path:
     """Write ``fig`` to ``images/NAME.png`` (150 dpi, tight bounding box); return the path.
 
-    >>> fig = plots.plot_confusion(cm)  # doctest: +SKIP
-    >>> plots.save_fig(fig, "06_confusion_final")  # doctest: +SKIP
-    PosixPath('.../images/06_confusion_final.png')
+    Example::
+
+        fig = plots.plot_confusion(cm)
+        plots.save_fig(fig, "06_confusion_final")
+        # PosixPath('.../images/06_confusion_final.png')
     """
     path = config.images_dir() / f"{name}.png"
     fig.savefig(path, dpi=150, bbox_inches="tight")
@@ -98,9 +102,11 @@ def plot_class_counts(frame: pd.DataFrame, by: str = "split", save: str | None =
     ``by`` names the column that holds the split (``"split"``: the official folders;
     ``"subset"``: train/val/test after the grouped validation split).
 
-    >>> found = data.load_scan()  # doctest: +SKIP
-    >>> fig = plots.plot_class_counts(found.frame, save="01_class_counts")  # doctest: +SKIP
-    >>> fig = plots.plot_class_counts(splits.frame, by="subset")  # doctest: +SKIP
+    Example::
+
+        found = data.load_scan()
+        fig = plots.plot_class_counts(found.frame, save="01_class_counts")
+        fig = plots.plot_class_counts(splits.frame, by="subset")
     """
     counts = pd.crosstab(frame[by], frame["label"]).reindex(
         columns=list(config.CLASS_NAMES), fill_value=0
@@ -143,8 +149,10 @@ def plot_image_grid(
     ``value_range`` maps pixel values to black and white (``(0, 255)`` shows true brightness,
     so brightness changes stay visible); ``None`` stretches each image to its own range.
 
-    >>> labels = ["PNEUMONIA" if y else "NORMAL" for y in splits.y_train[:12]]  # doctest: +SKIP
-    >>> fig = plots.plot_image_grid(splits.x_train[:12], titles=labels)  # doctest: +SKIP
+    Example::
+
+        labels = ["PNEUMONIA" if y else "NORMAL" for y in splits.y_train[:12]]
+        fig = plots.plot_image_grid(splits.x_train[:12], titles=labels)
     """
     images = np.asarray(images)
     n = len(images)
@@ -171,8 +179,10 @@ def plot_mean_difference(
     difference, second minus first, on a diverging colour map centred at 0 (red: brighter in
     the second class, blue: darker), with a colour bar in grey levels.
 
-    >>> means = [images[labels == c].mean(axis=0) for c in config.CLASS_NAMES]  # doctest: +SKIP
-    >>> fig = plots.plot_mean_difference(means, save="01_mean_images")  # doctest: +SKIP
+    Example::
+
+        means = [images[labels == c].mean(axis=0) for c in config.CLASS_NAMES]
+        fig = plots.plot_mean_difference(means, save="01_mean_images")
     """
     first, second = (np.asarray(m, float).squeeze() for m in means)
     difference = second - first
@@ -202,8 +212,10 @@ def plot_size_distribution(
     no spread to draw: the figure says so (``all N images are W×H``) instead of showing one
     lonely dot.
 
-    >>> frame = data.load_scan().frame  # doctest: +SKIP
-    >>> fig = plots.plot_size_distribution(frame.width, frame.height)  # doctest: +SKIP
+    Example::
+
+        frame = data.load_scan().frame
+        fig = plots.plot_size_distribution(frame.width, frame.height)
     """
     width, height = np.asarray(widths, float), np.asarray(heights, float)
     sizes = set(zip(width.tolist(), height.tolist(), strict=True))
@@ -232,8 +244,10 @@ def plot_patients_per_class(frame: pd.DataFrame, save: str | None = None) -> Fig
     """Patients per class (left) and images per patient (right): why validation must be
     split by patient, not by image.
 
-    >>> pool = splits.frame[splits.frame.subset != "test"]  # doctest: +SKIP
-    >>> fig = plots.plot_patients_per_class(pool, save="01_patients_per_class")  # doctest: +SKIP
+    Example::
+
+        pool = splits.frame[splits.frame.subset != "test"]
+        fig = plots.plot_patients_per_class(pool, save="01_patients_per_class")
     """
     per_patient = frame.groupby(["label", "patient_id"]).size().rename("images").reset_index()
     patients = per_patient["label"].value_counts().reindex(list(config.CLASS_NAMES), fill_value=0)
@@ -276,8 +290,10 @@ def plot_learning_curves(
     """Loss, accuracy and ROC AUC per epoch, training against validation, with the epoch whose
     weights the model keeps marked.
 
-    >>> result = train.fit(model, splits)  # doctest: +SKIP
-    >>> fig = plots.plot_learning_curves(result.history, result.best_epoch)  # doctest: +SKIP
+    Example::
+
+        result = train.fit(model, splits)
+        fig = plots.plot_learning_curves(result.history, result.best_epoch)
     """
     with _styled():
         fig, axes = plt.subplots(1, len(CURVES), figsize=(4.2 * len(CURVES), 3.6))
@@ -297,8 +313,10 @@ def plot_learning_curves_compare(
     """Several trainings side by side: validation log-loss (left) and the overfitting gap,
     validation loss minus training loss (right; growing means memorising).
 
-    >>> histories = {"dense": dense_result.history, "cnn": cnn_result.history}  # doctest: +SKIP
-    >>> fig = plots.plot_learning_curves_compare(histories)  # doctest: +SKIP
+    Example::
+
+        histories = {"dense": dense_result.history, "cnn": cnn_result.history}
+        fig = plots.plot_learning_curves_compare(histories)
     """
     with _styled():
         fig, (left, right) = plt.subplots(1, 2, figsize=(12, 4))
@@ -325,8 +343,10 @@ def plot_confusion(
 ) -> Figure:
     """A 2×2 confusion matrix as counts (left) and as rates of each true class (right).
 
-    >>> cm = evaluate.confusion(splits.y_val, p_val, threshold=0.5)  # doctest: +SKIP
-    >>> fig = plots.plot_confusion(cm, title="cnn · validation")  # doctest: +SKIP
+    Example::
+
+        cm = evaluate.confusion(splits.y_val, p_val, threshold=0.5)
+        fig = plots.plot_confusion(cm, title="cnn · validation")
     """
     cm = np.asarray(cm)
     rates = cm / np.maximum(cm.sum(axis=1, keepdims=True), 1)
@@ -361,9 +381,11 @@ def plot_roc_pr(
     """ROC curve (left) and precision-recall curve (right) of one model or several (a mapping
     of name → probabilities), each with its operating point at ``threshold`` marked.
 
-    >>> p_val = model.predict(splits.x_val).ravel()  # doctest: +SKIP
-    >>> fig = plots.plot_roc_pr(splits.y_val, p_val, threshold=0.5)  # doctest: +SKIP
-    >>> fig = plots.plot_roc_pr(y_test, {"plain": p_test, "AdaBN": p_adapted})  # doctest: +SKIP
+    Example::
+
+        p_val = model.predict(splits.x_val).ravel()
+        fig = plots.plot_roc_pr(splits.y_val, p_val, threshold=0.5)
+        fig = plots.plot_roc_pr(y_test, {"plain": p_test, "AdaBN": p_adapted})
     """
     y = np.asarray(y)
     with _styled():
@@ -425,8 +447,10 @@ def plot_threshold_tradeoff(
 ) -> Figure:
     """Sensitivity and specificity as the threshold moves, with the chosen one marked.
 
-    >>> threshold = evaluate.choose_threshold(splits.y_val, p_val)  # doctest: +SKIP
-    >>> fig = plots.plot_threshold_tradeoff(splits.y_val, p_val, threshold)  # doctest: +SKIP
+    Example::
+
+        threshold = evaluate.choose_threshold(splits.y_val, p_val)
+        fig = plots.plot_threshold_tradeoff(splits.y_val, p_val, threshold)
     """
     fpr, tpr, thresholds = roc_curve(y, p, drop_intermediate=False)
     keep = np.isfinite(thresholds)
@@ -459,9 +483,11 @@ def plot_calibration(
     and its vertical bar the 95% (Wilson) interval of the observed share, so a point that
     rests on a dozen images is seen to say little.
 
-    >>> fig = plots.plot_calibration(splits.y_val, p_val, bins=10)  # doctest: +SKIP
-    >>> curves = {"plain": p_test, "AdaBN": p_adapted}  # doctest: +SKIP
-    >>> fig = plots.plot_calibration(y_test, curves)  # doctest: +SKIP
+    Example::
+
+        fig = plots.plot_calibration(splits.y_val, p_val, bins=10)
+        curves = {"plain": p_test, "AdaBN": p_adapted}
+        fig = plots.plot_calibration(y_test, curves)
     """
     curves = _as_curves(p)
     #: where each curve writes its counts (points of offset): above, below, right
@@ -545,8 +571,10 @@ def plot_model_comparison(
     ``split``, best at the top, with the 95% bootstrap interval when the table has one and
     each value written past the end of its interval.
 
-    >>> table = results.load_metrics()  # doctest: +SKIP
-    >>> fig = plots.plot_model_comparison(table, metric="stress_log_loss")  # doctest: +SKIP
+    Example::
+
+        table = results.load_metrics()
+        fig = plots.plot_model_comparison(table, metric="stress_log_loss")
     """
     lower = metric in LOWER_IS_BETTER
     rows = metrics_df[metrics_df["split"] == split].sort_values(metric, ascending=not lower)
@@ -590,9 +618,11 @@ def plot_seed_spread(
     :func:`xraylib.results.load_metrics` with a ``by`` column naming the design; two designs
     whose lines overlap are not told apart by these seeds.
 
-    >>> rows = results.load_metrics().query("split == 'val' and notebook == '05'")  # doctest: +SKIP
-    >>> fig = plots.plot_seed_spread(rows)  # doctest: +SKIP
-    >>> fig = plots.plot_seed_spread(rows, "stress_log_loss")  # doctest: +SKIP
+    Example::
+
+        rows = results.load_metrics().query("split == 'val' and notebook == '05'")
+        fig = plots.plot_seed_spread(rows)
+        fig = plots.plot_seed_spread(rows, "stress_log_loss")
     """
     metrics = (metrics,) if isinstance(metrics, str) else tuple(metrics)
     designs = list(dict.fromkeys(rows[by]))
@@ -659,13 +689,15 @@ STRESS_PANELS = (
 
 def plot_stress(table: pd.DataFrame, save: str | None = None) -> Figure:
     """Validation ROC AUC and log-loss of each model under each declared perturbation (a
-    :func:`xraylib.experiment.load_stress` table: columns ``model, perturbation, roc_auc,
+    :func:`xraylib.results.load_stress` table: columns ``model, perturbation, roc_auc,
     log_loss``) as two heat tables: one row per perturbation, one column per model, every
     cell's value written in it, darker = worse, the row's worst model in bold. The row
     ``none`` (clean validation) is the reference above the line.
 
-    >>> table = experiment.load_stress(["cnn_plain", "cnn_deeper"])  # doctest: +SKIP
-    >>> fig = plots.plot_stress(table)  # doctest: +SKIP
+    Example::
+
+        table = results.load_stress(["cnn_plain", "cnn_deeper"])
+        fig = plots.plot_stress(table)
     """
     perturbations = list(dict.fromkeys(table["perturbation"]))
     names = list(dict.fromkeys(table["model"]))
@@ -761,8 +793,10 @@ def plot_threshold_spread(thresholds: np.ndarray, chosen: float, save: str | Non
     """Histogram of the thresholds chosen on bootstrap resamples of validation
     (:func:`xraylib.evaluate.threshold_spread`), with the chosen one and the 95% range.
 
-    >>> spread = evaluate.threshold_spread(y_val, p_val, 0.97, groups=patients)  # doctest: +SKIP
-    >>> fig = plots.plot_threshold_spread(spread, threshold)  # doctest: +SKIP
+    Example::
+
+        spread = evaluate.threshold_spread(y_val, p_val, 0.97, groups=patients)
+        fig = plots.plot_threshold_spread(spread, threshold)
     """
     low, high = np.quantile(thresholds, [0.025, 0.975])
     with _styled():
@@ -804,11 +838,13 @@ def plot_gradcam(
     ``"true NORMAL · p=0.61 → PNEUMONIA"`` (PNEUMONIA when ``p >= threshold``), in red when
     the answer is wrong. ``title`` goes above the whole figure.
 
-    >>> heat = explain.grad_cam(model, splits.x_val[:8])  # doctest: +SKIP
-    >>> fig = plots.plot_gradcam(splits.x_val[:8], heat, save="06_gradcam")  # doctest: +SKIP
-    >>> truth = [config.CLASS_NAMES[v] for v in splits.y_val[:8]]  # doctest: +SKIP
-    >>> fig = plots.plot_gradcam(splits.x_val[:8], heat, true_labels=truth,
-    ...                          probabilities=p_val[:8], threshold=0.37)  # doctest: +SKIP
+    Example::
+
+        heat = explain.grad_cam(model, splits.x_val[:8])
+        fig = plots.plot_gradcam(splits.x_val[:8], heat, save="06_gradcam")
+        truth = [config.CLASS_NAMES[v] for v in splits.y_val[:8]]
+        fig = plots.plot_gradcam(splits.x_val[:8], heat, true_labels=truth,
+                                 probabilities=p_val[:8], threshold=0.37)
     """
     n = len(images)
     ncols = min(ncols, n)
@@ -891,15 +927,17 @@ def plot_search_effects(
     * Hyper-parameters are :func:`xraylib.tuning.hyperparameter_names` less ``exclude`` and
       any result-like column (``handmade``, ``val_*``, ``stress_*``).
 
-    >>> handmade = trials.loc[trials.handmade.astype(bool), "trial_id"].iloc[0]  # doctest: +SKIP
-    >>> fig = plots.plot_search_effects(trials, highlight=handmade,
-    ...                                 save="05_search_effects")  # doctest: +SKIP
+    Example::
+
+        handmade = trials.loc[trials.handmade.astype(bool), "trial_id"].iloc[0]
+        fig = plots.plot_search_effects(trials, highlight=handmade,
+                                        save="05_search_effects")
     """
-    done = _completed_trials(trials)
+    done = analysis.completed_trials(trials)
     done = done[done[objective].notna()]
-    shown, subtitle, dots = _final_round(done)
-    names = _hyperparameter_columns(trials, exclude=(objective, *exclude))
-    effects = {name: _effect(name, shown[name], shown[objective]) for name in names}
+    shown, subtitle, dots = analysis.final_round(done)
+    names = analysis.hyperparameter_columns(trials, exclude=(objective, *exclude))
+    effects = {name: analysis.effect(name, shown[name], shown[objective]) for name in names}
     names.sort(key=lambda name: -np.nan_to_num(effects[name].size, nan=-1.0))
     marked = done[_is_trial(done.trial_id, highlight)] if highlight is not None else None
     columns = min(4, max(len(names), 1))
@@ -937,12 +975,20 @@ def plot_search_effects(
                 for level, median in effect.medians.items()
             ]
             spread = float(np.ptp(values.to_numpy(float))) if effect.segments else 0.0
+            color = "gray" if effect.segments else "black"  # thirds of the trials, or values
             for x0, x1, median in segments:
                 if x0 == x1 and ax.get_xscale() == "log":  # a third of one trial: widen it
                     x0, x1 = x0 / 1.2, x1 * 1.2
                 elif x0 == x1:
                     x0, x1 = x0 - 0.04 * spread, x1 + 0.04 * spread
-                ax.hlines(median, x0, x1, color=effect.color, linewidth=2.5, zorder=3)
+                ax.hlines(
+                    median,
+                    x0,
+                    x1,
+                    color=color,
+                    linewidth=2.5,
+                    zorder=3,
+                )
             if marked is not None and len(marked):
                 ax.scatter(
                     x[len(shown) :],
@@ -993,107 +1039,6 @@ def _highlight_label(label: str, marked: pd.DataFrame, shown: pd.DataFrame) -> s
     return text
 
 
-def _final_round(done: pd.DataFrame) -> tuple[pd.DataFrame, str, str]:
-    """The completed trials of the largest epoch budget reached by two or more trials, a
-    subtitle that says so (all of them, and that, when no budget has two) and the legend
-    entry of their dots."""
-    budget = (
-        "epoch_budget"
-        if "epoch_budget" in done and done["epoch_budget"].notna().any()
-        else "epochs"
-    )
-    counts = done[budget].value_counts()
-    reached = counts[counts >= 2]
-    if not len(reached):
-        subtitle = f"all {len(done)} completed trials (no epoch budget reached by two)"
-        return done, subtitle, "a completed trial"
-    final = reached.index.max()
-    shown = done[done[budget] == final]
-    left_out = len(done) - len(shown)
-    subtitle = (
-        f"the final round: the {len(shown)} completed trials with the largest budget "
-        f"({final:g} epochs; {left_out} shorter trials left out)"
-    )
-    return shown, subtitle, f"a trial of the final round ({final:g} epochs)"
-
-
-@dataclasses.dataclass(frozen=True)
-class _Effect:
-    """How much one hyper-parameter moved the objective, for :func:`plot_search_effects`."""
-
-    size: float  #: max − min of the medians (nan: not measurable)
-    text: str  #: the panel title's second line
-    color: str  #: of the median lines
-    #: a continuous hyper-parameter's thirds: (x from, x to, median) lines to draw
-    segments: list[tuple[float, float, float]] = dataclasses.field(default_factory=list)
-    #: a choice's median per value
-    medians: dict = dataclasses.field(default_factory=dict)
-
-
-def _effect(name: str, values: pd.Series, objective: pd.Series) -> _Effect:
-    """The spread of the objective's medians across the values of ``values`` (continuous
-    hyper-parameters: across the thirds of the trials sorted by the value)."""
-    values, objective = values.reset_index(drop=True), objective.reset_index(drop=True)
-    if _axis_kind(name, values) == "category":
-        medians = {
-            level: float(objective[values == level].median())
-            for level in sorted(values.dropna().unique())
-        }
-        if len(medians) < 2:
-            return _Effect(np.nan, "one value tried: no effect to see", "black", medians=medians)
-        size = max(medians.values()) - min(medians.values())
-        return _Effect(size, f"medians differ by {size:.3g}", "black", medians=medians)
-    order = np.argsort(values.to_numpy(float), kind="stable")
-    groups = [g for g in np.array_split(order, 3 if len(order) >= 6 else 2) if len(g)]
-    x = values.to_numpy(float)
-    segments = [
-        (float(x[g].min()), float(x[g].max()), float(np.median(objective.to_numpy(float)[g])))
-        for g in groups
-    ]
-    if len(groups) < 2:
-        return _Effect(np.nan, "too few trials to see an effect", "gray", segments)
-    thirds = [m for _, _, m in segments]
-    size = max(thirds) - min(thirds)
-    rho = spearmanr(x, objective.to_numpy(float)).statistic
-    return _Effect(size, f"medians differ by {size:.3g} · ρ {rho:+.2f}", "gray", segments)
-
-
-#: Hyper-parameters drawn on a logarithmic axis when all their values are positive.
-LOG_SCALE = ("learning_rate", "weight_decay", "l2")
-#: Columns of a trials table that are never hyper-parameters (besides ``val_*``, ``stress_*``).
-_NOT_HYPERPARAMETERS = ("trial_id", "tuner", "status", "handmade", "epochs", "epoch_budget")
-
-
-def _hyperparameter_columns(trials: pd.DataFrame, exclude: Sequence[str] = ()) -> list[str]:
-    """:func:`xraylib.tuning.hyperparameter_names` less ``exclude`` and result-like columns
-    (so a table written by an older or newer :mod:`xraylib.tuning` still plots)."""
-    from xraylib.tuning import hyperparameter_names
-
-    skip = {*_NOT_HYPERPARAMETERS, "seconds", "number", *exclude}
-    return [
-        name
-        for name in hyperparameter_names(trials)
-        if name not in skip and not name.startswith(("val_", "stress_"))
-    ]
-
-
-def _completed_trials(trials: pd.DataFrame) -> pd.DataFrame:
-    """Completed trials in trial order, with the trial's ``number``."""
-    done = trials[trials.status == "COMPLETED"]
-    return done.assign(number=done.trial_id.astype(int)).sort_values("number")
-
-
-def _axis_kind(name: str, values: pd.Series) -> str:
-    """``"log"`` for a rate or penalty with positive values (:data:`LOG_SCALE`), ``"linear"``
-    for another number with more than 6 values, else ``"category"`` (choices, booleans)."""
-    numeric = values.dtype.kind in "fiu"
-    if numeric and name in LOG_SCALE and values.min() > 0 and values.nunique() > 1:
-        return "log"
-    if values.dtype.kind == "f" and values.nunique() > 6:
-        return "linear"
-    return "category"
-
-
 def _label(value: object) -> str:
     """A tick label: numbers with ``:g`` (0.0001, 1e-05, 16), anything else as text."""
     if isinstance(value, bool | np.bool_):
@@ -1107,7 +1052,7 @@ def _trial_positions(ax: Axes, name: str, values: pd.Series, jitter: np.ndarray)
     """x positions of one hyper-parameter's panel, with readable ticks: a log axis for rates
     and penalties, a plain one for other many-valued numbers (4 ticks at most), else one
     jittered column per value, labelled with ``:g``."""
-    kind = _axis_kind(name, values)
+    kind = analysis.value_kind(name, values)
     formatter = ticker.FuncFormatter(lambda v, _: f"{v:g}")
     if kind == "log":
         ax.set_xscale("log")
@@ -1151,8 +1096,10 @@ def plot_ood_scores(
     image in a strip under them, with how many lie above the threshold — a histogram of a
     dozen images shows bins, not a distribution.
 
-    >>> fig = plots.plot_ood_scores(gate.reference_scores, table.ood_score,
-    ...                             gate.threshold)  # doctest: +SKIP
+    Example::
+
+        fig = plots.plot_ood_scores(gate.reference_scores, table.ood_score,
+                                    gate.threshold)
     """
     named = scores if isinstance(scores, Mapping) else {"your images": scores}
     curves = {"validation": np.asarray(reference, float)}

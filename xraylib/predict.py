@@ -1,24 +1,25 @@
-"""Use a trained model on image files: load it, check each input, predict, keep going past bad
-files.
+"""Use a trained model on image files: check each input, predict, keep going past bad files.
 
-The final model of notebook 06 lives in ``data/models/final.keras``; its decision threshold,
-chosen on validation, is stored beside it in ``final.json`` so the command line applies the
-same operating point the notebook reported, and its input-quality gate (:mod:`xraylib.quality`)
-in ``final_gate.npz``: an image the gate flags is answered "not assessed" unless forced.
-Without a path, :func:`load_model`, :func:`load_gate` and :func:`saved_threshold` use
-:func:`final_model_path`: the run's own ``final.keras`` when there is one, else the committed
-one, so ``xraylib predict`` also works under ``XRAY_PROFILE=smoke``.
+The final model of notebook 06 and its sidecars are kept by the results store
+(:mod:`xraylib.results`): ``data/models/final.keras``, its decision threshold, chosen on
+validation, in ``final.json`` (so the command line applies the same operating point the
+notebook reported), and its input-quality gate (:mod:`xraylib.quality`) in ``final_gate.npz``:
+an image the gate flags is answered "not assessed" unless forced. Without a path,
+:func:`load_gate`, like :func:`xraylib.results.load_model` and
+:func:`xraylib.results.saved_threshold`, uses :func:`xraylib.results.final_model_path`: the
+run's own ``final.keras`` when there is one, else the committed one, so ``xraylib predict``
+also works under ``XRAY_PROFILE=smoke``.
 
->>> model = load_model()                                            # doctest: +SKIP
->>> gate = load_gate(model)                                         # doctest: +SKIP
->>> paths = ["a.jpeg", "b.dcm"]                                     # doctest: +SKIP
->>> table, errors = predict_images(model, paths, saved_threshold(), gate)  # doctest: +SKIP
+Example::
+
+    model = results.load_model()
+    gate = load_gate(model)
+    paths = ["a.jpeg", "b.dcm"]
+    table, errors = predict_images(model, paths, results.saved_threshold(), gate)
 """
 
 from __future__ import annotations
 
-import json
-import zipfile
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -26,131 +27,55 @@ import keras
 import numpy as np
 import pandas as pd
 
-from xraylib import config, data, quality
+from xraylib import config, data, models, quality, results
 from xraylib.errors import ModelError
-from xraylib.train import save_model
 
-FINAL_NAME = "final"
 #: What a flagged image is answered unless forced.
 NOT_ASSESSED = "not assessed"
 
 
-def default_model_path() -> Path:
-    """``data/models/final.keras`` of this run's outputs: where :func:`save_final` writes the
-    model notebook 06 hands over (under ``smoke``, in the scratch output folder)."""
-    return config.models_dir() / f"{FINAL_NAME}.keras"
+def committed_final(ensemble: keras.Model, path: str | Path | None = None) -> dict:
+    """The facts of the hand-over model at ``path`` (default
+    :func:`xraylib.results.default_model_path`) — ``calibration``, ``threshold``,
+    ``adaptation``, … (:func:`xraylib.results.saved_info`) — when it was made from
+    ``ensemble``'s members (the same weights, :func:`xraylib.models.members_digest`), so a
+    re-run of notebook 06 loads them instead of fitting them again; ``{}`` otherwise. One line
+    says which.
 
+    Example::
 
-def final_model_path() -> Path:
-    """The hand-over model to read: :func:`default_model_path` when it exists, else the
-    committed ``data/models/final.keras`` of the project (which may not exist either)."""
-    own = default_model_path()
-    return own if own.is_file() else config.ROOT / "data" / "models" / f"{FINAL_NAME}.keras"
-
-
-def load_model(path: str | Path | None = None) -> keras.Model:
-    """Load a saved ``.keras`` model (default :func:`final_model_path`).
-
-    Raises :class:`ModelError` when the file is missing or cannot be read as a Keras model.
-
-    >>> model = predict.load_model()  # doctest: +SKIP
-    >>> deeper = predict.load_model("data/models/cnn_deeper.keras")  # doctest: +SKIP
+        handover = predict.committed_final(ensemble)
+        handover.get("threshold")
+        # 0.490...
     """
-    path = Path(path) if path is not None else final_model_path()
-    if not path.is_file():
-        raise ModelError(f"{path}: no such model file (train one with `xraylib train`)")
-    if path.suffix == ".keras" and not zipfile.is_zipfile(path):
-        raise ModelError(f"{path}: not a readable Keras model (not a .keras zip archive)")
-    from xraylib import models  # noqa: F401  registers its custom layers
-
-    try:
-        return keras.models.load_model(path, compile=False)
-    except Exception as err:  # Keras raises many types for a bad file; all mean "unusable"
-        reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        raise ModelError(f"{path}: not a readable Keras model ({reason})") from None
-
-
-def save_final(
-    model: keras.Model, threshold: float, path: str | Path | None = None, **facts: object
-) -> Path:
-    """Save the hand-over model and, beside it (same name, ``.json``), its threshold, input
-    size and any other ``facts`` a user of the model needs (e.g. ``assumed_prior`` for the
-    prior-shift correction, the declared ``adaptation``).
-
-    The ``.json`` file is strict JSON (a NaN or infinite value raises ``ValueError``).
-    Returns the model path (default :func:`default_model_path`).
-    """
-    path = save_model(model, path if path is not None else default_model_path())
-    info = {
-        "threshold": float(threshold),
-        "model": model.name,
-        "image_size": int(model.input_shape[1]),
-        **facts,
-    }
-    path.with_suffix(".json").write_text(json.dumps(info, indent=2, allow_nan=False) + "\n")
-    return path
-
-
-def saved_info(path: str | Path | None = None) -> dict:
-    """Everything :func:`save_final` stored beside the model at ``path`` (default
-    :func:`final_model_path`): threshold, model name, image size, and facts such as
-    ``assumed_prior`` and the declared ``adaptation``; ``{}`` when there is no ``.json`` file.
-
-    Raises :class:`ModelError` (one line) when that file is not a JSON object.
-
-    >>> predict.saved_info()["assumed_prior"]  # doctest: +SKIP
-    0.742...
-    """
-    path = Path(path) if path is not None else final_model_path()
-    info = path.with_suffix(".json")
-    if not info.is_file():
-        return {}
-    try:
-        facts = json.loads(info.read_text())
-    except ValueError as err:  # JSONDecodeError is a ValueError
-        raise ModelError(f"{info}: malformed JSON ({str(err).splitlines()[0]})") from None
-    if not isinstance(facts, dict):
-        raise ModelError(f"{info}: malformed, not a JSON object")
-    return facts
-
-
-def saved_threshold(path: str | Path | None = None, default: float = 0.5) -> float:
-    """The threshold stored beside the model at ``path`` (default :func:`final_model_path`)
-    by :func:`save_final`, or ``default`` when there is none.
-
-    Raises :class:`ModelError` (one line) when that ``.json`` file is malformed.
-
-    >>> threshold = predict.saved_threshold()  # doctest: +SKIP
-    >>> predict.saved_threshold("data/models/cnn_deeper.keras")  # doctest: +SKIP
-    0.5
-    """
-    info = (Path(path) if path is not None else final_model_path()).with_suffix(".json")
-    if not info.is_file():
-        return default
-    facts = saved_info(path)
-    try:
-        threshold = float(facts["threshold"])
-    except (ValueError, KeyError, TypeError) as err:
-        reason = str(err).splitlines()[0] if str(err) else type(err).__name__
-        raise ModelError(
-            f"{info}: malformed, no readable threshold ({type(err).__name__}: {reason})"
-        ) from None
-    if not 0 <= threshold <= 1:
-        raise ModelError(f"{info}: threshold {threshold} is not between 0 and 1")
-    return threshold
+    path = Path(path) if path is not None else results.default_model_path()
+    facts = results.saved_info(path) if path.is_file() else {}
+    if facts and models.members_digest(results.load_model(path)) == models.members_digest(ensemble):
+        scale, bias = facts["calibration"]
+        print(
+            f"{path.name} holds these members: its calibration (scale {scale:.3f}, bias "
+            f"{bias:.3f}), threshold {facts['threshold']:.3f} and adaptation "
+            f"{facts['adaptation']} are loaded, not fitted again"
+        )
+        return facts
+    print(f"no {path.name} of these members: calibration, threshold and adaptation are fitted")
+    return {}
 
 
 def load_gate(model: keras.Model, path: str | Path | None = None) -> quality.Gate:
     """The input-quality gate saved beside the model file at ``path`` (default
-    :func:`final_model_path`; ``NAME_gate.npz``) when it was fitted for ``model``, else the
-    reference-free :func:`quality.basic_gate`, whose ``note`` says why checks are off.
+    :func:`xraylib.results.final_model_path`; ``NAME_gate.npz``) when it was fitted for
+    ``model``, else the reference-free :func:`quality.basic_gate`, whose ``note`` says why
+    checks are off.
 
     Raises :class:`ModelError` (one line) when the gate file is unreadable.
 
-    >>> gate = predict.load_gate(model)  # doctest: +SKIP
-    >>> gate.complete, gate.threshold  # doctest: +SKIP
+    Example::
+
+        gate = predict.load_gate(model)
+        gate.complete, gate.threshold
     """
-    found = quality.gate_path(Path(path) if path is not None else final_model_path())
+    found = results.gate_path(Path(path) if path is not None else results.final_model_path())
     if not found.is_file():
         return quality.basic_gate(model, f"no quality reference beside the model ({found.name})")
     gate = quality.read_gate(found)
@@ -182,10 +107,12 @@ def predict_images(
 
     and the list of ``(path, error message)`` of the files that could not be read.
 
-    >>> model, threshold = predict.load_model(), predict.saved_threshold()  # doctest: +SKIP
-    >>> paths = ["my_xrays/a.jpeg", "my_xrays/b.dcm"]  # doctest: +SKIP
-    >>> gate = predict.load_gate(model)  # doctest: +SKIP
-    >>> table, errors = predict.predict_images(model, paths, threshold, gate)  # doctest: +SKIP
+    Example::
+
+        model, threshold = results.load_model(), results.saved_threshold()
+        paths = ["my_xrays/a.jpeg", "my_xrays/b.dcm"]
+        gate = predict.load_gate(model)
+        table, errors = predict.predict_images(model, paths, threshold, gate)
     """
     gate = gate or quality.basic_gate(model)
     size = int(model.input_shape[1])
@@ -241,7 +168,9 @@ def copy_agreement(
     ``label_flips`` (pairs on opposite sides of ``threshold``). Only ``train/`` is read: the
     test images stay out of everything but notebook 06.
 
-    >>> predict.copy_agreement(model, "data/chest_xray", "~/originals", 0.5)  # doctest: +SKIP
+    Example::
+
+        predict.copy_agreement(model, "data/chest_xray", "~/originals", 0.5)
     """
     pairs = []
     for label in config.CLASS_NAMES:

@@ -1,15 +1,14 @@
-"""Build ``presentation.pdf`` for a hospital manager or clinician from the results files.
+"""Draw ``presentation.pdf`` for a hospital manager or clinician: ten slides laid out around
+what :mod:`xraylib.narrative` says.
 
 Every number on the slides is read from ``data/results/`` and ``final.json`` (written by the
-executed notebooks) and every picture from ``images/`` or drawn here from those numbers;
-nothing is typed in. Results are told as natural frequencies ("of 100 X-rays with pneumonia,
-it flags 97"; "of 1,000 children X-rayed, …"), counted per X-ray, never per child, unless a
-patient id counts the children. The slides say how often the official test set was read (the
-ledger) and claim no difference between test and check images that a results file does not
-measure (``shift.csv``, when there is one). No model id, commit hash or method acronym is shown:
-those are in the README. Each slide is one small function of :data:`SLIDES`, so a slide can be
-changed without reading the others. Rebuild with ``python -m xraylib presentation``
-(``make presentation``) after re-running the notebooks.
+executed notebooks, loaded by :class:`xraylib.results.Results`) and every picture from
+``images/`` or drawn here from those numbers; nothing is typed in. The slides say how often
+the official test set was read (the ledger) and claim no difference between test and check
+images that a results file does not measure (``shift.csv``, when there is one). No model id,
+commit hash or method acronym is shown: those are in the README. Each slide is one small
+function of :data:`SLIDES`, so a slide can be changed without reading the others. Rebuild
+with ``python -m xraylib presentation`` (``make presentation``) after re-running the notebooks.
 
 Figures are made with matplotlib's object-oriented API and never registered with pyplot, so
 importing this module leaves the matplotlib backend of the process (e.g. a notebook's inline
@@ -21,7 +20,6 @@ from __future__ import annotations
 import math
 import textwrap
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import cast
 
@@ -32,8 +30,33 @@ from matplotlib.backends.backend_pdf import PdfPages
 from matplotlib.figure import Figure
 from matplotlib.patches import Circle, FancyArrowPatch, FancyBboxPatch
 
-from xraylib import config, predict, results
+from xraylib import config, results
 from xraylib.errors import XrayError
+from xraylib.narrative import (
+    CENTRE,
+    METRIC_NAMES,
+    PER,
+    PREVALENCES,
+    chosen_step,
+    compared_name,
+    flagged_sentence,
+    handed_over,
+    is_none,
+    latest_result,
+    more_or_fewer,
+    natural_frequencies,
+    of_children,
+    per_100,
+    plain_adaptation,
+    read_history,
+    reads_sentence,
+    share_in_words,
+    shift_sentence,
+    short_name,
+    target_verdict,
+    which_result,
+    whole,
+)
 
 SLIDE = (13.33, 7.5)
 INK, ACCENT, MUTED, CALM = "#1b2a41", "#c0392b", "#7f8c8d", "#2e86c1"
@@ -41,322 +64,17 @@ FLAGGED, MISSED, CLEARED, NEEDLESS = "#c0392b", "#f5b7b1", "#aed6f1", "#e67e22"
 #: Where a slide's figure goes (left, bottom, width, height as fractions of the slide): the
 #: whole slide below the title and headline, well over half of it.
 CONTENT = (0.05, 0.08, 0.90, 0.62)
-MISSING = "execute the notebooks first (make notebooks)"
-METRIC_NAMES = {
-    "accuracy": "accuracy",
-    "sensitivity": "sensitivity",
-    "specificity": "specificity",
-    "roc_auc": "ROC AUC",
-}
-#: Where the images come from (the data card: Kermany et al. 2018), training and test alike.
-CENTRE = "Guangzhou Women and Children's Medical Center"
-#: Shares of children with pneumonia at which a flag is told per :data:`PER` children X-rayed
-#: (rarer than in the official test set).
-PREVALENCES = (0.05, 0.20)
-PER = 1000
-#: Per-image answers on the official test set (``label`` and, where known, ``patient_id``).
-PREDICTIONS_FILE = "test_predictions.csv"
-#: Test images against validation images, measured without labels (notebook 06 writes it):
-#: columns ``set`` (``validation``/``test``), ``images``, ``out_of_distribution`` (the share the
-#: input gate calls out of distribution) and ``estimated_pneumonia_rate`` (label-free).
-SHIFT_FILE = "shift.csv"
-SHIFT_COLUMNS = ("set", "out_of_distribution")
-#: Each step of a declared adaptation in plain words: (on a headline, on a chart label).
-PLAIN_STEPS = {
-    "AdaBN": ("re-tuned on the new images", "re-tuned"),
-    "prior shift (EM)": (
-        "corrected for the pneumonia rate it estimates from its own answers",
-        "rate fix (own answers)",
-    ),
-    "prior shift (BBSE)": (
-        "corrected for the pneumonia rate estimated from its check-set errors",
-        "rate fix (check-set errors)",
-    ),
-}
-
-
-def _is_none(name: object) -> bool:
-    return name is None or (isinstance(name, float) and math.isnan(name)) or name == "none"
-
-
-def plain_adaptation(name: object, short: bool = False) -> str:
-    """An adaptation in plain words: ``"AdaBN"`` → "re-tuned on the new images, without their
-    labels" (``short``: "re-tuned"); ``"none"`` → "as trained". Unknown steps: "adjusted"."""
-    if _is_none(name):
-        return "as trained"
-    steps = [
-        PLAIN_STEPS.get(step.strip(), ("adjusted", "adjusted"))[int(short)]
-        for step in str(name).split(" + ")
-    ]
-    return " + ".join(steps) if short else " and ".join(steps) + ", without their labels"
-
-
-class Results:
-    """The results files a presentation needs, with one-line errors when one is missing.
-
-    Attributes:
-        metrics, counts, comparison, ledger: ``metrics.csv``, ``counts.csv`` (by split),
-            ``comparison.csv`` and ``test_ledger.csv``.
-        final: the facts stored beside the final model (``final.json``; ``{}`` if none).
-        plain, adapted, validation: the test row as trained, the test row with the declared
-            adaptation and the validation row of the ``@final`` model.
-        reads: how many times the official test set was read
-            (:func:`results.count_test_reads`).
-        children: distinct patients among the test X-rays by label (``NORMAL``,
-            ``PNEUMONIA``, ``total``), from ``test_predictions.csv``; ``{}`` without patient ids.
-        shift: ``shift.csv`` (test against validation, without labels) or ``None``.
-    """
-
-    def __init__(self, results_dir: Path, images_dir: Path):
-        self.results_dir, self.images_dir = results_dir, images_dir
-        self.metrics = self._csv("metrics.csv", dtype={"notebook": str})
-        self.counts = self._csv("counts.csv").set_index("split")
-        self.comparison = self._csv("comparison.csv")
-        self.ledger = self._csv(results.LEDGER_FILE, dtype={"commit": str, "notebook": str})
-        self.final = predict.saved_info()
-        self.plain, self.adapted = self._test_rows()
-        self.validation = self._validation_row()
-        self.reads = results.count_test_reads(results_dir)
-        self.children = self._children()
-        self.shift = self._shift()
-
-    def _csv(self, name: str, **options) -> pd.DataFrame:
-        path = self.results_dir / name
-        if not path.exists():
-            raise XrayError(f"{path} is missing: {MISSING}")
-        return pd.read_csv(path, **options)
-
-    def image(self, name: str) -> Path:
-        """``images/<name>.png``; a one-line :class:`XrayError` when it is missing."""
-        path = self.images_dir / f"{name}.png"
-        if not path.exists():
-            raise XrayError(f"{path} is missing: {MISSING}")
-        return path
-
-    def _no_row(self, what: str) -> XrayError:
-        return XrayError(f"{self.results_dir / 'metrics.csv'} has {what}: {results.RUN_06}")
-
-    def _test_rows(self) -> tuple[pd.Series, pd.Series]:
-        """The test row as trained (adaptation ``none``) and the adapted one: the adaptation
-        ``final.json`` declares, else (older files) the first test row with any adaptation."""
-        tests = self.metrics[self.metrics.split == "test"]
-        adaptation = tests.get("adaptation", pd.Series("none", index=tests.index)).fillna("none")
-        plain = tests[adaptation == "none"]
-        declared = self.final.get("adaptation")
-        adapted = tests[adaptation == declared] if declared else tests[adaptation != "none"]
-        if plain.empty:
-            raise self._no_row("no test row as trained (adaptation none)")
-        if adapted.empty:
-            raise self._no_row(f"no test row with adaptation {declared or 'other than none'}")
-        return plain.iloc[0], adapted.iloc[0]
-
-    def _validation_row(self) -> pd.Series:
-        metrics = self.metrics
-        final = metrics[(metrics.split == "val") & metrics.model.astype(str).str.endswith("@final")]
-        if final.empty:
-            raise self._no_row("no validation row of a model ending with @final")
-        return final.iloc[0]
-
-    def _children(self) -> dict[str, int]:
-        path = self.results_dir / PREDICTIONS_FILE
-        if not path.is_file():
-            return {}
-        wanted = {"split", "label", "patient_id"}
-        table = pd.read_csv(path, usecols=lambda column: column in wanted, dtype=str)
-        if not {"label", "patient_id"} <= set(table.columns):
-            return {}
-        if "split" in table.columns:
-            table = table[table.split == "test"]
-        counts = {str(k): int(v) for k, v in table.groupby("label").patient_id.nunique().items()}
-        return counts | {"total": int(table.patient_id.nunique())}
-
-    def _shift(self) -> pd.DataFrame | None:
-        path = self.results_dir / SHIFT_FILE
-        if not path.is_file():
-            return None
-        table = pd.read_csv(path)
-        sets = table.get("set", pd.Series(dtype=str)).astype(str).str.lower()
-        if not set(SHIFT_COLUMNS) <= set(table.columns) or not (
-            sets.str.startswith("val").any() and sets.str.startswith("test").any()
-        ):
-            raise XrayError(
-                f"{path} needs columns {', '.join(SHIFT_COLUMNS)} and a 'validation' and a "
-                "'test' row"
-            )
-        return table
-
-    @property
-    def adaptation(self) -> str:
-        """The name of the declared adaptation, e.g. ``"AdaBN"`` (``"none"``: as trained)."""
-        return str(self.adapted.get("adaptation", "adaptation"))
-
-    @property
-    def handed_over(self) -> str:
-        """The declared adaptation in plain words (``"as trained"`` when there is none)."""
-        return plain_adaptation(self.adaptation)
-
-    def test_count(self, label: str) -> int:
-        """Number of ``label`` (NORMAL, PNEUMONIA or total) images of the official test set."""
-        return int(self.counts.loc["test", label])
-
-    def of_children(self, label: str) -> str:
-        """ " (of 225 children)" for the test X-rays of ``label`` when patient ids count them;
-        else ``""``."""
-        n = self.children.get(label)
-        return f" (of {n:,} children)" if n else ""
-
-
-def whole(x: float) -> int:
-    """``x`` rounded to a whole number, halves up: ``whole(62.5) == 63``."""
-    return int(math.floor(float(x) + 0.5))
-
-
-def per_100(rate: float) -> int:
-    """A rate as a whole number of 100: ``per_100(0.9821) == 98``."""
-    return whole(100 * float(rate))
-
-
-def flagged_sentence(row: pd.Series) -> str:
-    """A test result in natural frequencies, e.g. "Of 100 X-rays with pneumonia, it flags 98;
-    of 100 healthy X-rays, it sends 34 for a needless second look." """
-    return (
-        f"Of 100 X-rays with pneumonia, it flags {per_100(row.sensitivity)}; of 100 healthy "
-        f"X-rays, it sends {per_100(1 - row.specificity)} for a needless second look."
-    )
-
-
-@dataclass(frozen=True)
-class Screening:
-    """What a flag means among ``children`` X-rayed, ``sick`` of whom have pneumonia.
-
-    Attributes:
-        caught: children with pneumonia it flags; ``missed`` the rest of them.
-        false_flags: healthy children it flags all the same (of ``healthy``).
-    """
-
-    children: int
-    sick: int
-    caught: int
-    missed: int
-    healthy: int
-    false_flags: int
-
-    @property
-    def flags(self) -> int:
-        """Every child it flags (called PNEUMONIA)."""
-        return self.caught + self.false_flags
-
-
-def natural_frequencies(
-    sensitivity: float, specificity: float, prevalence: float, children: int = PER
-) -> Screening:
-    """A flag in natural frequencies: of ``children`` X-rayed where a share ``prevalence`` has
-    pneumonia, how many have it, how many are flagged rightly and wrongly, how many are missed
-    (whole children, halves rounded up).
-
-    >>> natural_frequencies(0.9, 0.8, 0.05)
-    Screening(children=1000, sick=50, caught=45, missed=5, healthy=950, false_flags=190)
-    """
-    sick = whole(children * prevalence)
-    caught = whole(sick * sensitivity)
-    healthy = children - sick
-    return Screening(
-        children, sick, caught, sick - caught, healthy, whole(healthy * (1 - specificity))
-    )
-
-
-def latest_result(res: Results) -> tuple[pd.Series, str]:
-    """The final model's latest test result for the frequencies slide and which it is: the
-    latest ledger read's row with the declared adaptation, else that read's row as trained
-    (else the declared row of ``metrics.csv``); with a phrase such as "read 5: the model
-    re-tuned on the new images, without their labels"."""
-    ledger = res.ledger
-    if len(ledger):
-        latest = ledger[ledger["read"] == ledger["read"].max()]
-        how = latest["adaptation"].fillna("none")
-        for name in (res.adaptation, "none"):
-            found = latest[how == name]
-            if len(found):
-                read = int(latest["read"].iloc[0])
-                return found.iloc[0], f"read {read}: the model {plain_adaptation(name)}"
-    return res.adapted, f"the model {res.handed_over}"
-
-
-def read_history(ledger: pd.DataFrame) -> pd.DataFrame:
-    """One row per read of the official test set: ``read, date, model, again``.
-
-    ``model`` numbers the models scored (1, 2, … in the order first read); a read whose result
-    as trained (threshold, sensitivity, specificity, ROC AUC) equals an earlier read's scored
-    the same model again (``again``).
-    """
-    rows: list[dict] = []
-    seen: dict[tuple[str, ...], int] = {}
-    for read, lines in ledger.groupby("read", sort=True):
-        plain = lines[lines["adaptation"].fillna("none") == "none"]
-        first = (plain if len(plain) else lines).iloc[0]
-        key = tuple(
-            f"{float(first.get(m, math.nan)):.10g}"
-            for m in ("threshold", "sensitivity", "specificity", "roc_auc")
-        )
-        again = key in seen
-        number = seen.setdefault(key, len(seen) + 1)
-        rows.append(
-            {"read": int(read), "date": str(first["date"]), "model": number, "again": again}
-        )
-    return pd.DataFrame(rows, columns=["read", "date", "model", "again"])
-
-
-def reads_sentence(res: Results) -> str:
-    """How often the official test set was read and what that means, in plain words."""
-    reads, models = res.reads, read_history(res.ledger).model.nunique()
-    if reads <= 1:
-        return (
-            "The official test set was read once, to score a model whose every setting was "
-            "fixed before that read."
-        )
-    scored = (
-        f"scoring {models} different models" if models > 1 else "each time scoring the same model"
-    )
-    meaning = (
-        " What earlier reads showed informed later recipes, so the latest read is not a "
-        "pristine first look."
-        if models > 1
-        else ""
-    )
-    return (
-        f"The official test set has been read {reads} times, {scored}, each fixed before its "
-        f"read.{meaning}"
-    )
-
-
-def shift_sentence(res: Results) -> str:
-    """Test images against check (validation) images, only as ``shift.csv`` measures them."""
-    if res.shift is None:
-        return (
-            f"Training and test X-rays all come from one hospital ({CENTRE}). How far the "
-            "test images differ from the check images is not measured."
-        )
-    table = res.shift
-    sets = table["set"].astype(str).str.lower()
-    test, check = (
-        table[sets.str.startswith("test")].iloc[0],
-        table[sets.str.startswith("val")].iloc[0],
-    )
-    text = (
-        f"Training and test X-rays come from one hospital ({CENTRE}). Measured without labels, "
-        f"the input check calls {whole(PER * test.out_of_distribution)} of {PER:,} test X-rays "
-        f"unusual (check set: {whole(PER * check.out_of_distribution)} of {PER:,})"
-    )
-    rate = "estimated_pneumonia_rate"
-    if rate in table.columns and pd.notna(test[rate]) and pd.notna(check[rate]):
-        text += (
-            f"; the estimated share with pneumonia is {per_100(test[rate])} of 100 "
-            f"(check set: {per_100(check[rate])} of 100)"
-        )
-    return text + "."
 
 
 # ---------------------------------------------------------------------------- slide parts
+
+
+def _image(name: str) -> Path:
+    """``images/<name>.png``; a one-line :class:`XrayError` when it is missing."""
+    path = config.images_dir() / f"{name}.png"
+    if not path.exists():
+        raise XrayError(f"{path} is missing: {results.MISSING}")
+    return path
 
 
 def _slide(title: str, headline: str = "") -> Figure:
@@ -420,17 +138,6 @@ def _legend_line(fig: Figure, x: float, y: float, parts: list[tuple[str, str]]) 
         fig.text(x, y - 0.05 * k, f"■ {text}", fontsize=17, color=color, weight="bold")
 
 
-def _which(result: object, adaptation: object) -> str:
-    """How a slide names a target's result: "as trained", or the declared ``adaptation`` in
-    plain words ("re-tuned")."""
-    return "as trained" if result == "plain" else plain_adaptation(adaptation, short=True)
-
-
-def _short_name(model: str) -> str:
-    """A comparison row's model name without its parenthesised details."""
-    return model.split(" (")[0]
-
-
 def _grid(ax: Axes, groups: list[tuple[int, str]], columns: int = 50) -> None:
     """One small square per child, ``columns`` a row, coloured by ``groups`` in order:
     ``[(45, red), (5, pink), …]`` colours the first 45 red, the next 5 pink, and so on."""
@@ -451,18 +158,18 @@ def _grid(ax: Axes, groups: list[tuple[int, str]], columns: int = 50) -> None:
 # ---------------------------------------------------------------------------- the slides
 
 
-def slide_title(res: Results) -> Figure:
+def slide_title(res: results.Results) -> Figure:
     """What the project is, its headline result in natural frequencies, what X-rays look like."""
     fig = _slide(
         "Can a computer flag pneumonia on child X-rays?",
         f"Scored on the official test set: {res.test_count('total')} X-rays from the same "
         "hospital as its training X-rays. " + flagged_sentence(res.adapted),
     )
-    _picture(fig, res.image("01_sample_grid"), (0.04, 0.06, 0.92, 0.64))
+    _picture(fig, _image("01_sample_grid"), (0.04, 0.06, 0.92, 0.64))
     return fig
 
 
-def slide_data(res: Results) -> Figure:
+def slide_data(res: results.Results) -> Figure:
     """How many X-rays of each kind, from where, and why accuracy alone says little."""
     counts = res.counts
     always = counts.loc["test", "PNEUMONIA"] / counts.loc["test", "total"]
@@ -501,21 +208,11 @@ def slide_data(res: Results) -> Figure:
     if res.children:
         note += (
             f" The {res.test_count('total')} test X-rays are of {res.children['total']:,} "
-            f"children: {res.test_count('NORMAL')} healthy X-rays{res.of_children('NORMAL')}, "
-            f"{res.test_count('PNEUMONIA')} with pneumonia{res.of_children('PNEUMONIA')}."
+            f"children: {res.test_count('NORMAL')} healthy X-rays{of_children(res, 'NORMAL')}, "
+            f"{res.test_count('PNEUMONIA')} with pneumonia{of_children(res, 'PNEUMONIA')}."
         )
     fig.text(0.04, 0.17, textwrap.fill(note, 100), fontsize=16, color=INK, va="top")
     return fig
-
-
-def _chosen_step(n_models: int, validation: pd.DataFrame) -> str:
-    """The method slide's second box: how many models were tried and what the final one is
-    (an average of several trainings when it is an ensemble)."""
-    members = pd.to_numeric(validation.get("members", pd.Series(dtype=float)), errors="coerce")
-    k = int(members.max()) if members.notna().any() else 1
-    if k > 1:
-        return f"{n_models} models\ntried; the final\naverages {k} trainings"
-    return f"{n_models} models\ntried, 1 chosen\non the check set"
 
 
 def _flow(ax: Axes, steps: list[str]) -> None:
@@ -568,7 +265,7 @@ def _timeline(ax: Axes, history: pd.DataFrame) -> None:
         ax.text(k, -0.45, f"{read.date}\n{model}", ha="center", va="top", fontsize=14, color=INK)
 
 
-def slide_method(res: Results) -> Figure:
+def slide_method(res: results.Results) -> Figure:
     """How the model was chosen (on a check set) and how often the official test set was read,
     with what that means."""
     validation = res.metrics[res.metrics.split == "val"]
@@ -583,7 +280,7 @@ def slide_method(res: Results) -> Figure:
     fig = _slide(f"Chosen on a check set; test set read {times}", reads_sentence(res))
     steps = [
         f"{int(res.counts.loc['train', 'total']):,}\nX-rays to\nlearn from",
-        _chosen_step(n_models, validation),
+        chosen_step(n_models, validation),
         f"alarm level\n{textwrap.fill(rule, 18)}",
         f"{res.test_count('total')} official\ntest X-rays,\nread {times}",
     ]
@@ -599,14 +296,14 @@ def slide_method(res: Results) -> Figure:
     return fig
 
 
-def slide_frequencies(res: Results) -> Figure:
+def slide_frequencies(res: results.Results) -> Figure:
     """The headline result as two icon arrays: 100 X-rays with and 100 without pneumonia."""
     row = res.adapted
     flagged, needless = per_100(row.sensitivity), per_100(1 - row.specificity)
     fig = _slide(
         f"Of 100 X-rays with pneumonia, it flags {flagged}",
         f"…and of 100 healthy X-rays, it sends {needless} for a needless second look "
-        f"(official test set; the model {res.handed_over}).",
+        f"(official test set; the model {handed_over(res)}).",
     )
     sick, healthy = fig.add_axes((0.04, 0.16, 0.42, 0.5)), fig.add_axes((0.52, 0.16, 0.42, 0.5))
     _icon_array(sick, flagged, FLAGGED, MISSED, "100 X-rays with pneumonia")
@@ -626,22 +323,7 @@ def slide_frequencies(res: Results) -> Figure:
     return fig
 
 
-def share_in_words(part: int, total: int) -> str:
-    """``part`` of ``total`` as a plain share: "about 1 in 7" below a quarter, else "about 4 in
-    10"; "none of them", "all of them" at the ends.
-
-    >>> share_in_words(49, 341), share_in_words(194, 440), share_in_words(0, 5)
-    ('about 1 in 7', 'about 4 in 10', 'none of them')
-    """
-    if part <= 0 or total <= 0:
-        return "none of them"
-    if part >= total:
-        return "all of them"
-    share = part / total
-    return f"about 1 in {whole(1 / share)}" if share < 0.25 else f"about {whole(10 * share)} in 10"
-
-
-def slide_rarer(res: Results) -> Figure:
+def slide_rarer(res: results.Results) -> Figure:
     """What a flag means where pneumonia is rarer than in the test set, per 1,000 children."""
     row, which = latest_result(res)
     screenings = [natural_frequencies(row.sensitivity, row.specificity, p) for p in PREVALENCES]
@@ -702,13 +384,16 @@ def slide_rarer(res: Results) -> Figure:
     return fig
 
 
-def slide_adaptation(res: Results) -> Figure:
+def slide_adaptation(res: results.Results) -> Figure:
     """What each adjustment without labels changes, per 100 X-rays, and what ``shift.csv``
     measures (or that it is not measured)."""
     tests = res.metrics[res.metrics.split == "test"].copy()
     tests["adaptation"] = tests.get("adaptation", pd.Series("none", index=tests.index))
     tests = tests.fillna({"adaptation": "none"})
-    before, after = per_100(1 - res.plain.specificity), per_100(1 - res.adapted.specificity)
+    before, after = (
+        per_100(1 - res.plain.specificity),
+        per_100(1 - res.adapted.specificity),
+    )
     others = tests[~tests.adaptation.isin(["none", res.adaptation])]
     fewest = others.loc[others.specificity.idxmax()] if len(others) else None
     better = (
@@ -717,7 +402,7 @@ def slide_adaptation(res: Results) -> Figure:
         if fewest is not None and per_100(1 - fewest.specificity) < after
         else ""
     )
-    if _is_none(res.adaptation):
+    if is_none(res.adaptation):
         title, headline = (
             "No adjustment to the new images",
             "The model is handed over as trained; the adjustments below were scored for "
@@ -726,7 +411,7 @@ def slide_adaptation(res: Results) -> Figure:
     else:
         title, headline = (
             "Adjusting to new images without diagnoses",
-            f"Fixed before the latest read: the model is {res.handed_over}. Needless second "
+            f"Fixed before the latest read: the model is {handed_over(res)}. Needless second "
             f"looks per 100 healthy test X-rays: {before} as trained, {after} "
             f"{plain_adaptation(res.adaptation, short=True)}.{better}",
         )
@@ -756,23 +441,18 @@ def slide_adaptation(res: Results) -> Figure:
     ax.legend(fontsize=14, frameon=False, loc="upper center", bbox_to_anchor=(0.4, 1.2), ncol=2)
     _bare(ax)
     ax.tick_params(axis="y", labelsize=13)
-    fig.text(0.04, 0.15, textwrap.fill(shift_sentence(res), 105), fontsize=15, color=INK, va="top")
+    fig.text(
+        0.04,
+        0.15,
+        textwrap.fill(shift_sentence(res), 105),
+        fontsize=15,
+        color=INK,
+        va="top",
+    )
     return fig
 
 
-def target_verdict(res: Results) -> str:
-    """One sentence from the numbers: is every target of :data:`results.TARGETS` met?"""
-    check = results.target_check(res.plain, res.adapted)
-    if check.met.all():
-        return "It meets every quality target the project set itself."
-    short = [
-        f"{METRIC_NAMES[item.metric]} ({_which(item.result, res.adaptation)})"
-        for item in check[~check.met].itertuples()
-    ]
-    return f"It misses {len(short)} of {len(check)} quality targets: {', '.join(short)}."
-
-
-def slide_target(res: Results) -> Figure:
+def slide_target(res: results.Results) -> Figure:
     """Whether the project's quality targets are met, each as a value against its line."""
     check = results.target_check(res.plain, res.adapted)
     fig = _slide(
@@ -804,7 +484,9 @@ def slide_target(res: Results) -> Figure:
             transform=ax.get_yaxis_transform(),
         )
         lowest = min(lowest, float(item.achieved))
-        labels.append(f"{METRIC_NAMES[str(item.metric)]}, {_which(item.result, res.adaptation)}")
+        labels.append(
+            f"{METRIC_NAMES[str(item.metric)]}, {which_result(item.result, res.adaptation)}"
+        )
     ax.set_yticks(range(len(labels)), labels)
     ax.invert_yaxis()
     ax.set_xlim(lowest - 0.02, 1.01)
@@ -817,20 +499,7 @@ def slide_target(res: Results) -> Figure:
     return fig
 
 
-def _compared_name(model: str, res: Results) -> str:
-    """A comparison row's name on the slide: ours in plain words, published ones short."""
-    if model.startswith("xraylib"):
-        how = "as trained" if "plain" in model else plain_adaptation(res.adaptation, short=True)
-        return f"ours, {how}"
-    return _short_name(model)
-
-
-def _more(ours: int, theirs: int, what: str) -> str:
-    """ "more pneumonias" / "fewer pneumonias" / "as many pneumonias"."""
-    return f"{'more' if ours > theirs else 'fewer' if ours < theirs else 'as many'} {what}"
-
-
-def slide_published(res: Results) -> Figure:
+def slide_published(res: results.Results) -> Figure:
     """Pneumonias flagged and healthy X-rays cleared, per 100, next to published models and
     the trivial answer (accuracy only beside the names: it misleads here)."""
     table = res.comparison.dropna(subset=["accuracy"]).reset_index(drop=True)
@@ -843,22 +512,22 @@ def slide_published(res: Results) -> Figure:
     caught, cleared = per_100(ours.sensitivity), per_100(ours.specificity)
     headline = (
         f"On the same official test set, ours flags {caught} of 100 pneumonia X-rays and clears "
-        f"{cleared} of 100 healthy ones; {_short_name(best.model)} (pre-trained on millions of "
+        f"{cleared} of 100 healthy ones; {short_name(best.model)} (pre-trained on millions of "
         "photos)"
     )
     if pd.notna(best.sensitivity) and pd.notna(best.specificity):
         theirs = per_100(best.sensitivity), per_100(best.specificity)
         headline += (
             f" flags {theirs[0]} and clears {theirs[1]}: ours catches "
-            f"{_more(caught, theirs[0], 'pneumonias')} but clears "
-            f"{_more(cleared, theirs[1], 'healthy X-rays')}."
+            f"{more_or_fewer(caught, theirs[0], 'pneumonias')} but clears "
+            f"{more_or_fewer(cleared, theirs[1], 'healthy X-rays')}."
         )
     else:
         headline += f" labels {per_100(best.accuracy)} of 100 X-rays correctly."
     fig = _slide("Compared with published work", headline)
     ax = fig.add_axes((0.36, 0.1, 0.57, 0.5))
     names = [
-        f"{_compared_name(r.model, res)}\n{per_100(r.accuracy)} of 100 X-rays right"
+        f"{compared_name(r.model, res)}\n{per_100(r.accuracy)} of 100 X-rays right"
         for r in table.itertuples()
     ]
     y = range(len(table))
@@ -894,20 +563,20 @@ def slide_published(res: Results) -> Figure:
     return fig
 
 
-def slide_errors(res: Results) -> Figure:
+def slide_errors(res: results.Results) -> Figure:
     """How often it is wrong about healthy X-rays, and where it looked when it was."""
     normal = res.test_count("NORMAL")
     wrong = whole((1 - res.adapted.specificity) * normal)
     fig = _slide(
         "Where it looked when it was wrong",
-        f"{wrong} of the {normal} healthy test X-rays{res.of_children('NORMAL')} were flagged. "
+        f"{wrong} of the {normal} healthy test X-rays{of_children(res, 'NORMAL')} were flagged. "
         "Heat maps (red: what drove the decision) let a reader judge each flag.",
     )
-    _picture(fig, res.image("06_gradcam_false_positive"), (0.03, 0.06, 0.94, 0.62))
+    _picture(fig, _image("06_gradcam_false_positive"), (0.03, 0.06, 0.94, 0.62))
     return fig
 
 
-def slide_use(res: Results) -> Figure:
+def slide_use(res: results.Results) -> Figure:
     """How it could be used, and what is not known yet."""
     fig = _slide(
         "A help to sort the queue — not a diagnosis",
@@ -948,7 +617,7 @@ def slide_use(res: Results) -> Figure:
 
 
 #: The slides, in order; each makes one figure from the results.
-SLIDES: tuple[Callable[[Results], Figure], ...] = (
+SLIDES: tuple[Callable[[results.Results], Figure], ...] = (
     slide_title,
     slide_data,
     slide_method,
@@ -967,7 +636,7 @@ def build(out: str | Path | None = None) -> Path:
 
     Raises :class:`XrayError` (one line) naming the results file or figure that is missing.
     """
-    res = Results(config.results_dir(), config.images_dir())
+    res = results.Results()
     out = Path(out) if out else config.output_dir() / "presentation.pdf"
     figures = [make(res) for make in SLIDES]
     with PdfPages(out) as pdf:

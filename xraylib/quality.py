@@ -27,15 +27,16 @@ The reference the last two need is fitted once on validation with the final mode
 (:func:`fit_gate`) and saved beside it (``final_gate.npz``); without it
 (:func:`basic_gate`) only the first four checks run.
 
->>> gate = quality.fit_gate(model, splits.x_val)  # doctest: +SKIP
->>> gate.save(quality.gate_path("data/models/final.keras"))  # final_gate.npz  # doctest: +SKIP
->>> item = data.inspect_image("chest.dcm", gate.image_size)  # doctest: +SKIP
->>> flags, scores = gate.check(model, [item])  # doctest: +SKIP
+Example::
+
+    gate = quality.fit_gate(model, splits.x_val)
+    gate.save(results.gate_path(results.final_model_path())) # final_gate.npz
+    item = data.inspect_image("chest.dcm", gate.image_size)
+    flags, scores = gate.check(model, [item])
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -46,8 +47,8 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
-from xraylib import config, data
-from xraylib.errors import ModelError
+from xraylib import config, data, models
+from xraylib.errors import ModelError, first_line
 
 #: Every flag code, in the order the checks run.
 CODES = ("too_small", "colour", "lateral", "blank", "inverted", "out_of_distribution")
@@ -124,8 +125,10 @@ class Gate:
         """Flags of each prepared image (an empty list when clean) and its out-of-distribution
         score (NaN without a reference).
 
-        >>> item = data.inspect_image("chest.png", gate.image_size)  # doctest: +SKIP
-        >>> flags, scores = gate.check(model, [item])  # doctest: +SKIP
+        Example::
+
+            item = data.inspect_image("chest.png", gate.image_size)
+            flags, scores = gate.check(model, [item])
         """
         if not items:
             return [], np.zeros(0)
@@ -144,7 +147,7 @@ class Gate:
         return flags, scores
 
     def save(self, path: str | Path) -> Path:
-        """Write the gate to ``path`` — beside its model: ``gate_path(model_path)`` — as a
+        """Write the gate to ``path`` — beside its model: :func:`xraylib.results.gate_path` — as a
         NumPy ``.npz`` archive (no pickle); return the path."""
         path = Path(path)
         facts = {
@@ -169,18 +172,14 @@ class Gate:
         return path
 
 
-def gate_path(model_path: str | Path) -> Path:
-    """Where the gate of the model at ``model_path`` lives: ``NAME_gate.npz`` beside it."""
-    model_path = Path(model_path)
-    return model_path.with_name(f"{model_path.stem}_gate.npz")
-
-
 def read_gate(path: str | Path) -> Gate:
     """Read a gate written by :meth:`Gate.save`.
 
     Raises :class:`ModelError` (one line) when the file is missing or not a gate.
 
-    >>> gate = quality.read_gate("data/models/final_gate.npz")  # doctest: +SKIP
+    Example::
+
+        gate = quality.read_gate(results.gate_path(results.final_model_path()))
     """
     path = Path(path)
     if not path.is_file():
@@ -198,8 +197,7 @@ def read_gate(path: str | Path) -> Gate:
             **arrays,
         )
     except (OSError, ValueError, KeyError, TypeError) as err:
-        reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        raise ModelError(f"{path}: not a readable quality gate ({reason})") from None
+        raise ModelError(f"{path}: not a readable quality gate ({first_line(err)})") from None
 
 
 def basic_gate(model: keras.Model, why: str = "no quality reference") -> Gate:
@@ -213,11 +211,7 @@ def weights_digest(model: keras.Model) -> str:
     """A short fingerprint of the weights the gate's features come from (each member network up
     to its output layer): a gate fits only the networks it was made with, whatever is put after
     them (an ensemble average, a calibration layer)."""
-    digest = hashlib.sha1()
-    for extractor in _extractors(model):
-        for weights in extractor.get_weights():
-            digest.update(np.ascontiguousarray(weights).tobytes())
-    return digest.hexdigest()[:16]
+    return models.fingerprint(_extractors(model))
 
 
 def fit_gate(
@@ -236,8 +230,10 @@ def fit_gate(
         folds: folds of the out-of-fold distances.
         seed: fold assignment (default 42; a notebook passes ``profile.seed``).
 
-    >>> gate = quality.fit_gate(final_model, final_splits.x_val)  # doctest: +SKIP
-    >>> gate.save(quality.gate_path(predict.save_final(final_model, threshold)))  # doctest: +SKIP
+    Example::
+
+        gate = quality.fit_gate(final_model, final_splits.x_val)
+        gate.save(results.gate_path(results.save_final(final_model, threshold)))
     """
     from sklearn.model_selection import KFold
 
@@ -447,7 +443,9 @@ def shift_evidence(
     the probabilities without labels (EM, :func:`xraylib.adapt.prior_shift`, starting from the
     rate the probabilities assume). No label of the new images is used.
 
-    >>> quality.shift_evidence(model, gate, x_test, p_test, p_val, 0.74)  # doctest: +SKIP
+    Example::
+
+        quality.shift_evidence(model, gate, x_test, p_test, p_val, 0.74)
     """
     from xraylib import adapt
 
@@ -476,8 +474,10 @@ def check_folder(
     validation's rate makes plausible (one-sided binomial test, p < 0.01); the pneumonia rate
     is estimated from the unflagged images' probabilities without labels.
 
-    >>> table, _ = predict.predict_images(model, paths, 0.5, gate, force=True)  # doctest: +SKIP
-    >>> quality.check_folder(table, gate, assumed_prior=0.5).verdict  # doctest: +SKIP
+    Example::
+
+        table, _ = predict.predict_images(model, paths, 0.5, gate, force=True)
+        quality.check_folder(table, gate, assumed_prior=0.5).verdict
     """
     from scipy.stats import binomtest
 

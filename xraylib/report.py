@@ -7,17 +7,15 @@ a test checks that the committed README equals what the committed results give.
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Callable
 from pathlib import Path
 
 import pandas as pd
 
-from xraylib import config, presentation, results
-from xraylib.errors import XrayError
+from xraylib import config, results
 from xraylib.evaluate import format_with_ci
-from xraylib.results import LEDGER_FILE, RUN_06
+from xraylib.results import RUN_06
 
 README = config.ROOT / "README.md"
 TEST_METRICS = ["accuracy", "sensitivity", "specificity", "precision", "f1", "roc_auc", "pr_auc"]
@@ -25,20 +23,12 @@ COMPARISON_COLUMNS = ["model", "source", "accuracy", "sensitivity", "specificity
 LEDGER_METRICS = ["accuracy", "sensitivity", "specificity", "roc_auc"]
 
 
-def _results_file(results_dir: Path | None, name: str, how: str) -> Path:
-    """``results_dir/name``; a one-line :class:`XrayError` saying ``how`` to make it if missing."""
-    path = Path(results_dir or config.results_dir()) / name
-    if not path.is_file():
-        raise XrayError(f"{path} is missing: {how}")
-    return path
-
-
 def results_markdown(results_dir: Path | None = None) -> str:
     """The test-set results (plain and adapted) with 95% bootstrap CIs, as a Markdown table.
 
     Raises :class:`XrayError` (one line) when ``metrics.csv`` is missing.
     """
-    metrics = pd.read_csv(_results_file(results_dir, "metrics.csv", RUN_06))
+    metrics = results.read_table(results.METRICS_FILE, results_dir, RUN_06)
     tests = metrics[metrics.split == "test"]
     header = "| model | adaptation | threshold | " + " | ".join(TEST_METRICS) + " | n |"
     lines = [header, "|" + "---|" * (len(TEST_METRICS) + 4)]
@@ -67,8 +57,8 @@ def ledger_markdown(results_dir: Path | None = None) -> str:
 
     Raises :class:`XrayError` (one line) when ``test_ledger.csv`` is missing.
     """
-    ledger = pd.read_csv(
-        _results_file(results_dir, LEDGER_FILE, RUN_06), dtype={"commit": str, "notebook": str}
+    ledger = results.read_table(
+        results.LEDGER_FILE, results_dir, RUN_06, dtype={"commit": str, "notebook": str}
     )
     columns = ["read", "date", "commit", "model", "adaptation", "threshold", *LEDGER_METRICS, "n"]
     lines = [
@@ -90,7 +80,7 @@ def comparison_markdown(results_dir: Path | None = None) -> str:
 
     Raises :class:`XrayError` (one line) when ``comparison.csv`` is missing.
     """
-    table = pd.read_csv(_results_file(results_dir, "comparison.csv", RUN_06))
+    table = results.read_table(results.COMPARISON_FILE, results_dir, RUN_06)
     lines = ["| " + " | ".join(COMPARISON_COLUMNS) + " |", "|" + "---|" * len(COMPARISON_COLUMNS)]
     for _, row in table.iterrows():
         cells = [str(row[c]).replace("|", "\\|") for c in COMPARISON_COLUMNS[:2]] + [
@@ -105,8 +95,7 @@ def bench_markdown(results_dir: Path | None = None) -> str:
 
     Raises :class:`XrayError` (one line) when ``bench.json`` is missing.
     """
-    path = _results_file(results_dir, "bench.json", "run `make bench` first")
-    bench = json.loads(path.read_text())
+    bench = results.load_bench(results_dir)
     rate = bench["train_images_per_s"]
     rows = [
         ("training, decode every JPEG every epoch", f"{rate['decode_every_epoch']:.1f} images/s"),
@@ -121,6 +110,14 @@ def bench_markdown(results_dir: Path | None = None) -> str:
             f"({bench['augmentation_ms']['block']:.1f} of "
             f"{bench['augmentation_ms']['train_step']:.1f} ms)",
         ),
+        *(
+            (
+                f"augmentation layer {name}: xraylib's / Keras'",
+                f"{ms['xraylib']:.1f} / {ms['keras']:.1f} ms per batch",
+            )
+            # a bench.json written before bench timed the layers has none
+            for name, ms in bench.get("layers_ms", {}).items()
+        ),
     ]
     lines = ["| measurement | value |", "|---|---|", *(f"| {a} | {b} |" for a, b in rows)]
     lines.append(
@@ -131,9 +128,6 @@ def bench_markdown(results_dir: Path | None = None) -> str:
     return "\n".join(lines)
 
 
-GATE_FILE = "gate.csv"
-
-
 def gate_markdown(results_dir: Path | None = None) -> str:
     """The input-quality gate measured on the declared out-of-distribution set
     (``data/results/gate.csv``, written by notebook 07) as a Markdown table: share flagged per
@@ -141,10 +135,9 @@ def gate_markdown(results_dir: Path | None = None) -> str:
     """
     from xraylib import quality
 
-    path = Path(results_dir or config.results_dir()) / GATE_FILE
-    if not path.is_file():
-        return f"Not measured yet: notebook 07 writes `data/results/{GATE_FILE}`."
-    table = pd.read_csv(path)
+    table = results.optional_table(results.GATE_FILE, results_dir)
+    if table is None:
+        return f"Not measured yet: notebook 07 writes `data/results/{results.GATE_FILE}`."
     codes = [code for code in quality.CODES if code in table.columns]
     header = ["kind", "images", "flagged", *(c.replace("_", " ") for c in codes), "target", "met"]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
@@ -164,7 +157,7 @@ def verdict_markdown(results_dir: Path | None = None) -> str:
 
     Raises :class:`XrayError` (one line) when a results file is missing.
     """
-    res = presentation.Results(Path(results_dir or config.results_dir()), config.images_dir())
+    res = results.Results(results_dir)
     final, plain, adapted = res.final, res.plain, res.adapted
     size = f", {final['image_size']} px" if "image_size" in final else ""
     check = results.target_check(plain, adapted)
@@ -199,17 +192,14 @@ def _which(result: str) -> str:
     return "as trained" if result == "plain" else "adapted"
 
 
-ORIGINALS_FILE = "originals.csv"
-
-
 def originals_markdown(results_dir: Path | None = None) -> str:
     """What a user with the original downloads should expect: the final model's answers on
     training images read from the copy the committed run used and from originals
     (``data/results/originals.csv``, written by notebook 07), as one sentence."""
-    path = Path(results_dir or config.results_dir()) / ORIGINALS_FILE
-    if not path.is_file():
-        return f"Not measured yet: notebook 07 writes `data/results/{ORIGINALS_FILE}`."
-    row = pd.read_csv(path).iloc[0]
+    table = results.optional_table(results.ORIGINALS_FILE, results_dir)
+    if table is None:
+        return f"Not measured yet: notebook 07 writes `data/results/{results.ORIGINALS_FILE}`."
+    row = table.iloc[0]
     return (
         f"Measured on {int(row.pairs)} training images read from both (notebook 07, final "
         f"model): the probability of pneumonia moves by {row.mean_abs_diff:.4f} on average "

@@ -92,7 +92,9 @@ def make_synthetic(root: str | Path, per_class: int = 40, seed: int = 0) -> Path
     :data:`SHARES`. Image sizes vary (aspect not square) like real radiographs.
     Returns ``root``.
 
-    >>> make_synthetic("/tmp/phantoms", per_class=10)  # doctest: +SKIP
+    Example::
+
+        make_synthetic("/tmp/phantoms", per_class=10)
     """
     root = Path(root)
     rng = np.random.default_rng(seed)

@@ -11,10 +11,12 @@ log-loss (``val_loss``), a measure with resolution left, and restores the best e
 Reproducibility needs two seeds: call :func:`new_session` *before* building a model (its
 initial weights) — ``fit`` re-seeds before training (shuffling, dropout, augmentation).
 
->>> train.new_session(profile.seed)                                   # doctest: +SKIP
->>> model = models.build_cnn(profile.image_size)                      # doctest: +SKIP
->>> result = train.fit(model, splits, train.Recipe(), profile=profile)  # doctest: +SKIP
->>> result.history[["epoch", "loss", "val_loss", "val_auc"]]         # doctest: +SKIP
+Example::
+
+    train.new_session(profile.seed)
+    model = models.build_cnn(profile.image_size)
+    result = train.fit(model, splits, train.Recipe(), profile=profile)
+    result.history[["epoch", "loss", "val_loss", "val_auc"]]
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from pathlib import Path
 import keras
 import pandas as pd
 
-from xraylib import config, data, models, progress
+from xraylib import config, data, progress, results
 
 
 @dataclass
@@ -45,9 +47,11 @@ class FitResult:
         seconds: wall time of the whole training, validation included.
         images_per_s: training images per second, counting only the training passes.
 
-    >>> result = train.fit(model, splits)  # doctest: +SKIP
-    >>> result.history[["epoch", "loss", "val_loss"]]  # doctest: +SKIP
-    >>> result.best_epoch, round(result.images_per_s)  # doctest: +SKIP
+    Example::
+
+        result = train.fit(model, splits)
+        result.history[["epoch", "loss", "val_loss"]]
+        result.best_epoch, round(result.images_per_s)
     """
 
     model: keras.Model
@@ -198,25 +202,14 @@ def new_session(seed: int = config.DEFAULT_SEED) -> int:
     Call it right before building a model: the same seed then gives the same initial weights.
     Returns the seed used (default 42; a notebook passes ``profile.seed``).
 
-    >>> train.new_session(profile.seed)  # doctest: +SKIP
-    42
-    >>> model = models.build_cnn(96, filters=(16, 32, 64))  # doctest: +SKIP
+    Example::
+
+        train.new_session(profile.seed)
+        # 42
+        model = models.build_cnn(96, filters=(16, 32, 64))
     """
     keras.backend.clear_session()
     return config.set_seed(seed)
-
-
-def save_model(model: keras.Model, path: str | Path) -> Path:
-    """Save ``model`` to ``path`` (a ``.keras`` file) without its optimiser state, atomically
-    (a reader never sees half a file). Returns the path.
-
-    Only the architecture and the weights (batch-norm statistics included) are kept: a model
-    file is for predicting, and without the AdamW moments it is about three times smaller.
-    """
-    path = Path(path)
-    with config.atomic_path(path) as temporary:
-        models.uncompiled(model).save(temporary)
-    return path
 
 
 def fit(
@@ -246,10 +239,12 @@ def fit(
         verbose: ``"bar"`` (default): one progress bar over the epochs that is cleared when
             training ends (no per-epoch lines); or Keras' own display (``"auto"``, 0, 1, 2).
 
-    >>> splits = data.load_splits(profile=profile)  # doctest: +SKIP
-    >>> model = models.build_cnn(profile.image_size, filters=(16, 32, 64))  # doctest: +SKIP
-    >>> result = train.fit(model, splits, train.Recipe(), profile=profile)  # doctest: +SKIP
-    >>> result.history[["epoch", "val_loss", "val_auc"]].tail(1)  # doctest: +SKIP
+    Example::
+
+        splits = data.load_splits(profile=profile)
+        model = models.build_cnn(profile.image_size, filters=(16, 32, 64))
+        result = train.fit(model, splits, train.Recipe(), profile=profile)
+        result.history[["epoch", "val_loss", "val_auc"]].tail(1)
     """
     recipe = recipe or Recipe()
     seed = profile.seed if seed is None else seed
@@ -293,7 +288,7 @@ def fit(
     else:
         best_epoch = int(frame["val_loss"].to_numpy().argmin()) + 1
     if save_path is not None:
-        save_model(model, save_path)
+        results.save_model(model, save_path)
     images = len(splits.y_train) * len(frame)
     trained = recipe.with_changes(epochs=epochs)  # the budget it had, not "the profile's"
     return FitResult(model, frame, best_epoch, seconds, images / max(timer.seconds, 1e-9), trained)

@@ -37,9 +37,11 @@ with the augmentation policy given to the search, so a trial trains exactly what
 On several machines the same :func:`search` runs as the chief or a worker:
 :mod:`xraylib.cluster` (roles, the chief's address, time budget, lost workers).
 
->>> result = tuning.search(splits, overwrite=True, policy="acquisition_borders")  # doctest: +SKIP
->>> design = tuning.design_of(result.best, "acquisition_borders", epochs=20)  # doctest: +SKIP
->>> runs = experiment.run_seeds("searched", design, final_splits, "05", [1, 2])  # doctest: +SKIP
+Example::
+
+    result = tuning.search(splits, overwrite=True, policy="acquisition_borders")
+    design = tuning.design_of(result.best, "acquisition_borders", epochs=20)
+    runs = experiment.run_seeds("searched", design, final_splits, "05", [1, 2])
 """
 
 from __future__ import annotations
@@ -55,7 +57,7 @@ import keras_tuner
 import numpy as np
 import pandas as pd
 
-from xraylib import cluster, config, evaluate, experiment, train
+from xraylib import cluster, config, evaluate, experiment, results, train
 from xraylib.data import Splits
 from xraylib.errors import TuningError
 
@@ -203,8 +205,10 @@ class CnnHyperModel(keras_tuner.HyperModel):
     notebook 03 decided them. Trials use the profile's batch size, the seed and the
     augmentation ``policy``.
 
-    >>> hypermodel = tuning.CnnHyperModel(64, "acquisition_borders")
-    >>> model = hypermodel.build(keras_tuner.HyperParameters())  # doctest: +SKIP
+    Example::
+
+        hypermodel = tuning.CnnHyperModel(64, "acquisition_borders")
+        model = hypermodel.build(keras_tuner.HyperParameters())
     """
 
     def __init__(
@@ -433,7 +437,9 @@ def trial_table(oracle: keras_tuner.Oracle) -> pd.DataFrame:
     the last epoch), ``epochs`` (trained), ``epoch_budget`` (allowed), ``seconds``, then one
     per hyper-parameter.
 
-    >>> tuning.trial_table(tuner.oracle).sort_values("stress_log_loss").head()  # doctest: +SKIP
+    Example::
+
+        tuning.trial_table(tuner.oracle).sort_values("stress_log_loss").head()
     """
     runners = getattr(oracle, "runners", {})
     rows = []
@@ -458,42 +464,40 @@ def _table(rows: list[dict]) -> pd.DataFrame:
 def hyperparameter_names(trials: pd.DataFrame) -> list[str]:
     """The hyper-parameter columns of a trials table.
 
-    >>> tuning.hyperparameter_names(result.trials)  # doctest: +SKIP
-    ['blocks', 'filters', 'convs', 'dropout', 'weight_decay', 'learning_rate', 'warmup_epochs']
+    Example::
+
+        tuning.hyperparameter_names(result.trials)
+        # ['blocks', 'filters', 'convs', 'dropout', 'weight_decay', 'learning_rate', ...]
     """
     return [column for column in trials.columns if column not in RESULT_COLUMNS]
 
 
-def best_finalist(oracle: keras_tuner.Oracle) -> tuple[dict, float]:
-    """Hyper-parameter values and objective of the best finalist: among the completed trials
-    that trained the longest budget of the search, the one with the lowest objective (a shorter
+def best_finalist(trials: pd.DataFrame) -> tuple[dict, float]:
+    """Hyper-parameter values and objective of the best finalist of a trials table
+    (:func:`trial_table`): among the completed trials that trained the longest budget of the
+    search, the one with the lowest objective, the first in trial order on a tie (a shorter
     trial is not compared with the finalists, nor with the hand-made trial, which trains that
     budget).
 
-    >>> values, objective = tuning.best_finalist(tuner.oracle)  # doctest: +SKIP
+    Example::
+
+        values, objective = tuning.best_finalist(result.trials)
     """
-    done = [
-        t
-        for t in oracle.trials.values()
-        if t.status == keras_tuner.engine.trial.TrialStatus.COMPLETED and t.score is not None
-    ]
-    if not done:
+    done = trials[(trials.status == "COMPLETED") & trials[experiment.SELECTION_METRIC].notna()]
+    if done.empty:
         raise TuningError(
             "no trial completed: raise the time budget, or read the messages in trial_*/trial.json"
         )
-    longest = max(_budget(t) for t in done)
-    best = min((t for t in done if _budget(t) == longest), key=lambda t: t.score)
-    return _searched(best.hyperparameters.values), float(best.score)
+    finalists = done[done.epoch_budget == done.epoch_budget.max()]
+    best = finalists.loc[finalists[experiment.SELECTION_METRIC].idxmin()]
+    values = {name: best[name] for name in hyperparameter_names(trials)}
+    values = {k: v.item() if isinstance(v, np.generic) else v for k, v in values.items()}
+    return values, float(best[experiment.SELECTION_METRIC])
 
 
 def _searched(values: dict) -> dict:
     """``values`` without keras-tuner's bookkeeping entries: the searched hyper-parameters."""
     return {key: value for key, value in values.items() if key not in _TUNER_KEYS}
-
-
-def _budget(trial) -> int:
-    """The epochs a trial was given (Bayesian trials: none recorded, all alike)."""
-    return int(trial.hyperparameters.values.get("tuner/epochs", 0))
 
 
 # --------------------------------------------------------------------------- search
@@ -512,8 +516,10 @@ class SearchResult:
             design with :func:`design_of`.
         best_objective: its stress-validation log-loss (``None`` on a worker).
 
-    >>> result.trials.sort_values("stress_log_loss").head(3)  # doctest: +SKIP
-    >>> result.best, result.best_objective  # doctest: +SKIP
+    Example::
+
+        result.trials.sort_values("stress_log_loss").head(3)
+        result.best, result.best_objective
     """
 
     role: str
@@ -574,8 +580,10 @@ def search(
             (workers send a heartbeat four times as often).
         verbose: 1 prints one line per trial this process runs.
 
-    >>> result = tuning.search(splits, overwrite=True, profile=profile)  # doctest: +SKIP
-    >>> result.trials.sort_values("stress_log_loss").head(3)  # doctest: +SKIP
+    Example::
+
+        result = tuning.search(splits, overwrite=True, profile=profile)
+        result.trials.sort_values("stress_log_loss").head(3)
     """
     seed = profile.seed if seed is None else seed
     role = cluster.current_role()
@@ -594,7 +602,7 @@ def search(
         deadline,
         lost_after_s / 4,
         verbose,
-        directory=config.tuning_dir(),
+        directory=results.search_root(),
         project_name=name,
         overwrite=overwrite and role != "worker",
     )
@@ -610,5 +618,52 @@ def search(
     else:
         tuner.search(splits)
     trials = trial_table(tuner.oracle)
-    trials.to_csv(directory / "trials.csv", index=False)
-    return SearchResult(role, trials, directory, *best_finalist(tuner.oracle))
+    results.save_trials(trials, directory)
+    return SearchResult(role, trials, directory, *best_finalist(trials))
+
+
+def committed_search(
+    image_size: int,
+    *,
+    name: str = "cnn_tuned",
+    max_trials: int,
+    max_epochs: int,
+) -> SearchResult | None:
+    """The search already recorded in ``data/tuning/NAME/trials.csv`` (committed), when it is
+    the search the plan asks for: the first ``max_trials`` trials of one Hyperband iteration
+    whose longest trial is ``max_epochs`` (:func:`hyperband_plan`), in its order of epoch
+    budgets, over this search space's hyper-parameters, every configuration within the compute
+    budget at ``image_size`` (:func:`within_budget`), and the hand-made trial among them.
+    Returns it as a :class:`SearchResult` (best finalist by :func:`best_finalist`) and says so
+    in one line, or returns ``None`` (then run :func:`search`).
+
+    ``trials.csv`` does not record the augmentation policy or the seed: the plan, the space and
+    the budget are what is checked; the searched design's runs are checked again when they are
+    reused (:func:`xraylib.experiment.reuse`).
+
+    Example::
+
+        result = tuning.committed_search(64, max_trials=30, max_epochs=10) or tuning.search(
+            splits, overwrite=True, policy="acquisition_borders")
+    """
+    path = results.search_root() / name / results.TRIALS_FILE
+    if not path.is_file():
+        return None
+    trials = pd.read_csv(path, dtype={"trial_id": str})
+    plan = hyperband_plan(max_epochs)
+    budgets = np.repeat(plan.epochs.to_numpy(), plan.trials.to_numpy())[:max_trials]
+    space = list(search_space(image_size).index)
+    if (
+        len(trials) != len(budgets)
+        or not np.array_equal(trials.epoch_budget.to_numpy(float), budgets.astype(float))
+        or hyperparameter_names(trials) != space
+        or not trials.handmade.any()
+        or not all(map(within_budget(image_size), trials[space].to_dict("records")))
+    ):
+        return None
+    print(
+        f"reused the committed search {path.relative_to(config.output_dir()).as_posix()}: "
+        f"{len(trials)} trials of the plan, {trials.seconds.sum() / 60:.1f} min of training "
+        "(not run again)"
+    )
+    return SearchResult("single", trials, path.parent, *best_finalist(trials))
