@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from xraylib import cluster, config, experiment, plots, synthetic, train, tuning
+from xraylib import cluster, config, experiment, plots, results, synthetic, train, tuning
 from xraylib.data import Splits
 from xraylib.errors import TuningError
 
@@ -283,10 +283,10 @@ def test_the_committed_search_is_shown_only_when_it_is_the_planned_one(capsys) -
     ]
     folder = config.tuning_dir() / "cnn_tuned"
     folder.mkdir(parents=True)
-    pd.DataFrame(rows).to_csv(folder / tuning.TRIALS_FILE, index=False)
+    pd.DataFrame(rows).to_csv(folder / results.TRIALS_FILE, index=False)
     result = tuning.committed_search(64, max_trials=30, max_epochs=10)
     assert result is not None and "30 trials of the plan" in capsys.readouterr().out
     assert result.best == HANDMADE and result.best_objective == pytest.approx(0.71)
     assert tuning.committed_search(64, max_trials=30, max_epochs=20) is None  # another plan
-    pd.DataFrame(rows[:29]).to_csv(folder / tuning.TRIALS_FILE, index=False)
+    pd.DataFrame(rows[:29]).to_csv(folder / results.TRIALS_FILE, index=False)
     assert tuning.committed_search(64, max_trials=30, max_epochs=10) is None  # cut short
