@@ -306,7 +306,7 @@ def test_train_and_predict_print_strict_json_with_undefined_metrics_as_null(
 
 def test_bench_json_is_strict_on_screen_and_in_bench_json(monkeypatch, capsys):
     result = {"speedup": float("nan"), "images_per_s": np.float32(261.8), "devices": ["CPU:0"]}
-    monkeypatch.setattr(bench, "run", lambda n_images: result)
+    monkeypatch.setattr(bench, "throughput", lambda **settings: result)
     assert main(["bench", "--json"]) == 0
     shown = strict_json(capsys.readouterr().out)
     assert shown == {"speedup": None, "images_per_s": pytest.approx(261.8), "devices": ["CPU:0"]}

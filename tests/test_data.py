@@ -653,9 +653,11 @@ def test_splits_are_fixed_by_the_seed(pooled, split):
     assert data.shared_patients(other) == set()
 
 
-def test_splits_default_to_the_project_seed(pooled, split, monkeypatch):
+def test_splits_default_to_seed_42_whatever_the_environment_says(pooled, split, monkeypatch):
     monkeypatch.setenv("XRAY_SEED", "7")
-    pd.testing.assert_series_equal(data.make_splits(pooled).subset, split.subset)
+    default = data.make_splits(pooled)
+    pd.testing.assert_series_equal(default.subset, data.make_splits(pooled, seed=42).subset)
+    assert not default.subset.equals(split.subset)  # split: seed 7
 
 
 def test_splits_of_scanned_phantoms_keep_patients_apart(phantom_frame):
@@ -694,8 +696,10 @@ def test_subsample_is_fixed_by_the_seed(phantom_frame):
 def test_load_splits_gives_aligned_train_and_val_arrays(phantom_root):
     from xraylib import config
 
-    splits = data.load_splits(phantom_root, profile=config.profile("smoke"), seed=0, progress=False)
-    size = config.profile("smoke").image_size
+    splits = data.load_splits(
+        phantom_root, profile=config.PROFILES["smoke"], seed=0, progress=False
+    )
+    size = config.PROFILES["smoke"].image_size
     assert splits.x_train.shape == (len(splits.y_train), size, size, 1)
     assert splits.x_val.shape == (len(splits.y_val), size, size, 1)
     assert splits.x_train.dtype == np.uint8
@@ -707,10 +711,26 @@ def test_load_splits_gives_aligned_train_and_val_arrays(phantom_root):
     assert test.path.str.startswith(str(splits.root)).all()
 
 
+@pytest.mark.parametrize(("variable", "value"), [("XRAY_PROFILE", "smoke"), ("XRAY_SEED", "7")])
+def test_load_splits_gives_the_same_splits_whatever_the_environment_says(
+    phantom_root, monkeypatch, variable, value
+):
+    def load() -> data.Splits:
+        return data.load_splits(phantom_root, image_size=16, progress=False)
+
+    monkeypatch.setenv("XRAY_PROFILE", "full")
+    before = load()
+    monkeypatch.setenv(variable, value)
+    after = load()
+    assert before.frame.equals(after.frame)
+    assert np.array_equal(before.x_train, after.x_train)
+    assert len(before.frame) == len(data.load_scan(phantom_root, 16, progress=False).frame)
+
+
 def test_load_test_refuses_images_other_than_those_the_splits_chose(small_root, tmp_path):
     from xraylib import config
 
-    smoke = config.profile("smoke")
+    smoke = config.PROFILES["smoke"]
     splits = data.load_splits(small_root, profile=smoke, seed=0, progress=False)
     other = make_layout(tmp_path / "other")  # same layout and names, another folder
     with pytest.raises(data.DataError, match="not those the splits chose"):

@@ -14,9 +14,8 @@ TINY = experiment.Design(
 
 
 @pytest.fixture
-def splits(phantom_root, monkeypatch) -> data.Splits:
-    monkeypatch.setenv("XRAY_DATA_DIR", str(phantom_root))
-    return data.load_splits(progress=False)
+def splits(phantom_root) -> data.Splits:
+    return data.load_splits(phantom_root, profile=config.PROFILES["smoke"], progress=False)
 
 
 def test_an_experiment_records_its_row_stress_table_history_and_model(splits) -> None:
@@ -99,14 +98,14 @@ def test_a_rerun_reuses_a_saved_run_of_the_same_design_seed_and_scale(
     def no_training(*args, **kwargs):
         raise AssertionError("a matching saved run was trained again")
 
-    monkeypatch.setattr(train, "fit", no_training)
-    again = experiment.run_seeds("kept", TINY, splits, notebook="96", seeds=[1], earlier=earlier)[0]
-    experiment.ensemble_of(members, splits, notebook="96", name="kept_ensemble", earlier=earlier)
+    with monkeypatch.context() as patched:  # undoes this patch only, not the test's isolation
+        patched.setattr(train, "fit", no_training)
+        again = experiment.run_seeds("kept", TINY, splits, "96", seeds=[1], earlier=earlier)[0]
+        experiment.ensemble_of(members, splits, "96", name="kept_ensemble", earlier=earlier)
     out = capsys.readouterr().out
     assert "reused committed run kept_seed1" in out and "reused committed ensemble" in out
     assert results.load_metrics().to_csv() == before
     assert (again.p_val == first.p_val).all()
-    monkeypatch.undo()
     earlier = results.forget_from("96")
     wider = TINY.with_changes(layers={**TINY.layers, "dropout": 0.5})  # another design: trained
     experiment.run_seeds("kept", wider, splits, notebook="96", seeds=[1], earlier=earlier)

@@ -51,9 +51,11 @@ def test_every_notebook_design_builds(name: str) -> None:
     assert model.name == name and model.output.shape == (None, 1)
 
 
-def test_builders_default_to_the_profile_image_size() -> None:
-    assert models.build_cnn(filters=(8,)).input_shape == (None, 64, 64, 1)  # smoke profile
-    assert models.build_dense(widths=(4,)).input_shape == (None, 64, 64, 1)
+@pytest.mark.parametrize("build", [models.build_cnn, models.build_dense])
+def test_builders_ask_for_the_image_size_whatever_the_profile(build) -> None:
+    with pytest.raises(TypeError, match="image_size"):
+        build()
+    assert build(24).input_shape == (None, 24, 24, 1)
 
 
 def test_conv_layers_are_named_by_block() -> None:

@@ -107,7 +107,7 @@ def test_a_gate_survives_saving_and_loading_without_pickle(gate, tmp_path):
     path = gate.save(tmp_path / "final_gate.npz")
     with np.load(path, allow_pickle=False) as stored:
         strict_json(str(stored["facts"]))
-    loaded = quality.load_gate(path)
+    loaded = quality.read_gate(path)
     assert (loaded.threshold, loaded.digest, loaded.image_size) == (
         gate.threshold,
         gate.digest,
@@ -121,7 +121,7 @@ def test_a_broken_gate_file_is_a_one_line_model_error(tmp_path):
     path = tmp_path / "final_gate.npz"
     path.write_bytes(b"not an archive")
     with pytest.raises(predict.ModelError, match="not a readable quality gate") as caught:
-        quality.load_gate(path)
+        quality.read_gate(path)
     assert "\n" not in str(caught.value)
 
 

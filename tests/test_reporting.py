@@ -45,11 +45,12 @@ def _tiny_final_model(folder, policy: str | None = None) -> str:
 
 
 def test_bench_measures_the_final_model_and_reports_every_field_the_design_asks_for(
-    phantom_root, monkeypatch, tmp_path
+    phantom_root, tmp_path
 ):
-    monkeypatch.setenv("XRAY_DATA_DIR", str(phantom_root))
     path = _tiny_final_model(tmp_path)
-    result = bench.run(n_images=10_000, batch_size=16, repeats=5, model_path=path)
+    result = bench.throughput(
+        n_images=10_000, batch_size=16, repeats=5, model_path=path, data_dir=phantom_root
+    )
     for key in (
         "train_images_per_s",
         "speedup",
@@ -118,12 +119,11 @@ def test_bench_times_an_old_models_augmentation_with_this_versions_layers() -> N
     assert bench._current_block(models.build_cnn(32, filters=(8,))) is None
 
 
-def test_bench_with_fewer_than_two_batches_of_training_images_is_one_line(
-    phantom_root, monkeypatch, tmp_path
-):
-    monkeypatch.setenv("XRAY_DATA_DIR", str(phantom_root))
+def test_bench_with_fewer_than_two_batches_of_training_images_is_one_line(phantom_root, tmp_path):
     with pytest.raises(XrayError, match="fewer than 2 batches of 256") as caught:
-        bench.run(batch_size=256, model_path=_tiny_final_model(tmp_path))
+        bench.throughput(
+            batch_size=256, model_path=_tiny_final_model(tmp_path), data_dir=phantom_root
+        )
     assert "\n" not in str(caught.value)
 
 

@@ -82,13 +82,11 @@ def test_the_committed_final_model_of_the_same_members_is_loaded_not_fitted(
     assert "are fitted" in capsys.readouterr().out
 
 
-def test_a_notebook_header_states_its_reading_time_and_its_last_full_run(tmp_path) -> None:
+def test_a_notebook_header_states_its_reading_time_and_its_last_full_run() -> None:
     book = {"cells": [{"cell_type": "markdown", "source": "word " * 900 + "[a link](x/y.md)"}]}
     assert notebook.prose_words(book) == 902 and notebook.reading_minutes(book) == 5
-    runtimes = tmp_path / "runtime.csv"
     first = notebook.series()[0].stem
-    assert "no full-profile run recorded" in notebook.time_line(first[:2], runtimes)
-    pd.DataFrame(
+    runtimes = pd.DataFrame(
         [
             {"notebook": first, "profile": "smoke", "seconds": 6.0, "machine": "laptop"},
             {
@@ -98,8 +96,27 @@ def test_a_notebook_header_states_its_reading_time_and_its_last_full_run(tmp_pat
                 "machine": "AMD EPYC, 2 cores",
             },
         ]
-    ).to_csv(runtimes, index=False)
+    )
+    assert "no full-profile run recorded" in notebook.time_line(first[:2], runtimes.iloc[:1])
     line = notebook.time_line(first, runtimes)
     assert line.startswith("Reading time about ") and line.endswith(
         "full-profile run 11.2 min on AMD EPYC, 2 cores (runtime.csv)"
     )
+
+
+def test_a_read_of_images_under_the_data_folder_is_matched_by_its_relative_paths(
+    test_set, tmp_path, capsys
+) -> None:
+    images, frame = test_set
+    data_dir = tmp_path / "chest_xray"
+    absolute = frame.assign(path=[str(data_dir / p) for p in frame.path])
+    model = models.ensemble([_member("a", 1), _member("b", 2)], name="final")
+    y = (frame.label == "PNEUMONIA").to_numpy(int)
+    p = {"p_none": model.predict(images, verbose=0).ravel()}
+    row = results.score_row("final", "test", y, p["p_none"], 0.5, ci=False)
+    for _ in range(2):
+        results.record_test_read(
+            {"none": row}, absolute, p, "final", "tiny", 0.5, tmp_path, data_dir=data_dir
+        )
+    assert pd.read_csv(tmp_path / "test_predictions.csv").path.tolist() == frame.path.tolist()
+    assert "match read 1" in capsys.readouterr().out and results.count_test_reads(tmp_path) == 1

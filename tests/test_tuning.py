@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from xraylib import cluster, config, experiment, plots, synthetic, train, tuning
+from xraylib import cluster, config, experiment, plots, results, synthetic, train, tuning
 from xraylib.data import Splits
 from xraylib.errors import TuningError
 
@@ -54,13 +54,14 @@ def test_search_records_every_trial_and_picks_the_lowest_stress_log_loss(splits)
 
 
 def test_the_handmade_configuration_is_a_trial_of_a_smoke_search(splits):
-    result = tuning.search(splits, overwrite=True, name="smoke", verbose=0)  # smoke profile
+    smoke = config.PROFILES["smoke"]
+    result = tuning.search(splits, overwrite=True, name="smoke", profile=smoke, verbose=0)
     trials = result.trials
-    assert len(trials) == config.profile("smoke").tuner_trials
+    assert len(trials) == smoke.tuner_trials
     handmade = trials[trials.handmade]
     assert len(handmade) == 1
     assert handmade.iloc[0][list(tuning.HANDMADE)].to_dict() == tuning.HANDMADE
-    assert handmade.iloc[0].epoch_budget == config.profile("smoke").epochs  # the finalists'
+    assert handmade.iloc[0].epoch_budget == smoke.epochs  # the finalists'
 
 
 def test_the_handmade_trial_trains_in_the_full_budget_bracket_of_a_10_epoch_plan(tmp_path):
@@ -282,10 +283,10 @@ def test_the_committed_search_is_shown_only_when_it_is_the_planned_one(capsys) -
     ]
     folder = config.tuning_dir() / "cnn_tuned"
     folder.mkdir(parents=True)
-    pd.DataFrame(rows).to_csv(folder / tuning.TRIALS_FILE, index=False)
+    pd.DataFrame(rows).to_csv(folder / results.TRIALS_FILE, index=False)
     result = tuning.committed_search(64, max_trials=30, max_epochs=10)
     assert result is not None and "30 trials of the plan" in capsys.readouterr().out
     assert result.best == HANDMADE and result.best_objective == pytest.approx(0.71)
     assert tuning.committed_search(64, max_trials=30, max_epochs=20) is None  # another plan
-    pd.DataFrame(rows[:29]).to_csv(folder / tuning.TRIALS_FILE, index=False)
+    pd.DataFrame(rows[:29]).to_csv(folder / results.TRIALS_FILE, index=False)
     assert tuning.committed_search(64, max_trials=30, max_epochs=10) is None  # cut short

@@ -7,10 +7,15 @@ public API is its submodules (``__all__``) plus :func:`setup`; in a notebook of 
     from xraylib import data, models, train
 
     profile = xraylib.setup()                      # versions, seed, plot style, inline figures
-    splits = data.load_splits()                    # cached images, patient-grouped validation
-    train.new_session()
+    splits = data.load_splits(profile=profile)     # cached images, patient-grouped validation
+    train.new_session(profile.seed)
     model = models.build_cnn(profile.image_size)
-    result = train.fit(model, splits)              # seeded, early stopping on validation loss
+    result = train.fit(model, splits, profile=profile)  # seeded, the profile's epochs
+
+The run's settings (``XRAY_PROFILE``, ``XRAY_SEED``, ``XRAY_DATA_DIR``) are read by
+:func:`setup` alone; every library function takes them as arguments (default: the full
+profile, seed 42, ``data/chest_xray``), so the same call gives the same result whatever the
+environment says.
 
 Submodules are imported on first use, so ``import xraylib`` stays fast and TensorFlow loads
 only when a model is needed.

@@ -4,6 +4,9 @@ Every user error (missing folder, unusable layout, bad argument, bad model file)
 line to stderr and exits non-zero; no traceback. Every JSON output is strict JSON: an
 undefined number (NaN, infinity) is ``null``. The exit statuses are :data:`EXIT_STATUS`
 (also printed by ``--help``).
+
+The run's settings (``XRAY_PROFILE``, ``XRAY_SEED``, ``XRAY_DATA_DIR``) are read once, by
+:func:`main`, and handed to each command as ``args.profile``.
 """
 
 from __future__ import annotations
@@ -94,11 +97,11 @@ def _train(args: argparse.Namespace) -> int:
 
     from xraylib import data, evaluate, experiment, models, results, train
 
-    base = config.profile()
+    base = args.profile
     profile = dataclasses.replace(
         base, image_size=args.image_size or base.image_size, epochs=args.epochs or base.epochs
     )
-    seed = config.seed() if args.seed is None else args.seed
+    seed = profile.seed if args.seed is None else args.seed
     splits = data.load_splits(args.data, profile=profile, seed=seed, progress=False)
     train.new_session(seed)
     if args.model == "dense":
@@ -191,18 +194,22 @@ def _tune(args: argparse.Namespace) -> int:
 
     role = "chief" if args.chief else "worker" if args.worker else "single"
     cluster.set_role(role, args.worker, args.oracle)  # before the data: bad roles fail fast
-    profile = config.profile()
-    splits = data.load_splits(image_size=profile.search_image_size, progress=False)
+    profile = args.profile
+    splits = data.load_splits(profile=profile, image_size=profile.search_image_size, progress=False)
     result = tuning.search(
-        splits, overwrite=args.overwrite, policy=args.policy, max_trials=args.trials
+        splits,
+        overwrite=args.overwrite,
+        policy=args.policy,
+        max_trials=args.trials,
+        profile=profile,
     )
     summary = result.to_json()
     if result.best is not None:  # single or chief: train the best configuration again
-        seed = train.new_session()
+        train.new_session(profile.seed)
         design = tuning.design_of(result.best, args.policy)
         model = design.build(splits.image_size, name=result.directory.name)
         out = results.model_path(result.directory.name)
-        fit = train.fit(model, splits, design.recipe, seed=seed, save_path=out, verbose=2)
+        fit = train.fit(model, splits, design.recipe, profile=profile, save_path=out, verbose=2)
         last = fit.history.iloc[-1]
         summary |= {
             "model": str(out),
@@ -218,7 +225,7 @@ def _presentation(args: argparse.Namespace) -> int:
 
     out = presentation.build(args.out)
     print(f"presentation written to {out}")
-    if config.profile().name == "full":
+    if args.profile.name == "full":
         print(f"README tables refreshed in {report.update_readme()}")
     return 0
 
@@ -226,7 +233,9 @@ def _presentation(args: argparse.Namespace) -> int:
 def _bench(args: argparse.Namespace) -> int:
     from xraylib import bench, results
 
-    result = bench.run(n_images=args.images)
+    result = bench.throughput(
+        n_images=args.images, data_dir=args.profile.data_dir, seed=args.profile.seed
+    )
     results.save_bench(_json(result, indent=2) + "\n")
     print(_json(result, indent=2) if args.json else bench.format_table(result))
     return 0
@@ -344,6 +353,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     args = _parser().parse_args(argv)
     try:
+        args.profile = config.profile()
         return args.run(args)
     except XrayError as err:
         print(f"xraylib {args.command}: {err}", file=sys.stderr)

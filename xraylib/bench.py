@@ -97,15 +97,19 @@ def _trainee(final, steps_per_epoch: int):
     return _replace_block(member, _current_block(member), steps_per_epoch)
 
 
-def run(
+def throughput(
     n_images: int = 512,
     batch_size: int = 32,
     repeats: int = 50,
     model_path: str | Path | None = None,
+    data_dir: str | Path = config.DEFAULT_IMAGES_DIR,
+    seed: int = config.DEFAULT_SEED,
 ) -> dict:
     """Measure and return the table as a dict (see the module docstring for each field).
 
-    ``model_path`` is the final model (default :func:`xraylib.results.final_model_path`).
+    ``model_path`` is the final model (default :func:`xraylib.results.final_model_path`);
+    the training images come from ``data_dir`` (default ``data/chest_xray``), drawn with
+    ``seed`` (default 42); the command line passes the run's profile's.
     ``n_images`` is clamped to the number of training images; fewer than two batches of them,
     ``repeats`` below 1 or an unreadable model file raise :class:`XrayError` (one line).
     """
@@ -116,8 +120,8 @@ def run(
         raise XrayError(f"bench: repeats must be at least 1, not {repeats}")
     final = results.load_model(model_path)
     image_size = int(results.saved_info(model_path).get("image_size", final.input_shape[1]))
-    seed = config.set_seed()
-    cached = data.load_scan(image_size=image_size, progress=False)
+    config.set_seed(seed)
+    cached = data.load_scan(data_dir, image_size=image_size, progress=False)
     assert cached.images is not None
     train_rows = np.flatnonzero(cached.frame.split.to_numpy() == "train")
     n_images = min(n_images, len(train_rows))

@@ -1,7 +1,10 @@
 """Project paths, run profiles and seeding: the one place that knows where things live.
 
 Paths are found from the package location, not the working directory, so a notebook in
-``notebooks/`` and a script anywhere agree. Three environment variables steer a run:
+``notebooks/`` and a script anywhere agree. Three environment variables steer a run; they are
+read by :func:`profile` alone, which the entry points call once (:func:`xraylib.setup` in a
+notebook, the command line, the notebook runner) and pass down: a library function takes its
+settings as arguments, with the full profile's values (:data:`DEFAULT_PROFILE`) as defaults.
 
 * ``XRAY_PROFILE``: ``full`` (default, the committed results) or ``smoke`` (a few hundred
   images, one or two epochs; used by CI to re-execute the notebooks in minutes).
@@ -20,7 +23,7 @@ import random
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -33,11 +36,13 @@ DEFAULT_IMAGES_DIR = DATA_DIR / "chest_xray"
 CACHE_DIR = DATA_DIR / "cache"
 NOTEBOOKS_DIR = ROOT / "notebooks"
 CLASS_NAMES = ("NORMAL", "PNEUMONIA")
+#: The seed of every random choice when none is given (``XRAY_SEED`` overrides it).
+DEFAULT_SEED = 42
 
 
 @dataclass(frozen=True)
 class Profile:
-    """Settings of one kind of run.
+    """Settings of one run: one kind of run (full or smoke), its seed and its data folder.
 
     Attributes:
         name: ``"full"`` or ``"smoke"``.
@@ -55,6 +60,8 @@ class Profile:
             first in notebook 04, the others in 05).
         ensemble_members: seeds of the chosen policy in the final ensemble (notebook 05 adds
             those beyond ``policy_seeds``); all of them are members.
+        seed: the seed of every random choice (:data:`DEFAULT_SEED`; ``XRAY_SEED``).
+        data_dir: the folder of the images (``data/chest_xray``; ``XRAY_DATA_DIR``).
 
     >>> smoke = profile("smoke")
     >>> smoke.image_size, smoke.epochs, smoke.per_class
@@ -73,6 +80,8 @@ class Profile:
     final_epochs: int
     policy_seeds: int
     ensemble_members: int
+    seed: int = DEFAULT_SEED
+    data_dir: Path = DEFAULT_IMAGES_DIR
 
 
 PROFILES: dict[str, Profile] = {
@@ -107,52 +116,47 @@ PROFILES: dict[str, Profile] = {
 }
 
 
-def profile(name: str | None = None) -> Profile:
-    """Return the profile named ``name``, or the one ``XRAY_PROFILE`` selects (default full).
+#: The settings a library function uses when it is given none: the full profile, seed 42,
+#: the images in ``data/chest_xray``, whatever the environment says.
+DEFAULT_PROFILE = PROFILES["full"]
 
-    Raises :class:`~xraylib.errors.ConfigError` (one line) for an unknown name.
+
+def profile(name: str | None = None) -> Profile:
+    """The settings of this run, read from the environment: the profile ``name`` (default the
+    one ``XRAY_PROFILE`` selects, else full) with ``XRAY_SEED`` and ``XRAY_DATA_DIR``.
+
+    Only the entry points call it (:func:`xraylib.setup`, the command line, the notebook
+    runner); they pass the result down. Raises :class:`~xraylib.errors.ConfigError` (one line)
+    for an unknown profile or a seed that is not an integer.
 
     >>> profile("smoke").epochs
     2
     """
-    key = (name or os.environ.get("XRAY_PROFILE", "full")).strip().lower()
+    key = _profile_name() if name is None else name.strip().lower()
     if key not in PROFILES:
         raise ConfigError(
             f"XRAY_PROFILE={key!r} is not a profile; use one of {', '.join(sorted(PROFILES))}"
         )
-    return PROFILES[key]
-
-
-def seed() -> int:
-    """The project seed: ``XRAY_SEED`` or 42.
-
-    Raises :class:`~xraylib.errors.ConfigError` (one line) when ``XRAY_SEED`` is not an integer.
-    """
-    text = os.environ.get("XRAY_SEED", "42")
+    text = os.environ.get("XRAY_SEED", str(DEFAULT_SEED))
     try:
-        return int(text)
+        seed = int(text)
     except ValueError:
         raise ConfigError(
             f"XRAY_SEED={text!r} is not an integer seed (e.g. XRAY_SEED=42)"
         ) from None
+    folder = os.environ.get("XRAY_DATA_DIR")
+    data_dir = Path(folder).expanduser().resolve() if folder else DEFAULT_IMAGES_DIR
+    return replace(PROFILES[key], seed=seed, data_dir=data_dir)
 
 
-def data_dir() -> Path:
-    """Folder of the images: ``XRAY_DATA_DIR`` or ``data/chest_xray`` in the project.
-
-    Example::
-
-        config.data_dir()
-        # PosixPath('.../data/chest_xray')
-    """
-    env = os.environ.get("XRAY_DATA_DIR")
-    return Path(env).expanduser().resolve() if env else DEFAULT_IMAGES_DIR
+def _profile_name() -> str:
+    return os.environ.get("XRAY_PROFILE", "full").strip().lower()
 
 
 def output_dir() -> Path:
     """Root of everything a run writes: the project itself under ``full``, a scratch folder
     under ``smoke`` (``XRAY_OUTPUT_DIR`` or ``$TMPDIR/xraylib-smoke``)."""
-    if profile().name == "full":
+    if _profile_name() == "full":
         return ROOT
     env = os.environ.get("XRAY_OUTPUT_DIR")
     return Path(env) if env else Path(tempfile.gettempdir()) / "xraylib-smoke"
@@ -203,7 +207,7 @@ def atomic_path(path: Path) -> Iterator[Path]:
         temporary.unlink(missing_ok=True)
 
 
-def set_seed(value: int | None = None) -> int:
+def set_seed(value: int) -> int:
     """Seed Python, NumPy and Keras and make TensorFlow ops deterministic.
 
     Call it before building each model: the same seed then gives the same weights, the same
@@ -216,7 +220,6 @@ def set_seed(value: int | None = None) -> int:
     import keras
     import tensorflow as tf
 
-    value = seed() if value is None else value
     random.seed(value)
     np.random.seed(value)
     keras.utils.set_random_seed(value)

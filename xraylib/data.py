@@ -104,11 +104,11 @@ class Splits:
     (``train``/``val``/``test``); the arrays hold only the train and validation subsets: the
     test images are read separately, once, by :func:`load_test`, from ``root`` (the data
     folder :func:`load_splits` read; ``None`` for hand-made splits, meaning
-    :func:`config.data_dir`).
+    ``data/chest_xray``).
 
     Example::
 
-        splits = data.load_splits()
+        splits = data.load_splits(profile.data_dir, image_size=96)
         splits.x_val.shape, splits.y_val.mean()
         splits.frame.groupby(["subset", "label"]).size()
     """
@@ -533,16 +533,16 @@ def _fingerprint(root: Path, image_size: int) -> str:
 
 
 def load_scan(
-    root: str | Path | None = None,
-    image_size: int | None = None,
+    root: str | Path = config.DEFAULT_IMAGES_DIR,
+    image_size: int = config.DEFAULT_PROFILE.image_size,
     cache_dir: Path | None = None,
     progress: bool = True,
 ) -> Scan:
     """:func:`scan` with images, cached: the first call decodes, later calls read one file.
 
     Args:
-        root: data folder (default :func:`config.data_dir`).
-        image_size: square size (default the profile's).
+        root: data folder (default ``data/chest_xray``; a notebook passes ``profile.data_dir``).
+        image_size: square size (default 96, the full profile's).
         cache_dir: where cache files live (default ``data/cache``).
 
     The cache file is ``xray_{size}px_{fingerprint}.npz``; adding, removing or changing any
@@ -551,12 +551,11 @@ def load_scan(
 
     Example::
 
-        found = data.load_scan(image_size=96, progress=False)
+        found = data.load_scan(profile.data_dir, image_size=96, progress=False)
         found.images.shape[1:]
         # (96, 96, 1)
     """
-    root = find_root(root or config.data_dir())
-    image_size = image_size or config.profile().image_size
+    root = find_root(root)
     cache_dir = Path(cache_dir or config.CACHE_DIR)
     cache = cache_dir / f"xray_{image_size}px_{_fingerprint(root, image_size)}.npz"
     if cache.exists():
@@ -599,22 +598,22 @@ def subsample(frame: pd.DataFrame, per_class: int, seed: int) -> pd.Index:
 
 
 def make_splits(
-    frame: pd.DataFrame, val_fraction: float = 0.15, seed: int | None = None
+    frame: pd.DataFrame, val_fraction: float = 0.15, seed: int = config.DEFAULT_SEED
 ) -> pd.DataFrame:
     """Add a ``subset`` column: a patient-grouped, label-stratified validation split.
 
     Train and the official val folder are pooled and split into ``round(1 / val_fraction)``
     patient-grouped, stratified folds (7 for the default, so about one seventh, 14%, of the
     images); the first fold, with about the same class ratio, goes to validation and **no
-    patient is on both sides**. The official test set stays the test set. Fixed by ``seed``.
+    patient is on both sides**. The official test set stays the test set. Fixed by ``seed``
+    (default 42).
 
     Example::
 
-        splits = make_splits(scan("data/chest_xray").frame)
+        splits = make_splits(scan("data/chest_xray").frame, seed=42)
     """
     from sklearn.model_selection import StratifiedGroupKFold
 
-    seed = config.seed() if seed is None else seed
     frame = frame.copy()
     frame["subset"] = np.where(frame.split == "test", "test", "train")
     pool = frame.index[frame.subset == "train"]
@@ -647,26 +646,34 @@ def labels(frame: pd.DataFrame) -> np.ndarray:
 
 def load_splits(
     root: str | Path | None = None,
-    profile: config.Profile | None = None,
+    profile: config.Profile = config.DEFAULT_PROFILE,
     seed: int | None = None,
     progress: bool = True,
     image_size: int | None = None,
 ) -> Splits:
     """Everything a training notebook needs: cached images split into train and validation.
 
-    Uses the profile's image size (or ``image_size``) and, under ``smoke``, its per-class
-    subsample. The validation split depends on the seed only, never on the image size.
+    Args:
+        root: data folder (default ``profile.data_dir``).
+        profile: the run's settings (default :data:`xraylib.config.DEFAULT_PROFILE`: the full
+            profile, seed 42, ``data/chest_xray``): its image size, its per-class subsample
+            (``smoke``), its seed and its data folder, unless given here.
+        seed: seed of the subsample and the split (default ``profile.seed``).
+        progress: show a progress bar while images are decoded the first time.
+        image_size: square size (default ``profile.image_size``).
+
+    The validation split depends on the seed only, never on the image size.
 
     Example::
 
-        splits = data.load_splits(profile=config.profile("smoke"))
+        profile = xraylib.setup()
+        splits = data.load_splits(profile=profile)
         splits.x_train.shape[1:]
-        # (64, 64, 1)
+        # (96, 96, 1)
     """
-    profile = profile or config.profile()
-    seed = config.seed() if seed is None else seed
+    seed = profile.seed if seed is None else seed
     image_size = image_size or profile.image_size
-    found = load_scan(root, image_size, progress=progress)
+    found = load_scan(root or profile.data_dir, image_size, progress=progress)
     frame = found.frame
     if profile.per_class:
         frame = frame.loc[subsample(frame, profile.per_class, seed)]
@@ -694,7 +701,9 @@ def load_test(
     folder changed since, or another folder). Only the final evaluation notebook calls this,
     once.
     """
-    found = load_scan(root or splits.root, splits.image_size, progress=False)
+    found = load_scan(
+        root or splits.root or config.DEFAULT_IMAGES_DIR, splits.image_size, progress=False
+    )
     test = splits.frame[splits.frame.subset == "test"]
     assert found.images is not None
     reloaded = found.frame.path.reindex(test.index)
@@ -730,11 +739,15 @@ def class_weights(y: Iterable[int]) -> dict[int, float]:
 
 
 def make_dataset(
-    x: np.ndarray, y: np.ndarray, batch_size: int, shuffle: bool = False, seed: int | None = None
+    x: np.ndarray,
+    y: np.ndarray,
+    batch_size: int,
+    shuffle: bool = False,
+    seed: int = config.DEFAULT_SEED,
 ) -> tf.data.Dataset:
     """A batched, prefetched ``tf.data.Dataset`` of ``(uint8 images, float32 labels)``.
 
-    With ``shuffle`` the order changes every epoch, reproducibly for a given ``seed``.
+    With ``shuffle`` the order changes every epoch, reproducibly for a given ``seed`` (42).
     Images stay uint8: the model's Rescaling layer scales them.
 
     Example::
@@ -746,7 +759,5 @@ def make_dataset(
 
     ds = tf.data.Dataset.from_tensor_slices((x, np.asarray(y, dtype=np.float32)))
     if shuffle:
-        ds = ds.shuffle(
-            len(x), seed=config.seed() if seed is None else seed, reshuffle_each_iteration=True
-        )
+        ds = ds.shuffle(len(x), seed=seed, reshuffle_each_iteration=True)
     return ds.batch(batch_size).prefetch(tf.data.AUTOTUNE)

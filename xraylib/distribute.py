@@ -94,7 +94,7 @@ def train_multiworker(
     epochs: int = 1,
     batch_size: int = 32,
     class_weight: str | None = "balanced",
-    seed: int | None = None,
+    seed: int = config.DEFAULT_SEED,
     distribution: tf.distribute.Strategy | None = None,
     recipe: train.Recipe | None = None,
 ) -> tuple[keras.Model, list[float]]:
@@ -114,7 +114,7 @@ def train_multiworker(
         batch_size: global batch, split across all replicas; an incomplete last batch is
             dropped.
         class_weight: ``"balanced"`` (as :func:`xraylib.data.class_weights`) or ``None``.
-        seed: weight initialisation and shuffling (default the project seed).
+        seed: weight initialisation and shuffling (default 42).
         distribution: the strategy (default :func:`strategy`).
         recipe: optimiser and learning-rate schedule (default ``train.Recipe()``; its
             ``epochs`` and ``class_weight`` are not read: they are arguments here, and the

@@ -206,7 +206,7 @@ def bootstrap_ci(
 
 
 @dataclass
-class Calibration:
+class Reliability:
     """How far predicted probabilities can be read as probabilities.
 
     Attributes:
@@ -220,7 +220,7 @@ class Calibration:
     brier: float
 
 
-def calibration(y_true: np.ndarray, p: np.ndarray, bins: int = 10) -> Calibration:
+def calibration(y_true: np.ndarray, p: np.ndarray, bins: int = 10) -> Reliability:
     """Reliability table (scikit-learn's ``calibration_curve``, uniform bins) and Brier score."""
     y, p = _as_arrays(y_true, p)
     fraction_positive, mean_predicted = calibration_curve(y, p, n_bins=bins, strategy="uniform")
@@ -233,7 +233,7 @@ def calibration(y_true: np.ndarray, p: np.ndarray, bins: int = 10) -> Calibratio
             "count": counts[counts > 0],
         }
     )
-    return Calibration(table, float(np.mean((p - y) ** 2)))
+    return Reliability(table, float(np.mean((p - y) ** 2)))
 
 
 def expected_calibration_error(y_true: np.ndarray, p: np.ndarray, bins: int = 10) -> float:

@@ -54,7 +54,7 @@ class Design:
     summary: str = ""
     augment: str = "none"
 
-    def build(self, image_size: int | None = None, name: str = "cnn") -> keras.Model:
+    def build(self, image_size: int, name: str = "cnn") -> keras.Model:
         """A fresh model of this design (call :func:`xraylib.train.new_session` first)."""
         block = (
             None
@@ -182,7 +182,7 @@ def run(
     notebook: str,
     recipe: train.Recipe | None = None,
     save: bool = False,
-    profile: config.Profile | None = None,
+    profile: config.Profile = config.DEFAULT_PROFILE,
     seed: int | None = None,
     verbose: str | int = "bar",
     extra: dict | None = None,
@@ -197,8 +197,10 @@ def run(
         notebook: the notebook that ran it (stored in the row).
         recipe: how to train (default ``train.Recipe()``).
         save: keep the model as ``data/models/NAME.keras`` (a candidate for notebook 06).
-        profile: run settings (default: the active profile).
-        seed: training seed (default ``XRAY_SEED``); ensemble members differ by it.
+        profile: the run's settings (default :data:`xraylib.config.DEFAULT_PROFILE`; a
+            notebook passes the ``profile`` :func:`xraylib.setup` returned): batch size,
+            default epochs, and ``profile.seed``, the seed of the bootstrap intervals.
+        seed: training seed (default ``profile.seed``); ensemble members differ by it.
         verbose: progress display of :func:`xraylib.train.fit` (default: one bar, cleared).
         extra: more columns for the row (e.g. the augmentation's name).
 
@@ -216,6 +218,7 @@ def run(
         result,
         splits,
         notebook,
+        seed=profile.seed,
         extra={
             **_training_facts(result, splits),
             "best_epoch": result.best_epoch,
@@ -260,11 +263,13 @@ def run_design(
     save: bool = False,
     seed: int | None = None,
     design_name: str | None = None,
+    profile: config.Profile = config.DEFAULT_PROFILE,
     earlier: results.Forgotten | None = None,
 ) -> Experiment:
     """A fresh seeded session, ``design`` built at the splits' image size, and :func:`run`
-    with the design's recipe. The row records the ``design`` (``design_name``, default
-    ``name``) and the ``seed``, so runs of one design with several seeds can be averaged.
+    with the design's recipe and ``profile``. The row records the ``design``
+    (``design_name``, default ``name``) and the ``seed`` (default ``profile.seed``), so runs of
+    one design with several seeds can be averaged.
 
     When ``earlier`` (what :func:`xraylib.results.forget_from` removed) holds a saved run of
     this name whose design, seed and scale match (:func:`reuse`), that run is put back and
@@ -273,9 +278,9 @@ def run_design(
     Example::
 
         run = experiment.run_design("cnn_plain", experiment.DESIGNS["cnn_plain"], splits,
-            notebook="03")
+            notebook="03", profile=profile)
     """
-    seed = config.seed() if seed is None else seed
+    seed = profile.seed if seed is None else seed
     if earlier is not None:
         reused = reuse(name, design, splits, seed, design_name or name, earlier)
         if reused is not None:
@@ -289,6 +294,7 @@ def run_design(
         notebook,
         design.recipe,
         save=save,
+        profile=profile,
         seed=seed,
         extra={"augment": design.augment, "design": design_name or name, "seed": seed},
     )
@@ -301,9 +307,10 @@ def run_seeds(
     notebook: str,
     seeds: Sequence[int],
     save: bool = True,
+    profile: config.Profile = config.DEFAULT_PROFILE,
     earlier: results.Forgotten | None = None,
 ) -> list[Experiment]:
-    """Train ``design`` once per seed number in ``seeds`` (1 is ``XRAY_SEED``, 2 the next
+    """Train ``design`` once per seed number in ``seeds`` (1 is ``profile.seed``, 2 the next
     seed, …), as ``NAME_seed1``, ``NAME_seed2``, …, all recorded under the design ``NAME``.
     Saved by default: the runs of the chosen design become the final ensemble's members, so
     nothing is trained twice. A run that ``earlier`` holds with the same design, seed and
@@ -311,9 +318,10 @@ def run_seeds(
 
     Example::
 
-        runs = experiment.run_seeds("policy_exposure", design, splits, "04", [1])
+        runs = experiment.run_seeds("policy_exposure", design, splits, "04", [1],
+            profile=profile)
     """
-    base = config.seed()
+    base = profile.seed
     return [
         run_design(
             f"{name}_seed{k}",
@@ -323,6 +331,7 @@ def run_seeds(
             save=save,
             seed=base + k - 1,
             design_name=name,
+            profile=profile,
             earlier=earlier,
         )
         for k in seeds
@@ -444,7 +453,7 @@ def seed_summary(query: str) -> pd.DataFrame:
     rows = results.load_metrics().query(f"split == 'val' and ({query})")
     if rows.empty:
         raise XrayError(f"no validation row of metrics.csv matches {query!r}")
-    design = results.design_of(rows)
+    design = results.design_column(rows)
     grouped = rows.groupby(design.rename("design"), sort=False)
     spread = grouped[SELECTION_METRIC].agg(["size", "mean", "std", "min", "max"])
     spread.columns = ["seeds"] + [f"{SELECTION_METRIC}_{c}" for c in ("mean", "sd", "min", "max")]
@@ -496,10 +505,12 @@ def ensemble_of(
     splits: Splits,
     notebook: str,
     name: str = "final_ensemble",
+    seed: int = config.DEFAULT_SEED,
     earlier: results.Forgotten | None = None,
 ) -> Experiment:
     """The ensemble of the saved models ``names`` (``data/models/NAME.keras``; their
-    probabilities averaged), judged and recorded as ``name`` like any model, and saved.
+    probabilities averaged), judged and recorded as ``name`` like any model (bootstrap
+    intervals drawn with ``seed``; a notebook passes ``profile.seed``), and saved.
     Which runs are members is decided by the design, never by their scores.
 
     When ``earlier`` holds a saved run ``name`` and ``data/models/NAME.keras`` has exactly
@@ -509,7 +520,7 @@ def ensemble_of(
     Example::
 
         names = experiment.members_of("policy_exposure")
-        final = experiment.ensemble_of(names, splits, notebook="05")
+        final = experiment.ensemble_of(names, splits, notebook="05", seed=profile.seed)
     """
     members = [results.load_model(results.model_path(n)) for n in names]
     rows = results.load_metrics().query("split == 'val' and model in @names")
@@ -539,7 +550,7 @@ def ensemble_of(
         "augment": rows.augment.iloc[0],
         "design": name,
     }
-    judged = judge(name, fit, splits, notebook, extra=extra)
+    judged = judge(name, fit, splits, notebook, extra=extra, seed=seed)
     keep(judged)
     return judged
 
@@ -579,10 +590,11 @@ def judge(
     splits: Splits,
     notebook: str,
     extra: dict | None = None,
+    seed: int = config.DEFAULT_SEED,
 ) -> Experiment:
     """Validation predictions, stress validation and the ``metrics.csv`` row of a trained
-    model (``fit.model``); :func:`run` calls it, and so does a notebook for a model it built
-    from others (an ensemble)."""
+    model (``fit.model``; its bootstrap intervals drawn with ``seed``); :func:`run` calls it,
+    and so does a notebook for a model it built from others (an ensemble)."""
     p_val = predictor(fit.model)(splits.x_val)
     stress = stress_of(fit.model, splits)
     results.save_stress(name, stress)
@@ -593,6 +605,7 @@ def judge(
         p_val,
         threshold=0.5,
         extra={"notebook": notebook, **evaluate.stress_summary(stress), **(extra or {})},
+        seed=seed,
     )
     return Experiment(name, fit, p_val, stress, row)
 

@@ -23,7 +23,6 @@ import keras
 import numpy as np
 from keras import layers
 
-from xraylib import config
 from xraylib.layers import (
     Calibration,
     RandomAffine,
@@ -158,13 +157,12 @@ AUGMENTATIONS: dict[str, dict] = {
 }
 
 
-def _input(image_size: int | None) -> keras.KerasTensor:
-    size = image_size or config.profile().image_size
-    return keras.Input((size, size, 1), dtype="uint8", name="image")
+def _input(image_size: int) -> keras.KerasTensor:
+    return keras.Input((image_size, image_size, 1), dtype="uint8", name="image")
 
 
 def build_dense(
-    image_size: int | None = None,
+    image_size: int,
     widths: Sequence[int] = (256, 64),
     dropout: float = 0.3,
     name: str = "dense",
@@ -172,7 +170,8 @@ def build_dense(
     """Build the dense baseline: flattened pixels, a stack of ReLU layers, sigmoid.
 
     It ignores that neighbouring pixels belong together, which is what the CNNs add.
-    ``image_size`` defaults to the active profile's.
+    ``image_size`` is the side of the square grayscale input (a notebook passes
+    ``profile.image_size``).
 
     >>> model = models.build_dense(96, widths=(256, 64), dropout=0.3)
     >>> model.output_shape
@@ -190,7 +189,7 @@ def build_dense(
 
 
 def build_cnn(
-    image_size: int | None = None,
+    image_size: int,
     filters: Sequence[int] = (32, 64, 128),
     convs: int = 1,
     kernel_size: int = 3,
@@ -212,7 +211,8 @@ def build_cnn(
     convolution of the block: ``block{i}_conv2``, ``block{i}_bn2``, ``block{i}_relu2``).
 
     Args:
-        image_size: side of the square grayscale input (default: the active profile's).
+        image_size: side of the square grayscale input (a notebook passes
+            ``profile.image_size``).
         filters: number of filters of each block; its length is the depth.
         convs: convolutions per block (each with its batch norm and ReLU).
         kernel_size: side of every convolution kernel.

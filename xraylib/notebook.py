@@ -6,7 +6,9 @@ Every notebook starts with::
     xraylib.setup()
 
 which checks versions, seeds everything, sets the plot style, shows figures inline (whatever
-``MPLBACKEND`` the kernel inherited) and prints what the run will use; in a checkout it also
+``MPLBACKEND`` the kernel inherited) and prints what the run will use. It is where a notebook
+reads its settings (``XRAY_PROFILE``, ``XRAY_SEED``, ``XRAY_DATA_DIR``): it returns them as a
+:class:`~xraylib.config.Profile`, which the notebook passes on; in a checkout it also
 says, in one line, which key packages differ from ``requirements.lock`` (the versions that made
 the committed outputs).
 ``python -m xraylib notebooks`` (``make notebooks``) executes the series in order and records
@@ -15,6 +17,7 @@ each notebook's wall time in ``data/results/runtime.csv`` as soon as that notebo
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import platform
 import re
@@ -87,11 +90,13 @@ def setup(
     Inside a Jupyter kernel, figures are shown inline even when the kernel inherited a
     non-inline ``MPLBACKEND`` (such as ``Agg``). When :data:`LOCK_FILE` exists and a key
     package's version differs from it (:func:`version_drift`), one line on stderr says so, even
-    when ``quiet``. Returns the active :class:`~xraylib.config.Profile`.
+    when ``quiet``. Returns the run's settings (:func:`xraylib.config.profile`, with ``seed``
+    when given) for the notebook to pass on.
 
     Example::
 
         profile = xraylib.setup(notebook="04")
+        splits = data.load_splits(profile=profile)
         model = models.build_cnn(profile.image_size)
     """
     import keras
@@ -104,12 +109,14 @@ def setup(
         {"tensorflow": tf.__version__, "keras": keras.__version__, "sklearn": sklearn.__version__}
     )
     tf.get_logger().setLevel("ERROR")
-    used_seed = config.set_seed(seed)
+    profile = config.profile()
+    if seed is not None:
+        profile = dataclasses.replace(profile, seed=seed)
+    config.set_seed(profile.seed)
     inline_figures()
     plots.set_style()
     pd.set_option("display.precision", 4)  # tables show 4 decimals, not 16
     pd.set_option("display.max_colwidth", 120)  # long model names are not cut
-    profile = config.profile()
     if not quiet:
         if notebook is not None:
             print(time_line(notebook))
@@ -121,9 +128,9 @@ def setup(
             f"profile: {profile.name} · lessons {profile.image_size} px, {profile.epochs} "
             f"epochs · search {profile.search_image_size} px · final recipe "
             f"{profile.final_image_size} px, {profile.final_epochs} epochs · batch "
-            f"{profile.batch_size} · seed {used_seed}"
+            f"{profile.batch_size} · seed {profile.seed}"
         )
-        print(f"data: {_shown(config.data_dir())} · outputs: {_shown(config.output_dir())}")
+        print(f"data: {_shown(profile.data_dir)} · outputs: {_shown(config.output_dir())}")
     drift = version_drift(locked_versions(LOCK_FILE)) if LOCK_FILE.is_file() else []
     if drift:
         print(
@@ -301,10 +308,11 @@ def execute(notebooks: Sequence[Path] | None = None, timeout: int = 3600) -> pd.
     from xraylib import results
 
     kernel_env = {k: v for k, v in os.environ.items() if k != "MPLBACKEND"}
+    profile = config.profile()  # the kernels read the same variables in their setup cell
     done = pd.DataFrame()
     for path in notebooks or series():
         path = Path(path).resolve()
-        print(f"executing {path.name} ({config.profile().name} profile) …", flush=True)
+        print(f"executing {path.name} ({profile.name} profile) …", flush=True)
         book = nbformat.read(path, as_version=4)
         start = time.perf_counter()
         try:
@@ -323,7 +331,7 @@ def execute(notebooks: Sequence[Path] | None = None, timeout: int = 3600) -> pd.
         done = results.record_runtime(
             {
                 "notebook": path.stem,
-                "profile": config.profile().name,
+                "profile": profile.name,
                 "seconds": round(seconds, 1),
                 "finished": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
                 "machine": machine(),

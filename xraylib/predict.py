@@ -78,7 +78,7 @@ def load_gate(model: keras.Model, path: str | Path | None = None) -> quality.Gat
     found = results.gate_path(Path(path) if path is not None else results.final_model_path())
     if not found.is_file():
         return quality.basic_gate(model, f"no quality reference beside the model ({found.name})")
-    gate = quality.load_gate(found)
+    gate = quality.read_gate(found)
     if gate.digest != quality.weights_digest(model):
         return quality.basic_gate(model, f"{found.name} was fitted for another model")
     return gate

@@ -142,10 +142,11 @@ def score_row(
     extra: Mapping | None = None,
     ci: bool = True,
     groups: np.ndarray | pd.Series | None = None,
+    seed: int = config.DEFAULT_SEED,
 ) -> pd.Series:
     """One results row: ``model, split, threshold``, the metrics, ``n``, ``<metric>_low`` and
-    ``<metric>_high`` (95% bootstrap interval, when ``ci``; resampling ``groups`` such as
-    patient ids when given), then the ``extra`` items."""
+    ``<metric>_high`` (95% bootstrap interval, when ``ci``, drawn with ``seed``; resampling
+    ``groups`` such as patient ids when given), then the ``extra`` items."""
     values = compute_metrics(y_true, p, threshold)
     row: dict = {
         "model": model_name,
@@ -155,7 +156,7 @@ def score_row(
         "n": values["n"],
     }
     if ci:
-        intervals = bootstrap_ci(y_true, p, threshold, seed=config.seed(), groups=groups)
+        intervals = bootstrap_ci(y_true, p, threshold, seed=seed, groups=groups)
         for name in METRICS:
             row[f"{name}_low"] = intervals.at[name, "low"]
             row[f"{name}_high"] = intervals.at[name, "high"]
@@ -172,16 +173,17 @@ def save_metrics(
     extra: Mapping | None = None,
     ci: bool = True,
     groups: np.ndarray | pd.Series | None = None,
+    seed: int = config.DEFAULT_SEED,
 ) -> pd.Series:
-    """Score predictions (:func:`score_row`) and write them as the ``(model_name, split)`` row
-    of ``metrics.csv``, replacing an earlier row of that model and split, so a notebook can be
-    re-run. Returns the row.
+    """Score predictions (:func:`score_row`, its intervals drawn with ``seed``) and write
+    them as the ``(model_name, split)`` row of ``metrics.csv``, replacing an earlier row of
+    that model and split, so a notebook can be re-run. Returns the row.
 
     Example::
 
         row = results.save_metrics("cnn", "val", splits.y_val, p_val, 0.5)
     """
-    row = score_row(model_name, split, y_true, p, threshold, extra, ci, groups)
+    row = score_row(model_name, split, y_true, p, threshold, extra, ci, groups, seed)
     folder = _folder(results_dir)
     table = row.to_frame().T
     old = load_metrics(folder)
@@ -207,7 +209,7 @@ def update_row(model_name: str, split: str, results_dir: Path | None = None, **v
     write_csv(table, folder / METRICS_FILE)
 
 
-def design_of(rows: pd.DataFrame) -> pd.Series:
+def design_column(rows: pd.DataFrame) -> pd.Series:
     """The design of each row of a ``metrics.csv`` table: its ``design`` column (shared by the
     seeds of one design), or the model's own name where there is none."""
     return rows["design"].fillna(rows["model"]) if "design" in rows else rows["model"]
@@ -233,7 +235,7 @@ def best_candidate(
     rows = load_metrics(results_dir).query(query)
     if rows.empty:
         raise XrayError(f"no row of metrics.csv matches {query!r}: run the earlier notebooks")
-    design = design_of(rows)
+    design = design_column(rows)
     means = rows.groupby(design, sort=False)[by].agg(["mean", "size"])
     best = means.sort_values("mean", ascending=ascending, kind="stable").index[0]
     row = rows[design == best].iloc[0].copy()
@@ -384,6 +386,7 @@ def save_predictions(
     p: np.ndarray | Mapping[str, np.ndarray],
     threshold: float | None = None,
     results_dir: Path | None = None,
+    data_dir: Path | None = None,
 ) -> Path:
     """Write ``<name>_predictions.csv``: the rows of ``frame`` (one per image, in the order of
     the predictions) with the probabilities of PNEUMONIA.
@@ -391,12 +394,13 @@ def save_predictions(
     ``p`` is one array (column ``probability``) or a mapping of column name to array (several
     models side by side). Given a threshold, each probability column ``c`` gets a
     ``c_label`` (or ``predicted``) column with the class it implies. Paths inside the data
-    folder are written relative to it. Returns the path.
+    folder ``data_dir`` (a notebook passes ``profile.data_dir``) are written relative to it.
+    Returns the path.
     """
     columns = {"probability": p} if not isinstance(p, Mapping) else dict(p)
     table = frame.reset_index(drop=True).copy()
     if "path" in table:
-        table["path"] = _relative_paths(table.path)
+        table["path"] = _relative_paths(table.path, data_dir)
     normal, pneumonia = config.CLASS_NAMES
     for column, values in columns.items():
         table[column] = np.asarray(values, dtype=float).ravel()
@@ -406,9 +410,12 @@ def save_predictions(
     return write_csv(table, _folder(results_dir) / f"{name}_predictions.csv")
 
 
-def _relative_paths(paths: pd.Series) -> list[str]:
-    """Image paths relative to the data folder where inside it: no machine-specific prefixes."""
-    root = config.data_dir().absolute()
+def _relative_paths(paths: pd.Series, data_dir: Path | None) -> list[str]:
+    """Image paths relative to the data folder ``data_dir`` where inside it: no
+    machine-specific prefixes (as they are when ``data_dir`` is ``None``)."""
+    if data_dir is None:
+        return list(paths)
+    root = Path(data_dir).absolute()
     return [
         Path(x).relative_to(root).as_posix() if Path(x).is_relative_to(root) else x for x in paths
     ]
@@ -427,7 +434,7 @@ def summary_table(rows: Mapping[str, pd.Series], digits: int = 3) -> pd.DataFram
 
 
 #: The metrics of the comparison with published results.
-COMPARED = ("accuracy", "sensitivity", "specificity", "roc_auc")
+PUBLISHED_METRICS = ("accuracy", "sensitivity", "specificity", "roc_auc")
 
 #: Published results on the same 624 official test images (point estimates only).
 PUBLISHED = [
@@ -463,7 +470,7 @@ def published_comparison(rows: Mapping[str, pd.Series], y_test: np.ndarray) -> p
         {
             "model": f"xraylib: {name}",
             "source": f"this project, threshold {row['threshold']:.3f}",
-            **{m: float(row[m]) for m in COMPARED},
+            **{m: float(row[m]) for m in PUBLISHED_METRICS},
         }
         for name, row in rows.items()
     ]
@@ -472,7 +479,7 @@ def published_comparison(rows: Mapping[str, pd.Series], y_test: np.ndarray) -> p
         {
             "model": "always PNEUMONIA (no model)",
             "source": "computed on the test labels",
-            **{m: always[m] for m in COMPARED},
+            **{m: always[m] for m in PUBLISHED_METRICS},
         }
     )
     return pd.DataFrame(table)
@@ -560,11 +567,13 @@ def same_as_last_read(
     threshold: float,
     name: str = "test",
     results_dir: Path | None = None,
+    data_dir: Path | None = None,
 ) -> float | None:
     """How far the probabilities ``p`` (column name → array, rows of ``frame``) lie from the
     last read's ``<name>_predictions.csv``, when they are that read again: the file holds the
     same images (``path``) in the same order and the same columns, the ledger's last read used
-    the same ``threshold``, and no probability moved more than :data:`SAME_READ_TOLERANCE`.
+    the same ``threshold``, and no probability moved more than :data:`SAME_READ_TOLERANCE`
+    (paths compared as :func:`save_predictions` writes them, relative to ``data_dir``).
     Returns the largest difference, or ``None`` when this is a new read (or the first)."""
     folder = Path(results_dir or config.results_dir())
     path, ledger = folder / f"{name}_predictions.csv", load_ledger(folder)
@@ -577,7 +586,10 @@ def same_as_last_read(
         len(committed) != len(images)
         or not set(p) <= set(committed.columns)
         or abs(float(last["threshold"].iloc[0]) - float(threshold)) > SAME_READ_TOLERANCE
-        or ("path" in images and list(committed["path"]) != _relative_paths(images["path"]))
+        or (
+            "path" in images
+            and list(committed["path"]) != _relative_paths(images["path"], data_dir)
+        )
     ):
         return None
     moved = max(
@@ -595,19 +607,23 @@ def record_test_read(
     recipe: str,
     threshold: float,
     results_dir: Path | None = None,
+    data_dir: Path | None = None,
 ) -> pd.DataFrame:
     """Record a final model's scoring of the test set: a new read appended to the ledger
     (:func:`append_to_ledger`, one line per entry of ``rows``: adaptation name → test row) and
     its probabilities ``p`` (column name → array, rows of ``frame``) in
-    ``test_predictions.csv`` (:func:`save_predictions`) — unless they are the last read again
+    ``test_predictions.csv`` (:func:`save_predictions`, paths relative to ``data_dir``; a
+    notebook passes ``profile.data_dir``) — unless they are the last read again
     (:func:`same_as_last_read`: the same model re-executed), which leaves both files as they
     are. One line says which. Returns the ledger lines of the read.
 
     Example::
 
-        lines = results.record_test_read(rows, frame, p, "final", recipe, 0.49)
+        lines = results.record_test_read(
+            rows, frame, p, "final", recipe, 0.49, data_dir=profile.data_dir
+        )
     """
-    moved = same_as_last_read(frame, p, threshold, results_dir=results_dir)
+    moved = same_as_last_read(frame, p, threshold, results_dir=results_dir, data_dir=data_dir)
     ledger = load_ledger(results_dir)
     if moved is not None:
         read = int(ledger["read"].max())
@@ -620,7 +636,7 @@ def record_test_read(
     lines = append_to_ledger(
         list(rows.values()), model, recipe, list(rows), results_dir=results_dir
     )
-    save_predictions("test", frame, p, threshold, results_dir)
+    save_predictions("test", frame, p, threshold, results_dir, data_dir)
     print(f"a new read of the test set: read {int(lines['read'].iloc[0])} appended to the ledger")
     return lines
 

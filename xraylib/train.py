@@ -13,8 +13,9 @@ initial weights) — ``fit`` re-seeds before training (shuffling, dropout, augme
 
 Example::
 
-    train.new_session()
-    result = train.fit(models.build_cnn(96), splits, train.Recipe())
+    train.new_session(profile.seed)
+    model = models.build_cnn(profile.image_size)
+    result = train.fit(model, splits, train.Recipe(), profile=profile)
     result.history[["epoch", "loss", "val_loss", "val_auc"]]
 """
 
@@ -134,9 +135,6 @@ class Recipe:
         return ", ".join(parts)
 
 
-METRIC_NAMES = ("accuracy", "precision", "recall", "auc", "pr_auc", "brier")
-
-
 def compile_model(model: keras.Model, recipe: Recipe, steps_per_epoch: int, epochs: int) -> None:
     """Compile ``model`` for ``recipe``: AdamW with its schedule, binary cross-entropy (with
     its label smoothing) and the project's metrics (``accuracy``, ``precision``, ``recall``,
@@ -198,15 +196,15 @@ class _EpochBar(keras.callbacks.Callback):
         self._bar.close()
 
 
-def new_session(seed: int | None = None) -> int:
+def new_session(seed: int = config.DEFAULT_SEED) -> int:
     """Forget earlier models (``keras.backend.clear_session``) and seed everything.
 
     Call it right before building a model: the same seed then gives the same initial weights.
-    Returns the seed used (``XRAY_SEED`` or 42 when ``seed`` is None).
+    Returns the seed used (default 42; a notebook passes ``profile.seed``).
 
     Example::
 
-        train.new_session()
+        train.new_session(profile.seed)
         # 42
         model = models.build_cnn(96, filters=(16, 32, 64))
     """
@@ -219,7 +217,7 @@ def fit(
     splits: data.Splits,
     recipe: Recipe | None = None,
     *,
-    profile: config.Profile | None = None,
+    profile: config.Profile = config.DEFAULT_PROFILE,
     seed: int | None = None,
     save_path: str | Path | None = None,
     callbacks: list[keras.callbacks.Callback] | None = None,
@@ -231,8 +229,10 @@ def fit(
         model: an uncompiled (or compiled: it is recompiled) model from :mod:`xraylib.models`.
         splits: training and validation arrays.
         recipe: how to train (default ``Recipe()``); its ``epochs`` default to the profile's.
-        profile: batch size and default epochs (default: the active profile).
-        seed: seed of the shuffling, dropout and augmentation (default: ``XRAY_SEED``).
+        profile: batch size, default epochs and seed (default
+            :data:`xraylib.config.DEFAULT_PROFILE`, the full profile's: a notebook passes the
+            ``profile`` that :func:`xraylib.setup` returned).
+        seed: seed of the shuffling, dropout and augmentation (default ``profile.seed``).
         save_path: if given, the trained model is saved there (atomically, without the
             optimiser state, so committed model files stay small).
         callbacks: extra Keras callbacks (the tuner passes its own).
@@ -241,14 +241,13 @@ def fit(
 
     Example::
 
-        splits = data.load_splits()
-        model = models.build_cnn(96, filters=(16, 32, 64))
-        result = train.fit(model, splits, train.Recipe(epochs=10))
+        splits = data.load_splits(profile=profile)
+        model = models.build_cnn(profile.image_size, filters=(16, 32, 64))
+        result = train.fit(model, splits, train.Recipe(), profile=profile)
         result.history[["epoch", "val_loss", "val_auc"]].tail(1)
     """
     recipe = recipe or Recipe()
-    profile = profile or config.profile()
-    seed = config.seed() if seed is None else seed
+    seed = profile.seed if seed is None else seed
     epochs = recipe.epochs or profile.epochs
     steps = math.ceil(len(splits.y_train) / profile.batch_size)
     weights = data.class_weights(splits.y_train) if recipe.class_weight == "balanced" else None

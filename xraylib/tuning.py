@@ -215,14 +215,14 @@ class CnnHyperModel(keras_tuner.HyperModel):
         self,
         image_size: int,
         policy: str,
-        profile: config.Profile | None = None,
+        profile: config.Profile = config.DEFAULT_PROFILE,
         seed: int | None = None,
     ):
         super().__init__(name="cnn_tuned")
         self.image_size = image_size
         self.policy = policy
-        self.profile = profile or config.profile()
-        self.seed = config.seed() if seed is None else seed
+        self.profile = profile
+        self.seed = profile.seed if seed is None else seed
 
     def build(self, hp: keras_tuner.HyperParameters) -> keras.Model:
         """A fresh, seeded, uncompiled CNN for the values in ``hp``."""
@@ -550,7 +550,7 @@ def search(
     max_trials: int | None = None,
     minutes: float | None = None,
     max_epochs: int | None = None,
-    profile: config.Profile | None = None,
+    profile: config.Profile = config.DEFAULT_PROFILE,
     seed: int | None = None,
     lost_after_s: float = 60.0,
     verbose: int = 1,
@@ -573,19 +573,19 @@ def search(
             ``tuner_trials``: one Hyperband iteration, :func:`hyperband_plan`).
         minutes: wall-clock guard (default the profile's ``tuner_minutes``).
         max_epochs: epochs of the longest trial (default the profile's lesson ``epochs``).
-        profile: batch size and defaults (default the active profile).
-        seed: oracle, initialisation and shuffling (default the project seed).
+        profile: batch size and defaults (default :data:`xraylib.config.DEFAULT_PROFILE`; a
+            notebook passes the ``profile`` :func:`xraylib.setup` returned).
+        seed: oracle, initialisation and shuffling (default ``profile.seed``).
         lost_after_s: a trial whose worker has been silent this long is recorded as FAILED
             (workers send a heartbeat four times as often).
         verbose: 1 prints one line per trial this process runs.
 
     Example::
 
-        result = tuning.search(splits, overwrite=True)
+        result = tuning.search(splits, overwrite=True, profile=profile)
         result.trials.sort_values("stress_log_loss").head(3)
     """
-    profile = profile or config.profile()
-    seed = config.seed() if seed is None else seed
+    seed = profile.seed if seed is None else seed
     role = cluster.current_role()
     minutes = profile.tuner_minutes if minutes is None else minutes
     deadline = time.time() + 60 * minutes
