@@ -45,6 +45,7 @@ SUBMODULES = (
     "explain",
     "predict",
     "quality",
+    "population",
     "ood",
     "adapt",
     "tuning",
