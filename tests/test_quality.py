@@ -264,6 +264,9 @@ def test_check_reads_the_ages_csv_of_a_png_folder_and_skips_a_bad_value(
     result = strict_json(capsys.readouterr().out)
     assert result["images"] == 3 and result["counts"]["age"] == 1
     assert [entry["path"] for entry in result["skipped"]] == ["1.png", "3.png"]
+    main(["check", str(folder), "--model", str(model_file)])
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert "xraylib check: skipped 1.png: ages.csv: age 'abc' is not a number of years" in lines
 
 
 def test_an_ages_csv_without_its_columns_is_a_one_line_data_error(model_file, tmp_path, capsys):

@@ -202,6 +202,8 @@ def _check(args: argparse.Namespace) -> int:
             )
         )
     else:
+        for path, reason in found.skipped:  # e.g. an unreadable file, or a bad age in ages.csv
+            print(f"xraylib check: skipped {path}: {reason}", file=sys.stderr)
         print(f"{found.root}: {result.images} images checked, {len(found.skipped)} skipped")
         for code, count in result.counts.items():
             print(f"  {code:<20} {count}")
