@@ -219,8 +219,8 @@ def load_gate(path: str | Path) -> Gate:
 
 
 def basic_gate(model: keras.Model, why: str = "no quality reference") -> Gate:
-    """The checks that need no reference (size, colour, view, blank) for ``model``; its
-    ``note`` says ``why`` and which checks are off."""
+    """The checks that need no reference (size, colour, view, blank, age, body part) for
+    ``model``; its ``note`` says ``why`` and which checks are off."""
     note = f"{why}: polarity and out-of-distribution checks off (fit one: quality.fit_gate)"
     return Gate(int(model.input_shape[1]), model.name, weights_digest(model), note=note)
 
