@@ -238,3 +238,84 @@ def test_a_deep_image_without_window_is_stretched_from_its_own_minimum(tmp_path,
     path = dicom.write(tmp_path / "deep.dcm", stored, bits=12)
     pixels = dicom.read(path).pixels
     assert pixels.min() == 0 and pixels.max() == 255
+
+
+# --------------------------------------------------------------------------- whom it shows
+
+#: name → (tags written, age read in years or None, where it came from, what is not checked)
+SUBJECTS: dict[str, tuple[dict[str, str], float | None, str, set[str]]] = {
+    "3Y": ({"PatientAge": "3Y", "BodyPartExamined": "CHEST"}, 3.0, "PatientAge 3Y", set()),
+    "062Y": ({"PatientAge": "062Y", "BodyPartExamined": "CHEST"}, 62.0, "PatientAge 062Y", set()),
+    "018M": ({"PatientAge": "018M"}, 1.5, "PatientAge 018M", {"body_part"}),
+    "004W": ({"PatientAge": "004W"}, 28 / 365.25, "PatientAge 004W", {"body_part"}),
+    "010D": ({"PatientAge": "010D"}, 10 / 365.25, "PatientAge 010D", {"body_part"}),
+    "no_age_with_birth_date": (
+        {"PatientBirthDate": "20200301", "StudyDate": "20230301", "BodyPartExamined": "CHEST"},
+        1095 / 365.25,
+        "StudyDate 20230301 minus PatientBirthDate 20200301",
+        set(),
+    ),
+    "no_age_without_birth_date": (
+        {"StudyDate": "20230301", "BodyPartExamined": "CHEST"},
+        None,
+        "",
+        {"age"},
+    ),
+    "unparseable_age": (
+        {"PatientAge": "three years", "BodyPartExamined": "CHEST"},
+        None,
+        "",
+        {"age"},
+    ),
+    "unparseable_age_with_birth_date": (
+        {"PatientAge": "?", "PatientBirthDate": "19600101", "StudyDate": "20240101"},
+        23376 / 365.25,
+        "StudyDate 20240101 minus PatientBirthDate 19600101",
+        {"body_part"},
+    ),
+    "abdomen": (
+        {"PatientAge": "004Y", "BodyPartExamined": "ABDOMEN"},
+        4.0,
+        "PatientAge 004Y",
+        set(),
+    ),
+}
+
+
+@pytest.mark.filterwarnings("ignore:Invalid value for VR AS")  # 3Y, as some archives write it
+@pytest.mark.parametrize("case", list(SUBJECTS))
+def test_the_patient_s_age_and_body_part_are_read_from_the_tags(tmp_path, picture, case):
+    tags, age, source, unchecked = SUBJECTS[case]
+    path = dicom.write(tmp_path / "chest.dcm", picture, tags=tags)
+    subject = data.inspect_image(path, SIZE).subject
+    assert subject.age == pytest.approx(age) if age is not None else subject.age is None
+    assert subject.age_from == source
+    assert subject.body_part == tags.get("BodyPartExamined", "")
+    assert set(subject.not_checked) == unchecked
+
+
+@pytest.mark.filterwarnings("ignore:Invalid value for VR AS")
+def test_what_is_not_checked_says_which_tags_were_missing_or_unreadable(tmp_path, picture):
+    cases = {
+        "bare": ({}, "no PatientAge tag; no PatientBirthDate and no StudyDate"),
+        "study_only": ({"StudyDate": "20230301"}, "no PatientAge tag; no PatientBirthDate"),
+        "bad_age": (
+            {"PatientAge": "abc"},
+            "PatientAge 'abc' is not a DICOM age (nnnD, nnnW, nnnM or nnnY); "
+            "no PatientBirthDate and no StudyDate",
+        ),
+        "born_after": (
+            {"PatientBirthDate": "20250101", "StudyDate": "20240101"},
+            "no PatientAge tag; StudyDate 20240101 is before PatientBirthDate 20250101",
+        ),
+    }
+    for name, (tags, why) in cases.items():
+        path = dicom.write(tmp_path / f"{name}.dcm", picture, tags=tags)
+        subject = data.inspect_image(path, SIZE).subject
+        assert subject.not_checked == {"age": why, "body_part": "no BodyPartExamined tag"}, name
+
+
+def test_a_png_says_its_age_and_body_part_are_not_checked(twin):
+    subject = data.inspect_image(twin, SIZE).subject
+    assert subject.age is None and set(subject.not_checked) == {"age", "body_part"}
+    assert "--age" in subject.not_checked["age"] and "ages.csv" in subject.not_checked["age"]

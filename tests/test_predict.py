@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from xraylib import config, data, errors, models, predict, quality, results, synthetic
+from xraylib import config, data, dicom, errors, models, predict, quality, results, synthetic
 from xraylib.__main__ import main
 
 SIZE = 32
@@ -68,7 +68,15 @@ def test_every_readable_mode_is_predicted_and_bad_files_are_reported(model, imag
         "palette.png",
     ]
     table, errors = predict.predict_images(model, [images[n] for n in order], threshold=0.5)
-    assert table.columns.tolist() == ["path", "prediction", "probability", "flags", "ood_score"]
+    assert table.columns.tolist() == [
+        "path",
+        "prediction",
+        "probability",
+        "flags",
+        "ood_score",
+        "age",
+        "not_checked",
+    ]
     assert [Path(p).name for p in table.path] == good
     assert table.probability.between(0, 1).all()
     assert set(table.prediction) <= set(config.CLASS_NAMES)
@@ -98,6 +106,8 @@ def test_only_bad_files_give_an_empty_table(model, images) -> None:
         "probability",
         "flags",
         "ood_score",
+        "age",
+        "not_checked",
     ]
     assert len(errors) == 1
 
@@ -226,3 +236,22 @@ def test_predict_with_the_committed_model_flags_a_negative_inverted(tmp_path, ca
     assert negative["prediction"] == predict.NOT_ASSESSED and negative["probability"] is None
     # a phantom is no real X-ray (out of distribution is expected), but its polarity is right
     assert "inverted" not in {flag["code"] for flag in upright["flags"]}
+
+
+def test_predict_with_the_committed_model_flags_an_adult_by_the_file_s_own_tags(
+    tmp_path, capsys
+) -> None:
+    """Issue 27: a DICOM whose tags say PatientAge 062Y, BodyPartExamined CHEST, ViewPosition
+    PA was answered without a warning; it is now not assessed, with the age and the range."""
+    _committed_gate_file()
+    picture, _ = synthetic.phantom(np.random.default_rng(7), 512, 512, pneumonia=False)
+    tags = {"PatientAge": "062Y", "BodyPartExamined": "CHEST"}
+    adult = dicom.write(tmp_path / "adult.dcm", picture, view_position="PA", tags=tags)
+    assert main(["predict", str(adult), "--json"]) == 3
+    captured = capsys.readouterr()
+    (row,) = json.loads(captured.out)
+    assert row["prediction"] == predict.NOT_ASSESSED and row["age"] == 62
+    (age,) = [flag for flag in row["flags"] if flag["code"] == "age"]
+    assert age["reason"].startswith("age 62 years (PatientAge 062Y) is outside the training")
+    assert "population's 1–5 years (Kermany et al. 2018" in age["reason"]
+    assert row["not_checked"] == {} and "PatientAge 062Y" in captured.err

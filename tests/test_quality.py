@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from xraylib import data, dicom, ood, plots, predict, quality, results, synthetic
+from xraylib import data, dicom, ood, plots, population, predict, quality, results, synthetic
 from xraylib.__main__ import main
 
 SIZE = 32
@@ -155,6 +155,136 @@ def test_an_ensemble_gives_features_of_every_member(phantoms):
     ]
     both = models.ensemble(members, name="both")
     assert quality.features(both, phantoms[:5]).shape == (5, 8)
+
+
+# --------------------------------------------------------------------------- whom it shows
+
+#: name → (DICOM tags, the population flags expected, words of their reasons)
+POPULATION_CASES = {
+    "3Y": ({"PatientAge": "3Y", "BodyPartExamined": "CHEST"}, [], []),
+    "062Y": (
+        {"PatientAge": "062Y", "BodyPartExamined": "CHEST"},
+        ["age"],
+        ["age 62 years (PatientAge 062Y)", "1–5 years", "Kermany et al. 2018"],
+    ),
+    "018M": ({"PatientAge": "018M"}, [], []),
+    "004W": ({"PatientAge": "004W"}, ["age"], ["age 0.0767 years (PatientAge 004W)"]),
+    "no_age_with_birth_date": (
+        {"PatientBirthDate": "19600101", "StudyDate": "20240101"},
+        ["age"],
+        ["age 64 years (StudyDate 20240101 minus PatientBirthDate 19600101)"],
+    ),
+    "no_age_without_birth_date": ({"StudyDate": "20240101"}, [], []),
+    "unparseable_age": ({"PatientAge": "sixty"}, [], []),
+    "abdomen": (
+        {"PatientAge": "004Y", "BodyPartExamined": "ABDOMEN"},
+        ["body_part"],
+        ["body part ABDOMEN (DICOM BodyPartExamined), not the chest"],
+    ),
+    "chest_without_body_part": ({"PatientAge": "004Y"}, [], []),
+}
+
+
+@pytest.mark.filterwarnings("ignore:Invalid value for VR AS")
+@pytest.mark.parametrize("case", list(POPULATION_CASES))
+def test_a_dicom_outside_the_training_population_is_flagged_with_its_reason(
+    gate, cnn, tmp_path, case
+):
+    tags, expected, words = POPULATION_CASES[case]
+    path = dicom.write(tmp_path / "chest.dcm", phantom_picture(), tags=tags)
+    flags = gate.check(cnn, [data.inspect_image(path, SIZE)])[0][0]
+    assert [flag.code for flag in flags] == expected
+    reasons = " ".join(flag.reason for flag in flags)
+    assert all(word in reasons for word in words), reasons
+
+
+@pytest.mark.parametrize(
+    ("years", "inside"),
+    [(0.99, False), (1.0, True), (3.0, True), (5.99, True), (6.0, False), (62.0, False)],
+)
+def test_the_age_range_is_whole_years_one_to_five(years, inside):
+    flags = quality.population_flags(population.Subject(years, "stated"))
+    assert (flags == []) == inside
+
+
+def test_the_age_range_comes_from_the_data_card(monkeypatch):
+    monkeypatch.setattr(population, "AGES", (18, 90))
+    assert quality.population_flags(population.Subject(62.0, "stated")) == []
+    (flag,) = quality.population_flags(population.Subject(3.0, "stated"))
+    assert flag.code == "age" and "18–90 years" in flag.reason
+
+
+def test_a_stated_age_fills_in_only_where_the_file_has_none(gate, cnn, files, tmp_path):
+    adult = dicom.write(tmp_path / "adult.dcm", phantom_picture(), tags={"PatientAge": "062Y"})
+    paths = [files["clean.png"], adult, files["clean.png"]]
+    table, _ = predict.predict_images(cnn, paths, 0.5, gate, ages=[40.0, 3.0, float("nan")])
+    assert table.age.tolist()[:2] == [40.0, 62.0] and np.isnan(table.age[2])
+    assert [[flag.code for flag in found] for found in table["flags"]] == [["age"], ["age"], []]
+    assert "age 40 years (stated)" in table["flags"][0][0].reason
+    assert set(table.not_checked[0]) == {"body_part"}
+    assert set(table.not_checked[2]) == {"age", "body_part"}
+
+
+def test_predict_age_flags_a_png_and_json_says_what_was_not_checked(model_file, files, capsys):
+    argv = ["predict", str(files["clean.png"]), "--model", str(model_file), "--json"]
+    assert main(argv) == 0
+    (row,) = strict_json(capsys.readouterr().out)
+    assert row["age"] is None and set(row["not_checked"]) == {"age", "body_part"}
+    assert main([*argv, "--age", "35"]) == 3
+    (row,) = strict_json(capsys.readouterr().out)
+    assert row["age"] == 35 and [flag["code"] for flag in row["flags"]] == ["age"]
+    assert set(row["not_checked"]) == {"body_part"}
+    assert main([*argv, "--age", "4"]) == 0
+
+
+@pytest.mark.parametrize("value", ["abc", "-2"])
+def test_a_bad_age_option_is_an_argparse_error_naming_the_value(files, value, capsys):
+    with pytest.raises(SystemExit) as caught:
+        main(["predict", str(files["clean.png"]), "--age", value])
+    assert caught.value.code == 2
+    assert f"argument --age: '{value}' is not a number of years" in capsys.readouterr().err
+
+
+def test_check_reads_the_ages_csv_of_a_png_folder_and_skips_a_bad_value(
+    model_file, tmp_path, capsys
+):
+    folder = tmp_path / "pngs"
+    folder.mkdir()
+    for i, x in enumerate(pictures(5, seed=3)):
+        Image.fromarray(x).save(folder / f"{i}.png")
+    (folder / "ages.csv").write_text("file,age\n0.png,3\n1.png,abc\n2.png,\n3.png,-1\n4.png,70\n")
+    found = data.scan_images(folder, progress=False)
+    assert [Path(p).name for p in found.frame.path] == ["0.png", "2.png", "4.png"]
+    assert found.frame.age.tolist()[::2] == [3.0, 70.0] and np.isnan(found.frame.age[1])
+    assert found.skipped == [
+        ("1.png", "ages.csv: age 'abc' is not a number of years"),
+        ("3.png", "ages.csv: age '-1' is not a number of years (0 or more)"),
+    ]
+    main(["check", str(folder), "--model", str(model_file), "--json"])
+    result = strict_json(capsys.readouterr().out)
+    assert result["images"] == 3 and result["counts"]["age"] == 1
+    assert [entry["path"] for entry in result["skipped"]] == ["1.png", "3.png"]
+    main(["check", str(folder), "--model", str(model_file)])
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert "xraylib check: skipped 1.png: ages.csv: age 'abc' is not a number of years" in lines
+
+
+def test_an_ages_csv_without_its_columns_is_a_one_line_data_error(model_file, tmp_path, capsys):
+    folder = tmp_path / "pngs"
+    folder.mkdir()
+    Image.fromarray(phantom_picture()).save(folder / "a.png")
+    (folder / "ages.csv").write_text("name,years\na.png,3\n")
+    assert main(["check", str(folder), "--model", str(model_file)]) == 2
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert "ages.csv: needs the columns file,age" in line
+
+
+def test_help_lists_every_flag_code(capsys):
+    for command in ("predict", "check"):
+        with pytest.raises(SystemExit):
+            main([command, "--help"])
+        text = " ".join(capsys.readouterr().out.split())
+        assert all(code in text for code in quality.CODES), text
 
 
 # --------------------------------------------------------------------------- predict

@@ -50,6 +50,7 @@ SUBMODULES = (
     "explain",
     "predict",
     "quality",
+    "population",
     "ood",
     "adapt",
     "tuning",

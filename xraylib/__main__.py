@@ -18,7 +18,7 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from xraylib import config
+from xraylib import config, population
 
 DEFAULT_CNN = "cnn_bn_gap"
 EXIT_STATUS = (
@@ -128,6 +128,25 @@ def _train(args: argparse.Namespace) -> int:
 
 
 FLAGGED = 3  # exit status: an image flagged (predict) or a folder unlike training (check)
+#: The gate's flag codes as the help lists them (a test keeps them equal to quality.CODES;
+#: quality itself loads Keras, too slow for --help).
+_AGES = "{}-{} years".format(*population.AGES)
+FLAG_HELP = (
+    "flags of the input-quality gate: too_small, colour, lateral, blank, inverted, "
+    "out_of_distribution (the picture); age, body_part (whom it shows: outside the training "
+    f"population of children aged {_AGES}, from a DICOM's PatientAge, or StudyDate minus "
+    "PatientBirthDate, and BodyPartExamined, or a stated age; unknown: not checked)"
+)
+
+
+def _age(text: str) -> float | None:
+    """``--age``: a number of years ≥ 0 (empty: unknown), else an argparse error."""
+    from xraylib.population import stated_years
+
+    try:
+        return stated_years(text)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
 
 
 def _predict(args: argparse.Namespace) -> int:
@@ -138,7 +157,14 @@ def _predict(args: argparse.Namespace) -> int:
     gate = predict.load_gate(model, args.model)
     if gate.note:
         print(f"xraylib predict: {gate.note}", file=sys.stderr)
-    table, errors = predict.predict_images(model, args.images, threshold, gate, force=args.force)
+    table, errors = predict.predict_images(
+        model,
+        args.images,
+        threshold,
+        gate,
+        force=args.force,
+        ages=[args.age] * len(args.images),
+    )
     for _, message in errors:
         print(f"xraylib predict: {message}", file=sys.stderr)
     for row in table.itertuples():
@@ -165,7 +191,9 @@ def _check(args: argparse.Namespace) -> int:
     gate = predict.load_gate(model, args.model)
     found = data.scan_images(args.folder, progress=False)
     threshold = results.saved_threshold(args.model)
-    table, _ = predict.predict_images(model, found.frame.path, threshold, gate, force=True)
+    table, _ = predict.predict_images(
+        model, found.frame.path, threshold, gate, force=True, ages=found.frame.age
+    )
     prior = results.saved_info(args.model).get("assumed_prior")
     result = quality.check_folder(table, gate, prior)
     if args.json:
@@ -177,6 +205,8 @@ def _check(args: argparse.Namespace) -> int:
             )
         )
     else:
+        for path, reason in found.skipped:  # e.g. an unreadable file, or a bad age in ages.csv
+            print(f"xraylib check: skipped {path}: {reason}", file=sys.stderr)
         print(f"{found.root}: {result.images} images checked, {len(found.skipped)} skipped")
         for code, count in result.counts.items():
             print(f"  {code:<20} {count}")
@@ -247,8 +277,8 @@ def _parser() -> argparse.ArgumentParser:
     )
     commands = parser.add_subparsers(dest="command", required=True)
 
-    def command(name: str, run: Callable[[argparse.Namespace], int], text: str):
-        sub = commands.add_parser(name, help=text, description=text)
+    def command(name: str, run: Callable[[argparse.Namespace], int], text: str, **extra):
+        sub = commands.add_parser(name, help=text, description=text, **extra)
         sub.set_defaults(run=run)
         return sub
 
@@ -290,6 +320,7 @@ def _parser() -> argparse.ArgumentParser:
         "predict PNEUMONIA probabilities for image files (JPEG, PNG, DICOM); an image the "
         "input-quality gate flags is 'not assessed' unless --force. Exit status: 0 all "
         "answered, 1 a file unreadable, 2 a user error, 3 an image flagged",
+        epilog=FLAG_HELP,
     )
     sub.add_argument("images", nargs="+")
     sub.add_argument("--model", type=Path, help="a .keras model (default data/models/final)")
@@ -298,9 +329,20 @@ def _parser() -> argparse.ArgumentParser:
         type=float,
         help="decision threshold (default: the one saved with the model, or 0.5)",
     )
-    sub.add_argument("--json", action="store_true")
+    sub.add_argument(
+        "--json",
+        action="store_true",
+        help="print JSON: per image its flags, the age checked and what was not checked, and why",
+    )
     sub.add_argument(
         "--force", action="store_true", help="answer flagged images too (flags still listed)"
+    )
+    sub.add_argument(
+        "--age",
+        type=_age,
+        metavar="YEARS",
+        help="the patient's age in years, for every image given that carries none of its own "
+        f"(PNG, JPEG; a DICOM's own age tag wins); outside {_AGES} flags 'age'",
     )
 
     sub = command(
@@ -308,7 +350,9 @@ def _parser() -> argparse.ArgumentParser:
         _check,
         "check a folder of images against the training images: flags per check, the "
         "pneumonia rate estimated without labels, a verdict. Exit status: 0 looks like the "
-        "training images, 2 a user error, 3 differs or cannot tell",
+        "training images, 2 a user error, 3 differs or cannot tell. Ages of PNG and JPEG "
+        "images: FOLDER/ages.csv, columns file,age (years; an empty cell means unknown)",
+        epilog=FLAG_HELP,
     )
     sub.add_argument("folder", type=Path)
     sub.add_argument("--model", type=Path, help="a .keras model (default data/models/final)")

@@ -40,7 +40,7 @@ import numpy as np
 import pandas as pd
 from PIL import Image, UnidentifiedImageError
 
-from xraylib import config, dicom
+from xraylib import config, dicom, population
 from xraylib.errors import DataError, ImageError
 from xraylib.progress import bar
 
@@ -261,6 +261,8 @@ class Prepared:
         colour: share of the original's pixels whose colour channels differ by more than
             :data:`COLOUR_LEVELS` gray levels (0 for a grayscale image, even one stored as RGB).
         view_position: the DICOM View Position (``PA``, ``AP``, ``LL``…); ``""`` when unknown.
+        subject: the patient's age and the body part (:class:`xraylib.population.Subject`),
+            from a DICOM file's tags; unknown, with the reason, for PNG and JPEG.
     """
 
     pixels: np.ndarray
@@ -269,6 +271,7 @@ class Prepared:
     mode: str
     colour: float = 0.0
     view_position: str = ""
+    subject: population.Subject = field(default_factory=population.Subject)
 
 
 def colour_share(rgb: np.ndarray) -> float:
@@ -279,7 +282,11 @@ def colour_share(rgb: np.ndarray) -> float:
 
 
 def prepare(
-    image: np.ndarray, image_size: int, mode: str = "", view_position: str = ""
+    image: np.ndarray,
+    image_size: int,
+    mode: str = "",
+    view_position: str = "",
+    subject: population.Subject | None = None,
 ) -> Prepared:
     """An in-memory image — ``(H, W)`` or ``(H, W, 1)`` gray, or ``(H, W, 3)`` RGB, uint8 —
     prepared exactly as an image file is (grayscale, resized with Lanczos to the square).
@@ -299,6 +306,7 @@ def prepare(
         mode or picture.mode,
         colour,
         view_position,
+        subject or population.Subject(),
     )
 
 
@@ -350,7 +358,8 @@ def read_image(path: str | Path, image_size: int) -> np.ndarray:
 
 def inspect_image(path: str | Path, image_size: int) -> Prepared:
     """One image file prepared as :func:`read_image` does, with the facts about the original
-    that the quality gate judges: size, mode, colour, DICOM view position.
+    that the quality gate judges: size, mode, colour, DICOM view position, and the patient's
+    age and the body part from a DICOM file's tags (unknown for PNG and JPEG).
 
     Raises :class:`ImageError` (one line: which file, why) for a missing or bad file.
 
@@ -366,12 +375,17 @@ def inspect_image(path: str | Path, image_size: int) -> Prepared:
     if path.stat().st_size and dicom.is_dicom(path):
         picture = dicom.read(path)
         return prepare(
-            picture.pixels, image_size, f"DICOM {picture.photometric}", picture.view_position
+            picture.pixels,
+            image_size,
+            f"DICOM {picture.photometric}",
+            picture.view_position,
+            picture.subject,
         )
     width, height, mode, pixels = _decode(path, image_size)
     assert pixels is not None
     colour = 0.0 if mode in _GRAY_MODES else _colour_of_file(path)
-    return Prepared(pixels, width, height, mode, colour)
+    untagged = population.Subject(not_checked=dict(population.UNTAGGED))
+    return Prepared(pixels, width, height, mode, colour, subject=untagged)
 
 
 def _colour_of_file(path: Path) -> float:
@@ -481,18 +495,29 @@ def scan_images(folder: str | Path, progress: bool = True) -> Scan:
     labelled sample), else ``"unknown"``. Raises :class:`DataError` when ``folder`` does not
     exist or holds no usable image.
 
+    The ages an ``ages.csv`` in ``folder`` states (:func:`xraylib.population.read_ages`) are the
+    frame's ``age`` column, in years (NaN: unknown), for the gate's age check
+    (``predict.predict_images(..., ages=own.frame.age)``); an image whose age is not a number
+    is skipped with the value in its reason.
+
     Example::
 
         own = data.scan_images("~/my_xrays", progress=False)
-        own.frame[["path", "label"]], own.skipped
+        own.frame[["path", "label", "age"]], own.skipped
     """
     root = Path(folder).expanduser()
     if not root.is_dir():
         raise DataError(f"no such folder: {root}")
+    ages, bad_ages = population.read_ages(root)
+    bad = dict(bad_ages)
     ignored, skipped, candidates = [], [], []
     for rel in _list_files(root):
         parent = rel.parent.name.upper()
-        if is_junk(rel):
+        if rel.as_posix() == population.AGES_FILE:
+            continue  # the folder's statement of ages, read above
+        if rel.as_posix() in bad:
+            skipped.append((rel.as_posix(), bad[rel.as_posix()]))
+        elif is_junk(rel):
             ignored.append(rel.as_posix())
         elif not _is_candidate(root / rel):
             skipped.append((rel.as_posix(), _not_an_image(rel)))
@@ -501,6 +526,8 @@ def scan_images(folder: str | Path, progress: bool = True) -> Scan:
     found = _decode_all(root, candidates, ignored, skipped, None, progress)
     if found.frame.empty:
         raise DataError(f"{root}: no usable image (.jpeg, .jpg, .png or DICOM)")
+    relative = [Path(path).relative_to(root).as_posix() for path in found.frame.path]
+    found.frame["age"] = np.array([ages.get(rel) for rel in relative], dtype=float)
     return found
 
 

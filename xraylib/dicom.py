@@ -21,6 +21,12 @@ modality), palette-colour images, and compressed pixels whose decoder plugin is 
 An RGB or YBR file is decoded in colour, for the quality gate to flag. A DICOM file is found
 by its ``.dcm``/``.dicom`` extension or, without one, by the ``DICM`` marker at byte 128.
 
+The tags that say whom the image shows are read too (:class:`~xraylib.population.Subject`), for
+the gate's population checks: the age from ``PatientAge`` (``nnnD``, ``nnnW``, ``nnnM`` or
+``nnnY``: days, weeks, months or years, in years as a float; a year is 365.25 days, a month a
+twelfth of a year), else from ``StudyDate`` minus ``PatientBirthDate``; and
+``BodyPartExamined``. A missing or unreadable tag leaves its fact unknown, with the reason.
+
 Example::
 
     picture = dicom.read("chest.dcm")
@@ -30,18 +36,25 @@ Example::
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import re
+from dataclasses import dataclass, field
+from datetime import date, datetime
 from pathlib import Path
 
 import numpy as np
 
 from xraylib.errors import ImageError, first_line
+from xraylib.population import Subject
 
 SUFFIXES = (".dcm", ".dicom")
 #: Modalities of projection radiographs: computed, digital, digital (legacy) and general.
 RADIOGRAPHS = ("CR", "DX", "DR", "RG")
 _PREAMBLE = 128
 _COLOUR = ("RGB", "YBR_FULL", "YBR_FULL_422", "YBR_ICT", "YBR_RCT")
+#: A DICOM Age String (VR AS): three digits and a unit.
+_AGE = re.compile(r"(\d{1,3})([DWMY])")
+#: Years per unit of an Age String.
+AGE_UNITS = {"D": 1 / 365.25, "W": 7 / 365.25, "M": 1 / 12, "Y": 1.0}
 
 
 @dataclass(frozen=True)
@@ -54,12 +67,14 @@ class Picture:
         photometric: the file's Photometric Interpretation (``MONOCHROME1``, ``RGB``, …).
         view_position: the View Position tag (``PA``, ``AP``, ``LL``, …), ``""`` when absent.
         modality: the Modality tag, ``""`` when absent.
+        subject: the patient's age and the body part, from the tags (see the module doc).
     """
 
     pixels: np.ndarray
     photometric: str
     view_position: str
     modality: str
+    subject: Subject = field(default_factory=Subject)
 
 
 def is_dicom(path: str | Path) -> bool:
@@ -108,8 +123,72 @@ def read(path: str | Path) -> Picture:
     raw = _pixel_array(ds, path)
     view = str(ds.get("ViewPosition", "") or "").upper()
     if photometric in _COLOUR or raw.ndim == 3:
-        return Picture(np.asarray(raw, dtype=np.uint8), photometric, view, modality)
-    return Picture(_to_display(raw, ds, photometric), photometric, view, modality)
+        pixels = np.asarray(raw, dtype=np.uint8)
+    else:
+        pixels = _to_display(raw, ds, photometric)
+    return Picture(pixels, photometric, view, modality, subject(ds))
+
+
+def age_years(text: str) -> float:
+    """An Age String (``062Y``, ``018M``, ``004W``, ``010D``) in years.
+
+    Raises ``ValueError`` for anything else.
+
+    >>> dicom.age_years("018M"), dicom.age_years("062Y")
+    (1.5, 62.0)
+    """
+    found = _AGE.fullmatch(text.strip().upper())
+    if found is None:
+        raise ValueError(f"PatientAge {text!r} is not a DICOM age (nnnD, nnnW, nnnM or nnnY)")
+    return int(found.group(1)) * AGE_UNITS[found.group(2)]
+
+
+def subject(ds) -> Subject:
+    """Whom a dataset's image shows: the age (``PatientAge``, else ``StudyDate`` minus
+    ``PatientBirthDate``) and ``BodyPartExamined``, each with why it is unknown when it is."""
+    unknown = {}
+    age, age_from, why = None, "", []
+    text = str(ds.get("PatientAge", "") or "").strip()
+    if text:
+        try:
+            age, age_from = age_years(text), f"PatientAge {text}"
+        except ValueError as err:
+            why.append(str(err))
+    else:
+        why.append("no PatientAge tag")
+    if age is None:
+        birth = str(ds.get("PatientBirthDate", "") or "").strip()
+        study = str(ds.get("StudyDate", "") or "").strip()
+        if birth and study:
+            try:
+                age = _years_between(_date(birth), _date(study))
+                age_from = f"StudyDate {study} minus PatientBirthDate {birth}"
+            except ValueError as err:
+                why.append(str(err))
+        else:
+            dates = {"PatientBirthDate": birth, "StudyDate": study}
+            why.append(" and ".join(f"no {name}" for name, value in dates.items() if not value))
+    if age is None:
+        unknown["age"] = "; ".join(why)
+    part = str(ds.get("BodyPartExamined", "") or "").strip()
+    if not part:
+        unknown["body_part"] = "no BodyPartExamined tag"
+    return Subject(age, age_from, part, unknown)
+
+
+def _date(text: str) -> date:
+    """A DICOM Date (``YYYYMMDD``); ``ValueError`` otherwise."""
+    try:
+        return datetime.strptime(text, "%Y%m%d").date()
+    except ValueError:
+        raise ValueError(f"{text!r} is not a DICOM date (YYYYMMDD)") from None
+
+
+def _years_between(birth: date, study: date) -> float:
+    """Years from ``birth`` to ``study``; ``ValueError`` when the study comes first."""
+    if study < birth:
+        raise ValueError(f"StudyDate {study:%Y%m%d} is before PatientBirthDate {birth:%Y%m%d}")
+    return (study - birth).days / 365.25
 
 
 def _pixel_array(ds, path: Path) -> np.ndarray:
@@ -165,6 +244,7 @@ def write(
     modality: str = "DX",
     view_position: str = "PA",
     frames: int = 1,
+    tags: dict[str, str] | None = None,
 ) -> Path:
     """Write ``pixels`` (``(rows, columns)`` stored values, ``uint8`` or ``uint16``) as a minimal
     DICOM radiograph, for tests and demonstrations of :func:`read`.
@@ -180,6 +260,7 @@ def write(
             or ``"jpeg2000"`` (JPEG 2000 Lossless, the pylibjpeg-openjpeg plugin).
         modality, view_position: the Modality and View Position tags.
         frames: Number of Frames (more than one repeats ``pixels``).
+        tags: more tags by keyword, e.g. ``{"PatientAge": "062Y", "BodyPartExamined": "CHEST"}``.
 
     Example::
 
@@ -212,6 +293,8 @@ def write(
     ds.RescaleSlope, ds.RescaleIntercept = rescale
     if window is not None:
         ds.WindowCenter, ds.WindowWidth = window
+    for keyword, value in (tags or {}).items():
+        setattr(ds, keyword, value)
     if compression is not None:
         syntax = {"rle": RLELossless, "jpeg2000": JPEG2000Lossless}[compression]
         ds.compress(syntax, generate_instance_uid=False)

@@ -136,7 +136,7 @@ def measure(
     The first row, ``validation``, is the false-flag rate on ``x_val`` — the validation images
     the gate was fitted on, in the same order — with the out-of-fold distances the gate kept
     (``gate.reference_scores``) for the out-of-distribution check. Columns: ``kind``,
-    ``images``, ``flagged``, one per code of :data:`xraylib.quality.CODES`, ``target``.
+    ``images``, ``flagged``, one per code of :data:`xraylib.quality.IMAGE_CODES`, ``target``.
 
     Example::
 
@@ -167,7 +167,7 @@ def _row(kind: str, flags: Sequence[Sequence[quality.Flag]]) -> dict:
         "kind": kind,
         "images": len(flags),
         "flagged": float(np.mean([bool(c) for c in codes])),
-        **{code: float(np.mean([code in c for c in codes])) for code in quality.CODES},
+        **{code: float(np.mean([code in c for c in codes])) for code in quality.IMAGE_CODES},
         "target": FLAG_TARGETS.get(kind, np.nan),
     }
 

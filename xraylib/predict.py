@@ -20,6 +20,7 @@ Example::
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -91,11 +92,15 @@ def predict_images(
     gate: quality.Gate | None = None,
     force: bool = False,
     batch_size: int = 64,
+    ages: Iterable[float | None] | None = None,
 ) -> tuple[pd.DataFrame, list[tuple[str, str]]]:
     """Check and predict every readable image of ``paths`` (JPEG, PNG or DICOM).
 
     Each image is read like the training data (grayscale, resized to the model's input) and
-    checked by ``gate`` (default :func:`quality.basic_gate`: size, colour, view, blank only).
+    checked by ``gate`` (default :func:`quality.basic_gate`: size, colour, view, blank and the
+    population checks only). ``ages``, one per path in years (``None`` or NaN: unknown), are
+    stated ages for files that carry none (PNG, JPEG, a DICOM without age tags): a DICOM
+    file's own age wins (:mod:`xraylib.population`).
     Returns, in the order given, a table with columns
 
     * ``path``;
@@ -104,6 +109,9 @@ def predict_images(
     * ``probability`` of PNEUMONIA (NaN when not assessed);
     * ``flags``: the image's :class:`quality.Flag` list (empty when clean, kept when forced);
     * ``ood_score``: its out-of-distribution score (NaN without a gate reference);
+    * ``age``: the patient's age in years the age check used (NaN: unknown, not checked);
+    * ``not_checked``: ``{check code: why}`` for each population check that could not run
+      (e.g. ``{"body_part": "no BodyPartExamined tag"}``);
 
     and the list of ``(path, error message)`` of the files that could not be read.
 
@@ -113,18 +121,26 @@ def predict_images(
         paths = ["my_xrays/a.jpeg", "my_xrays/b.dcm"]
         gate = predict.load_gate(model)
         table, errors = predict.predict_images(model, paths, threshold, gate)
+        own = data.scan_images("my_xrays")  # its ages.csv, if any
+        predict.predict_images(model, own.frame.path, ages=own.frame.age)
     """
     gate = gate or quality.basic_gate(model)
     size = int(model.input_shape[1])
+    names = [str(path) for path in paths]
+    stated = [None] * len(names) if ages is None else [_known(age) for age in ages]
+    if len(stated) != len(names):
+        raise ValueError(f"{len(stated)} ages for {len(names)} images")
     good: list[str] = []
     items: list[data.Prepared] = []
     errors: list[tuple[str, str]] = []
-    for path in map(str, paths):
+    for path, age in zip(names, stated, strict=True):
         try:
-            items.append(data.inspect_image(path, size))
-            good.append(path)
+            item = data.inspect_image(path, size)
         except data.ImageError as err:
             errors.append((path, str(err)))
+            continue
+        items.append(dataclasses.replace(item, subject=item.subject.with_stated_age(age)))
+        good.append(path)
     probabilities = np.zeros(0)
     if items:
         batch = np.stack([item.pixels for item in items])
@@ -146,9 +162,16 @@ def predict_images(
             "probability": np.where(answered, probabilities, np.nan).astype(float),
             "flags": pd.Series(flags, dtype=object),
             "ood_score": np.asarray(scores, dtype=float),
+            "age": np.array([item.subject.age for item in items], dtype=float),
+            "not_checked": pd.Series([item.subject.not_checked for item in items], dtype=object),
         }
     )
     return table, errors
+
+
+def _known(age: float | None) -> float | None:
+    """A stated age, ``None`` for a missing one or NaN."""
+    return None if age is None or age != age else float(age)
 
 
 def copy_agreement(

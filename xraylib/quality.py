@@ -22,10 +22,20 @@ The gate puts flags on such inputs, each with a reason, and a flagged image is a
   covariance. No label is used. The threshold is the ``1 - false_flag_rate`` quantile of
   *out-of-fold* validation distances (each fold scored by a fit on the other folds), so it
   holds for new images from the training hospital, not only for the ones it was fitted on.
+* ``age``: the patient's age (a DICOM file's ``PatientAge``, else ``StudyDate`` minus
+  ``PatientBirthDate``; for PNG and JPEG an age the user states) is outside the training
+  population's (:data:`xraylib.population.AGES`, from the data card: children aged one to
+  five). An image of unknown age is not checked.
+* ``body_part``: a DICOM ``BodyPartExamined`` that is present and not the chest.
 
-The reference the last two need is fitted once on validation with the final model
-(:func:`fit_gate`) and saved beside it (``final_gate.npz``); without it
-(:func:`basic_gate`) only the first four checks run.
+The population checks (the last two, :mod:`xraylib.population`) judge whom the image shows,
+not the picture: an adult's clean X-ray passes every other check and still lies outside what
+the model learned. What could not be checked is listed per image
+(:attr:`xraylib.population.Subject.not_checked`).
+
+The reference the polarity and out-of-distribution checks need is fitted once on validation
+with the final model (:func:`fit_gate`) and saved beside it (``final_gate.npz``); without it
+(:func:`basic_gate`) only the other checks run.
 
 Example::
 
@@ -47,11 +57,16 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
-from xraylib import config, data, models
+from xraylib import config, data, models, population
 from xraylib.errors import ModelError, first_line
 
+#: The flag codes of the picture, in the order the checks run (the declared
+#: out-of-distribution set of :mod:`xraylib.ood` measures these).
+IMAGE_CODES = ("too_small", "colour", "lateral", "blank", "inverted", "out_of_distribution")
+#: The flag codes of whom the image shows (:mod:`xraylib.population`), checked after those.
+POPULATION_CODES = ("age", "body_part")
 #: Every flag code, in the order the checks run.
-CODES = ("too_small", "colour", "lateral", "blank", "inverted", "out_of_distribution")
+CODES = IMAGE_CODES + POPULATION_CODES
 #: DICOM View Position values of a lateral projection.
 LATERAL_VIEWS = ("LL", "RL", "LAT", "LATERAL")
 #: Share of coloured pixels above which an image is not a radiograph.
@@ -135,7 +150,7 @@ class Gate:
         pixels = np.stack([item.pixels for item in items])
         scores = self.scores(model, pixels)
         flags = _image_flags(items, pixels, self.image_size, self.mean_image)
-        for found, score in zip(flags, scores, strict=True):
+        for item, found, score in zip(items, flags, scores, strict=True):
             if score > self.threshold:
                 found.append(
                     Flag(
@@ -144,6 +159,7 @@ class Gate:
                         f"{self.threshold:.1f}",
                     )
                 )
+            found += population_flags(item.subject)
         return flags, scores
 
     def save(self, path: str | Path) -> Path:
@@ -201,8 +217,8 @@ def read_gate(path: str | Path) -> Gate:
 
 
 def basic_gate(model: keras.Model, why: str = "no quality reference") -> Gate:
-    """The checks that need no reference (size, colour, view, blank) for ``model``; its
-    ``note`` says ``why`` and which checks are off."""
+    """The checks that need no reference (size, colour, view, blank, age, body part) for
+    ``model``; its ``note`` says ``why`` and which checks are off."""
     note = f"{why}: polarity and out-of-distribution checks off (fit one: quality.fit_gate)"
     return Gate(int(model.input_shape[1]), model.name, weights_digest(model), note=note)
 
@@ -387,6 +403,34 @@ def _basic_flags(item: data.Prepared, min_side: int) -> list[Flag]:
     if spread < BLANK_STD:
         found.append(
             Flag("blank", f"blank or uniform image (pixel standard deviation {spread:.1f})")
+        )
+    return found
+
+
+def population_flags(subject: population.Subject) -> list[Flag]:
+    """The ``age`` and ``body_part`` flags of an image's subject (none for an unknown fact).
+
+    >>> adult = population.Subject(62.0, "PatientAge 062Y")
+    >>> [flag.code for flag in quality.population_flags(adult)]
+    ['age']
+    """
+    found = []
+    youngest, oldest = population.AGES
+    if subject.age is not None and not population.in_ages(subject.age):
+        found.append(
+            Flag(
+                "age",
+                f"age {subject.age:.3g} years ({subject.age_from}) is outside the training "
+                f"population's {youngest}–{oldest} years ({population.SOURCE})",
+            )
+        )
+    if subject.body_part and subject.body_part.upper() not in population.CHEST:
+        found.append(
+            Flag(
+                "body_part",
+                f"body part {subject.body_part} (DICOM BodyPartExamined), not the chest the "
+                "model learned from",
+            )
         )
     return found
 
