@@ -316,8 +316,10 @@ def plot_learning_curves(
         )
         for ax, (column, title) in zip(axes, CURVES, strict=True):
             limits = ranges.get(column)
-            for name, label in ((column, "training"), (f"val_{column}", "validation")):
-                _clipped_line(ax, history["epoch"], history[name], limits, label=label)
+            for k, (name, label) in enumerate(
+                ((column, "training"), (f"val_{column}", "validation"))
+            ):
+                _clipped_line(ax, history["epoch"], history[name], limits, label=label, slot=k)
             if best_epoch is not None:
                 ax.axvline(best_epoch, color="gray", linestyle="--", label="weights kept")
             ax.set(title=title, xlabel="epoch")
@@ -349,9 +351,11 @@ def _clipped_line(
     y: pd.Series | np.ndarray,
     limits: tuple[float, float] | None,
     label: str,
+    slot: int = 0,
 ) -> None:
     """``y`` against ``x`` as a line with dots; with ``limits``, values beyond them are drawn
-    on the nearer edge as a triangle (up: above, down: below) with the value written."""
+    on the nearer edge as a triangle (up: above, down: below) with the value written (the
+    ``slot``-th line of several writes its values one row further from the edge)."""
     x, y = np.asarray(x, float), np.asarray(y, float)
     if limits is None:
         ax.plot(x, y, marker="o", label=label)
@@ -373,7 +377,7 @@ def _clipped_line(
             zorder=4,
         )
         for k, (x_value, value) in enumerate(zip(x[beyond], y[beyond], strict=True)):
-            step = 9 * (k % 2)  # neighbours' values one above the other
+            step = 9 * (k % 2) + 18 * slot  # neighbours' values one above the other
             ax.annotate(
                 f"{value:.2f}",
                 (x_value, edge),
@@ -385,14 +389,14 @@ def _clipped_line(
 
 
 def _robust_limits(values: np.ndarray, floor: float | None = None) -> tuple[float, float]:
-    """A y-range that holds the bulk of ``values`` (up to twice their 90th percentile above
-    the median) and ignores single spikes; ``floor`` is always inside it."""
+    """A y-range that holds the bulk of ``values`` (up to three interquartile ranges past the
+    upper quartile) and ignores single spikes; ``floor`` is always inside it."""
     finite = np.asarray(values, float)
     finite = finite[np.isfinite(finite)]
     if not finite.size:
         return (0.0, 1.0)
-    median = float(np.median(finite))
-    high = min(float(finite.max()), median + 2 * (float(np.quantile(finite, 0.9)) - median))
+    lower, upper = np.quantile(finite, [0.25, 0.75])
+    high = min(float(finite.max()), float(upper + 3 * (upper - lower)))
     low = float(finite.min())
     if floor is not None:
         low, high = min(low, floor), max(high, floor)
@@ -420,9 +424,9 @@ def plot_learning_curves_compare(
     gap_range = _robust_limits(np.concatenate(list(gaps.values())), floor=0.0)
     with _styled():
         fig, (left, right) = plt.subplots(1, 2, figsize=(12, 4.3), layout="constrained")
-        for name, history in histories.items():
-            _clipped_line(left, history["epoch"], losses[name], loss_range, label=name)
-            _clipped_line(right, history["epoch"], gaps[name], gap_range, label=name)
+        for k, (name, history) in enumerate(histories.items()):
+            _clipped_line(left, history["epoch"], losses[name], loss_range, label=name, slot=k)
+            _clipped_line(right, history["epoch"], gaps[name], gap_range, label=name, slot=k)
         left.set(title="validation log-loss (lower is better)", xlabel="epoch")
         right.axhline(0, color="gray", linewidth=1)
         right.set(title="overfitting gap (validation − training loss)", xlabel="epoch")
@@ -1234,7 +1238,8 @@ def plot_ood_scores(
     """Out-of-distribution scores (:mod:`xraylib.quality`) of one or more sets of images
     against those of the validation images (``reference``, out of fold), with the gate's
     threshold; logarithmic axis. Sets of :data:`FEW_IMAGES` images or more are histograms,
-    each as a share of its images; a smaller set (a folder of 19 images) is one dot per
+    each as a share of its images, one panel per set over the validation histogram in gray
+    (small multiples: overlaid histograms hide each other), the legend under the panels; a smaller set (a folder of 19 images) is one dot per
     image in a strip under them, with how many lie above the threshold — a histogram of a
     dozen images shows bins, not a distribution.
 
@@ -1254,43 +1259,63 @@ def plot_ood_scores(
     every = every[every > 0]
     bins = np.geomspace(every.min() * 0.9, every.max() * 1.1, 40).tolist()
     palette = dict(zip(curves, sns.color_palette("deep", len(curves)), strict=True))
+    sets = [name for name in many if name != "validation"] or ["validation"]
+    heights = [2.0] * len(sets) + ([0.6 + 0.45 * len(few)] if few else [])
     with _styled():
-        if few:
-            fig, (ax, strip) = plt.subplots(
-                2,
-                1,
-                sharex=True,
-                figsize=(8, 4.6 + 0.45 * len(few)),
-                gridspec_kw={"height_ratios": [3, 0.6 + 0.45 * len(few)]},
-            )
-        else:
-            fig, ax = plt.subplots(figsize=(8, 4))
-        for name, values in many.items():
-            ax.hist(
-                values,
-                bins=bins,
-                weights=np.full(len(values), 1 / max(len(values), 1)),
-                histtype="stepfilled" if name == "validation" else "step",
-                alpha=0.35 if name == "validation" else 1.0,
-                linewidth=2,
-                color=palette[name],
-                label=f"{name} ({len(values)})",
-            )
-        ax.axvline(threshold, color="black", linestyle="--", label=f"threshold {threshold:.1f}")
-        ax.set(
-            xscale="log",
-            title="how far from the validation X-rays (out-of-distribution score)",
-            ylabel="share of images",
+        fig, axes = plt.subplots(
+            len(heights),
+            1,
+            sharex=True,
+            squeeze=False,
+            figsize=(8, 1.9 * len(sets) + 2.0 + (0.6 + 0.45 * len(few) if few else 0)),
+            gridspec_kw={"height_ratios": heights},
+            layout="constrained",
         )
-        ax.legend(loc="upper right", fontsize=9)
-        bottom = strip if few else ax
+        panels = list(axes[:, 0])
+        for ax, name in zip(panels, sets, strict=False):
+            _share_histogram(ax, curves["validation"], bins, "validation", "lightgray", True)
+            if name != "validation":
+                _share_histogram(ax, many[name], bins, name, palette[name], False)
+                above = int((many[name] > threshold).sum())
+                ax.set_title(
+                    f"{name}: {len(many[name])} images, {above} above the threshold",
+                    fontsize=10,
+                    loc="left",
+                )
+            ax.axvline(threshold, color="black", linestyle="--", label=f"threshold {threshold:.1f}")
+            ax.set(xscale="log", ylabel="share of images")
+        fig.suptitle("how far from the validation X-rays (out-of-distribution score)")
+        own = f"{sets[0]} (" if sets[0] != "validation" else None  # said in its panel's title
+        pairs = zip(*panels[0].get_legend_handles_labels(), strict=True)
+        handles, labels = map(
+            list,
+            zip(*[(h, t) for h, t in pairs if own is None or not t.startswith(own)], strict=True),
+        )
+        fig.legend(handles, labels, loc="outside lower center", ncols=len(handles), fontsize=9)
+        bottom = panels[-1]
         if few:
-            _score_strip(strip, few, threshold, palette)
+            _score_strip(bottom, few, threshold, palette)
         bottom.set_xlabel("Mahalanobis distance of the penultimate-layer features (log scale)")
         bottom.xaxis.set_major_locator(ticker.LogLocator(subs=(1.0, 2.0, 5.0)))
         bottom.xaxis.set_major_formatter(ticker.FuncFormatter(lambda v, _: f"{v:g}"))
         bottom.xaxis.set_minor_formatter(ticker.NullFormatter())
     return _done(fig, save)
+
+
+def _share_histogram(
+    ax: Axes, values: np.ndarray, bins: list[float], name: str, color, filled: bool
+) -> None:
+    """``values`` as a histogram of shares (each bar: the share of the set's images in it),
+    filled (the reference) or as a step line."""
+    ax.hist(
+        values,
+        bins=bins,
+        weights=np.full(len(values), 1 / max(len(values), 1)),
+        histtype="stepfilled" if filled else "step",
+        linewidth=2,
+        color=color,
+        label=f"{name} ({len(values)})",
+    )
 
 
 def _score_strip(
