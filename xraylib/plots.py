@@ -157,18 +157,28 @@ def plot_image_grid(
     """
     images = np.asarray(images)
     n = len(images)
-    ncols = min(ncols, n)
-    nrows = int(np.ceil(n / ncols))
+    nrows, ncols = _grid_shape(n, ncols)
     vmin, vmax = value_range if value_range is not None else (None, None)
     with _styled():
         fig, axes = plt.subplots(nrows, ncols, figsize=(2.2 * ncols, 2.4 * nrows), squeeze=False)
         for i, ax in enumerate(axes.flat):
+            if i >= n:
+                fig.delaxes(ax)
+                continue
             ax.axis("off")
-            if i < n:
-                ax.imshow(images[i].squeeze(), cmap="gray", vmin=vmin, vmax=vmax)
-                if titles is not None:
-                    ax.set_title(titles[i], fontsize=9)
+            ax.imshow(images[i].squeeze(), cmap="gray", vmin=vmin, vmax=vmax)
+            if titles is not None:
+                ax.set_title(titles[i], fontsize=9)
     return _done(fig, save)
+
+
+def _grid_shape(n: int, ncols: int) -> tuple[int, int]:
+    """Rows and columns for ``n`` panels, at most ``ncols`` wide: the width (down to two
+    thirds of ``ncols``) that leaves the fewest empty cells, the wider of equals."""
+    widest = max(1, min(ncols, n))
+    widths = range(widest, max(1, int(np.ceil(2 * widest / 3))) - 1, -1)
+    width = min(widths, key=lambda c: (int(np.ceil(n / c)) * c - n, -c))
+    return int(np.ceil(n / width)), width
 
 
 def plot_mean_difference(
@@ -993,8 +1003,7 @@ def plot_gradcam(
                                  probabilities=p_val[:8], threshold=0.37)
     """
     n = len(images)
-    ncols = min(ncols, n)
-    nrows = int(np.ceil(n / ncols))
+    nrows, ncols = _grid_shape(n, ncols)
     colormap = plt.get_cmap("jet")
     with _styled():
         fig, axes = plt.subplots(
@@ -1005,15 +1014,17 @@ def plot_gradcam(
             layout="constrained",
         )
         for i, ax in enumerate(axes.flat):
+            if i >= n:
+                fig.delaxes(ax)
+                continue
             ax.axis("off")
-            if i < n:
-                ax.imshow(np.asarray(images[i]).squeeze(), cmap="gray", vmin=0, vmax=255)
-                ax.imshow(heatmaps[i], cmap=colormap, alpha=alpha, vmin=0, vmax=1)
-                text, wrong = _gradcam_title(i, titles, true_labels, probabilities, threshold)
-                if text:
-                    ax.set_title(text, fontsize=9, color="firebrick" if wrong else "black")
+            ax.imshow(np.asarray(images[i]).squeeze(), cmap="gray", vmin=0, vmax=255)
+            ax.imshow(heatmaps[i], cmap=colormap, alpha=alpha, vmin=0, vmax=1)
+            text, wrong = _gradcam_title(i, titles, true_labels, probabilities, threshold)
+            if text:
+                ax.set_title(text, fontsize=9, color="firebrick" if wrong else "black")
         heat = plt.cm.ScalarMappable(norm=mcolors.Normalize(0, 1), cmap=colormap)
-        bar = fig.colorbar(heat, ax=axes, shrink=0.8, aspect=30, pad=0.02)
+        bar = fig.colorbar(heat, ax=axes.flat[:n].tolist(), shrink=0.8, aspect=30, pad=0.02)
         bar.set_label("Grad-CAM heat (0 = none, 1 = most evidence)")
         if title:
             fig.suptitle(title)
@@ -1079,10 +1090,10 @@ def plot_search_effects(
         fig = plots.plot_search_effects(trials, highlight=handmade,
                                         save="05_search_effects")
     """
-    done = analysis.completed_trials(trials)
+    names = analysis.hyperparameter_columns(trials, exclude=(objective, *exclude))
+    done = _rounded(analysis.completed_trials(trials), names)
     done = done[done[objective].notna()]
     shown, subtitle, dots = analysis.final_round(done)
-    names = analysis.hyperparameter_columns(trials, exclude=(objective, *exclude))
     effects = {name: analysis.effect(name, shown[name], shown[objective]) for name in names}
     names.sort(key=lambda name: -np.nan_to_num(effects[name].size, nan=-1.0))
     marked = done[_is_trial(done.trial_id, highlight)] if highlight is not None else None
@@ -1123,6 +1134,8 @@ def plot_search_effects(
             spread = float(np.ptp(values.to_numpy(float))) if effect.segments else 0.0
             color = "gray" if effect.segments else "black"  # thirds of the trials, or values
             for x0, x1, median in segments:
+                if _trials_between(x0, x1, x[: len(shown)], bool(effect.segments)) < FEW_FOR_MEDIAN:
+                    continue  # the dots say it: a median of a few trials would over-state it
                 if x0 == x1 and ax.get_xscale() == "log":  # a third of one trial: widen it
                     x0, x1 = x0 / 1.2, x1 * 1.2
                 elif x0 == x1:
@@ -1147,8 +1160,8 @@ def plot_search_effects(
                     label=_highlight_label(highlight_label, marked, shown),
                 )
             ax.set_title(f"{name}\n{effect.text}", fontsize=10)
-        for ax in axes.flat[len(names) :]:
-            ax.axis("off")
+        for ax in axes.flat[max(len(names), 1) :]:
+            fig.delaxes(ax)
         for ax in axes[:, 0]:
             ax.set_ylabel(f"{objective}\n(lower is better)")
         if not names:
@@ -1157,12 +1170,34 @@ def plot_search_effects(
         if handles:
             fig.legend(handles, labels, loc="outside lower center", ncols=len(handles), fontsize=9)
         fig.suptitle(
-            f"what the search learned: {objective} against each hyper-parameter\n{subtitle}\n"
-            "panels ordered by effect: how far apart the medians lie (black: per value; "
-            "grey: per third of the trials sorted by the value)",
+            f"{objective} against each hyper-parameter, panels by effect; {subtitle}\n"
+            f"lines: medians of ≥{FEW_FOR_MEDIAN} trials (black: per value, grey: per third) · "
+            "ρ: Spearman rank correlation",
             fontsize=11,
         )
     return _done(fig, save)
+
+
+#: A value (or third of the trials) with fewer trials shows its dots without a median line.
+FEW_FOR_MEDIAN = 5
+
+
+def _rounded(trials: pd.DataFrame, names: Sequence[str]) -> pd.DataFrame:
+    """``trials`` with float hyper-parameters rounded to 10 significant digits, so that
+    ``0.3`` and ``0.30000000000000004`` are one value (one tick, one median)."""
+    floats = [name for name in names if name in trials and trials[name].dtype.kind == "f"]
+    return trials.assign(
+        **{name: trials[name].map(lambda v: float(f"{v:.10g}")) for name in floats}
+    )
+
+
+def _trials_between(x0: float, x1: float, x: np.ndarray, continuous: bool) -> int:
+    """How many trials a median line from ``x0`` to ``x1`` rests on: those whose position
+    ``x`` lies between (a continuous value's third) or within its jittered column."""
+    if continuous:
+        return int(((x >= x0) & (x <= x1)).sum())
+    centre = (x0 + x1) / 2
+    return int((np.abs(x - centre) < 0.3).sum())
 
 
 def _is_trial(ids: pd.Series, trial_id: object) -> np.ndarray:
