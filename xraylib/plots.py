@@ -1274,9 +1274,10 @@ def plot_ood_scores(
     against those of the validation images (``reference``, out of fold), with the gate's
     threshold; logarithmic axis. Sets of :data:`FEW_IMAGES` images or more are histograms,
     each as a share of its images, one panel per set over the validation histogram in gray
-    (small multiples: overlaid histograms hide each other), the legend under the panels; a smaller set (a folder of 19 images) is one dot per
-    image in a strip under them, with how many lie above the threshold — a histogram of a
-    dozen images shows bins, not a distribution.
+    (small multiples: overlaid histograms hide each other), the legend under the panels; a
+    smaller set (a folder of 19 images) is one dot per image in a strip under them, with how
+    many lie above the threshold — a histogram of a dozen images shows bins, not a
+    distribution.
 
     Example::
 
