@@ -278,17 +278,34 @@ def test_images_per_patient_are_counted_on_a_log_scale(frame) -> None:
         plt.close(figure)
 
 
-def test_stress_writes_every_value_and_bolds_each_rows_worst() -> None:
+def test_stress_writes_every_value_with_three_decimals_and_bolds_each_rows_worst() -> None:
     table = _stress(3)
     figure = plots.plot_stress(table)
     try:
         loss = figure.axes[1]
         cells = [t for t in loss.texts]
         assert len(cells) == len(table)
+        assert all(len(t.get_text().split(".")[1]) == 3 for t in cells)
         worst = table.loc[table.groupby("perturbation", sort=False).log_loss.idxmax(), "log_loss"]
         bold = [t.get_text() for t in cells if t.get_fontweight() == "bold"]
-        assert bold == [f"{v:.3f}" if v < 0.1 else f"{v:.2f}" for v in worst]
+        assert bold == [f"{v:.3f}" for v in worst]
         assert loss.get_legend() is None
+        auc = figure.axes[0].collections[0].norm  # its own scale: the AUCs' range
+        assert (auc.vmin, auc.vmax) == (table.roc_auc.min(), table.roc_auc.max())
+    finally:
+        plt.close(figure)
+
+
+def test_stress_bolds_no_cell_of_a_row_whose_worst_is_tied() -> None:
+    table = _stress(3)
+    first = table.perturbation == "change 0"
+    table.loc[first, "log_loss"] = [0.5, 0.9, 0.9]
+    figure = plots.plot_stress(table)
+    try:
+        cells = figure.axes[1].texts
+        row = [t for t in cells if t.get_position()[1] == 1.5]  # "change 0", below "none"
+        assert [t.get_text() for t in row] == ["0.500", "0.900", "0.900"]
+        assert all(t.get_fontweight() == "normal" for t in row)
     finally:
         plt.close(figure)
 
@@ -314,15 +331,120 @@ def test_model_comparison_leaves_room_for_every_value_label() -> None:
         plt.close(figure)
 
 
-def test_calibration_says_how_many_images_each_bin_holds(predictions) -> None:
+def test_a_score_comparison_ends_at_one_with_its_values_inside() -> None:
+    table = pd.DataFrame(
+        {
+            "model": ["a", "b"],
+            "split": "val",
+            "roc_auc": [0.98, 0.995],
+            "roc_auc_low": [0.96, 0.99],
+            "roc_auc_high": [0.99, 1.0],
+        }
+    )
+    figure = plots.plot_model_comparison(table)
+    try:
+        ax = figure.axes[0]
+        figure.canvas.draw()
+        assert ax.get_xlim()[1] == 1.0
+        right = ax.get_window_extent().x1
+        assert sorted(t.get_text() for t in ax.texts) == ["0.980", "0.995"]
+        assert all(t.get_window_extent().x1 <= right for t in ax.texts)
+    finally:
+        plt.close(figure)
+
+
+def test_calibration_bins_hold_equal_counts_shown_as_dot_sizes(predictions) -> None:
     y, p = predictions
     figure = plots.plot_calibration(y, p, bins=5)
     try:
-        counts = evaluate.calibration(y, p, 5).table["count"]
-        written = [t.get_text() for t in figure.axes[0].texts]
-        assert written == [f"{c:g}" for c in counts]
+        top = figure.axes[0]
+        assert len(top.texts) == 0  # no count labels over the markers
+        sizes = top.collections[0].get_sizes()
+        assert len(sizes) == 5 and np.ptp(sizes) == 0  # 200 images: 5 bins of 40
+        assert "200 images in 5 equal-count bins (about 40 each)" in top.get_title()
     finally:
         plt.close(figure)
+
+
+def test_few_images_get_fewer_calibration_bins_and_integer_count_ticks(predictions) -> None:
+    y, p = predictions
+    figure = plots.plot_calibration(y[:16], p[:16], bins=5)
+    try:
+        top, bottom = figure.axes
+        assert len(top.collections[0].get_offsets()) == 3  # at least 5 images per bin
+        ticks = bottom.get_yticks()
+        assert np.allclose(ticks, np.round(ticks))
+    finally:
+        plt.close(figure)
+
+
+def test_learning_curves_share_fixed_ranges_and_mark_a_spike() -> None:
+    calm, spiky = _history(0.0), _history(0.0)
+    spiky.loc[2, "val_loss"] = 2.47
+    figures = [plots.plot_learning_curves(h, 3) for h in (calm, spiky)]
+    try:
+        limits = [[ax.get_ylim() for ax in f.axes] for f in figures]
+        assert limits[0] == limits[1]
+        loss = figures[1].axes[0]
+        assert loss.get_ylim()[1] < 1.0 and "2.47" in [t.get_text() for t in loss.texts]
+        assert all(ax.get_legend() is None for ax in figures[1].axes)
+        assert len(figures[1].legends) == 1  # under the panels, over no curve
+    finally:
+        for figure in figures:
+            plt.close(figure)
+
+
+def test_overfitting_gap_range_is_not_set_by_one_spike() -> None:
+    plain, spiky = _history(0.05), _history(0.1)
+    spiky.loc[1, "val_loss"] = 3.5
+    figure = plots.plot_learning_curves_compare({"plain": plain, "spiky": spiky})
+    try:
+        gap = figure.axes[1]
+        assert gap.get_ylim()[1] < 1.0
+        assert any(t.get_text().startswith("2.") for t in gap.texts)  # 3.5 − training loss
+    finally:
+        plt.close(figure)
+
+
+def test_threshold_spread_says_the_coverage_it_was_given() -> None:
+    spread = np.random.default_rng(3).normal(0.5, 0.1, 500)
+    figure = plots.plot_threshold_spread(spread, 0.49, coverage=0.90)
+    try:
+        low, high = np.quantile(spread, [0.05, 0.95])
+        texts = [t.get_text() for t in figure.legends[0].texts]
+        assert f"90% of resamples between {low:.3f} and {high:.3f}" in texts
+        assert figure.axes[0].get_legend() is None  # under the axes, not over the bars
+    finally:
+        plt.close(figure)
+
+
+def test_several_ood_sets_are_small_multiples_over_validation() -> None:
+    rng = np.random.default_rng(6)
+    reference = rng.lognormal(2, 0.3, 300)
+    sets = {name: rng.lognormal(2.5, 0.4, 80) for name in ("negative", "rotated", "colour")}
+    figure = plots.plot_ood_scores(reference, sets, 16.0)
+    try:
+        assert len(figure.axes) == 3
+        assert [ax.get_title(loc="left").split(":")[0] for ax in figure.axes] == list(sets)
+        assert all(ax.get_legend() is None for ax in figure.axes)
+        assert all(ax.get_xscale() == "log" for ax in figure.axes)
+    finally:
+        plt.close(figure)
+
+
+@pytest.mark.parametrize("n", [5, 6, 7])
+def test_grids_draw_no_empty_panels(n: int) -> None:
+    images = np.zeros((n, 8, 8, 1), np.uint8)
+    figures = [
+        plots.plot_image_grid(images, ncols=4),
+        plots.plot_gradcam(images, np.zeros((n, 8, 8)), ncols=4),
+    ]
+    try:
+        assert len(figures[0].axes) == n
+        assert len(figures[1].axes) == n + 1  # and the colour bar
+    finally:
+        for figure in figures:
+            plt.close(figure)
 
 
 def test_few_ood_scores_are_dots_not_a_histogram() -> None:
@@ -385,3 +507,16 @@ def test_the_highlighted_trial_is_found_however_its_id_is_written() -> None:
             assert any(text.startswith("hand-made configuration") for text in texts)
         finally:
             plt.close(figure)
+
+
+def test_search_effects_ticks_are_unique_and_few_trials_get_no_median() -> None:
+    trials = _trials()
+    trials.loc[trials.epoch_budget == 10.0, "dropout"] = [0.3, 0.1 + 0.2, 0.3]
+    figure = plots.plot_search_effects(trials)
+    try:
+        dropout = next(ax for ax in figure.axes if ax.get_title().startswith("dropout"))
+        assert [t.get_text() for t in dropout.get_xticklabels()] == ["0.3"]
+        assert all(len(ax.collections) == 1 for ax in figure.axes)  # dots, no median lines
+        assert "ρ: Spearman rank correlation" in figure.get_suptitle()
+    finally:
+        plt.close(figure)

@@ -25,6 +25,7 @@ from matplotlib import colors as mcolors
 from matplotlib import ticker
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
 from sklearn.metrics import precision_recall_curve, roc_curve
 
 from xraylib import analysis, config, evaluate
@@ -156,18 +157,28 @@ def plot_image_grid(
     """
     images = np.asarray(images)
     n = len(images)
-    ncols = min(ncols, n)
-    nrows = int(np.ceil(n / ncols))
+    nrows, ncols = _grid_shape(n, ncols)
     vmin, vmax = value_range if value_range is not None else (None, None)
     with _styled():
         fig, axes = plt.subplots(nrows, ncols, figsize=(2.2 * ncols, 2.4 * nrows), squeeze=False)
         for i, ax in enumerate(axes.flat):
+            if i >= n:
+                fig.delaxes(ax)
+                continue
             ax.axis("off")
-            if i < n:
-                ax.imshow(images[i].squeeze(), cmap="gray", vmin=vmin, vmax=vmax)
-                if titles is not None:
-                    ax.set_title(titles[i], fontsize=9)
+            ax.imshow(images[i].squeeze(), cmap="gray", vmin=vmin, vmax=vmax)
+            if titles is not None:
+                ax.set_title(titles[i], fontsize=9)
     return _done(fig, save)
+
+
+def _grid_shape(n: int, ncols: int) -> tuple[int, int]:
+    """Rows and columns for ``n`` panels, at most ``ncols`` wide: the width (down to two
+    thirds of ``ncols``) that leaves the fewest empty cells, the wider of equals."""
+    widest = max(1, min(ncols, n))
+    widths = range(widest, max(1, int(np.ceil(2 * widest / 3))) - 1, -1)
+    width = min(widths, key=lambda c: (int(np.ceil(n / c)) * c - n, -c))
+    return int(np.ceil(n / width)), width
 
 
 def plot_mean_difference(
@@ -284,27 +295,123 @@ def plot_patients_per_class(frame: pd.DataFrame, save: str | None = None) -> Fig
 # --------------------------------------------------------------------------- training
 
 
+#: The fixed y-range of each learning-curve panel, so that the curves of different trainings
+#: can be compared at a glance; a point beyond it is drawn on the edge as a triangle with its
+#: value written beside it (a single spike does not flatten the rest).
+CURVE_RANGES = {"loss": (0.0, 0.8), "accuracy": (0.6, 1.0), "auc": (0.8, 1.0)}
+
+
 def plot_learning_curves(
-    history: pd.DataFrame, best_epoch: int | None = None, save: str | None = None
+    history: pd.DataFrame,
+    best_epoch: int | None = None,
+    save: str | None = None,
+    ylims: Mapping[str, tuple[float, float]] | None = CURVE_RANGES,
 ) -> Figure:
     """Loss, accuracy and ROC AUC per epoch, training against validation, with the epoch whose
     weights the model keeps marked.
+
+    Each panel has the fixed y-range of ``ylims`` (by column; :data:`CURVE_RANGES`), the same
+    for every training; ``None`` lets each panel fit its data. Points beyond the range sit on
+    its edge as triangles with their values written. The legend is under the panels.
 
     Example::
 
         result = train.fit(model, splits)
         fig = plots.plot_learning_curves(result.history, result.best_epoch)
     """
+    ranges = dict(ylims or {})
     with _styled():
-        fig, axes = plt.subplots(1, len(CURVES), figsize=(4.2 * len(CURVES), 3.6))
+        fig, axes = plt.subplots(
+            1, len(CURVES), figsize=(4.2 * len(CURVES), 3.9), layout="constrained"
+        )
         for ax, (column, title) in zip(axes, CURVES, strict=True):
-            ax.plot(history["epoch"], history[column], marker="o", label="training")
-            ax.plot(history["epoch"], history[f"val_{column}"], marker="o", label="validation")
+            limits = ranges.get(column)
+            for k, (name, label) in enumerate(
+                ((column, "training"), (f"val_{column}", "validation"))
+            ):
+                _clipped_line(ax, history["epoch"], history[name], limits, label=label, slot=k)
             if best_epoch is not None:
                 ax.axvline(best_epoch, color="gray", linestyle="--", label="weights kept")
             ax.set(title=title, xlabel="epoch")
-        axes[0].legend()
+            if limits is not None:
+                ax.set_ylim(*_padded(limits))
+        handles, labels = axes[0].get_legend_handles_labels()
+        if ranges:
+            handles.append(_marker_handle("^"))
+            labels.append("beyond the fixed y-range (value written)")
+        fig.legend(handles, labels, loc="outside lower center", ncols=len(handles), fontsize=9)
     return _done(fig, save)
+
+
+def _padded(limits: tuple[float, float], share: float = 0.04) -> tuple[float, float]:
+    """``limits`` widened by ``share`` of their span on each side (room for edge markers)."""
+    low, high = limits
+    pad = share * (high - low)
+    return low - pad, high + pad
+
+
+def _marker_handle(marker: str) -> Line2D:
+    """A legend entry that shows only a gray ``marker``."""
+    return Line2D([], [], color="gray", marker=marker, linestyle="none", markersize=8)
+
+
+def _clipped_line(
+    ax: Axes,
+    x: pd.Series | np.ndarray,
+    y: pd.Series | np.ndarray,
+    limits: tuple[float, float] | None,
+    label: str,
+    slot: int = 0,
+) -> None:
+    """``y`` against ``x`` as a line with dots; with ``limits``, values beyond them are drawn
+    on the nearer edge as a triangle (up: above, down: below) with the value written (the
+    ``slot``-th line of several writes its values one row further from the edge)."""
+    x, y = np.asarray(x, float), np.asarray(y, float)
+    if limits is None:
+        ax.plot(x, y, marker="o", label=label)
+        return
+    low, high = limits
+    shown = np.clip(y, low, high)
+    (line,) = ax.plot(x, shown, marker="o", label=label)
+    for above, edge in ((True, high), (False, low)):
+        beyond = y > high if above else y < low
+        if not beyond.any():
+            continue
+        ax.plot(
+            x[beyond],
+            shown[beyond],
+            "^" if above else "v",
+            color=line.get_color(),
+            markersize=10,
+            markeredgecolor="black",
+            zorder=4,
+        )
+        for k, (x_value, value) in enumerate(zip(x[beyond], y[beyond], strict=True)):
+            step = 9 * (k % 2) + 18 * slot  # neighbours' values one above the other
+            ax.annotate(
+                f"{value:.2f}",
+                (x_value, edge),
+                xytext=(6, -10 - step if above else 4 + step),
+                textcoords="offset points",
+                fontsize=8,
+                color=line.get_color(),
+            )
+
+
+def _robust_limits(values: np.ndarray, floor: float | None = None) -> tuple[float, float]:
+    """A y-range that holds the bulk of ``values`` (up to three interquartile ranges past the
+    upper quartile) and ignores single spikes; ``floor`` is always inside it."""
+    finite = np.asarray(values, float)
+    finite = finite[np.isfinite(finite)]
+    if not finite.size:
+        return (0.0, 1.0)
+    lower, upper = np.quantile(finite, [0.25, 0.75])
+    high = min(float(finite.max()), float(upper + 3 * (upper - lower)))
+    low = float(finite.min())
+    if floor is not None:
+        low, high = min(low, floor), max(high, floor)
+    span = (high - low) or 1.0
+    return low - 0.05 * span, high + 0.05 * span
 
 
 def plot_learning_curves_compare(
@@ -313,22 +420,32 @@ def plot_learning_curves_compare(
     """Several trainings side by side: validation log-loss (left) and the overfitting gap,
     validation loss minus training loss (right; growing means memorising).
 
+    Both panels take a robust y-range (:func:`_robust_limits`): a single spike sits on the
+    edge as a triangle with its value written, so it does not hide the difference.
+
     Example::
 
         histories = {"dense": dense_result.history, "cnn": cnn_result.history}
         fig = plots.plot_learning_curves_compare(histories)
     """
+    losses = {name: history["val_loss"].to_numpy(float) for name, history in histories.items()}
+    gaps = {name: losses[name] - h["loss"].to_numpy(float) for name, h in histories.items()}
+    loss_range = _robust_limits(np.concatenate([*losses.values(), [0.0]]), floor=0.0)
+    gap_range = _robust_limits(np.concatenate(list(gaps.values())), floor=0.0)
     with _styled():
-        fig, (left, right) = plt.subplots(1, 2, figsize=(12, 4))
-        for name, history in histories.items():
-            left.plot(history["epoch"], history["val_loss"], marker="o", label=name)
-            right.plot(
-                history["epoch"], history["val_loss"] - history["loss"], marker="o", label=name
-            )
+        fig, (left, right) = plt.subplots(1, 2, figsize=(12, 4.3), layout="constrained")
+        for k, (name, history) in enumerate(histories.items()):
+            _clipped_line(left, history["epoch"], losses[name], loss_range, label=name, slot=k)
+            _clipped_line(right, history["epoch"], gaps[name], gap_range, label=name, slot=k)
         left.set(title="validation log-loss (lower is better)", xlabel="epoch")
         right.axhline(0, color="gray", linewidth=1)
         right.set(title="overfitting gap (validation − training loss)", xlabel="epoch")
-        left.legend(fontsize=9)
+        for ax, limits in ((left, loss_range), (right, gap_range)):
+            ax.set_ylim(*_padded(limits))
+        handles, labels = left.get_legend_handles_labels()
+        handles.append(_marker_handle("^"))
+        labels.append("a spike beyond the range (value written)")
+        fig.legend(handles, labels, loc="outside lower center", ncols=len(handles), fontsize=9)
     return _done(fig, save)
 
 
@@ -473,15 +590,20 @@ def plot_threshold_tradeoff(
     return _done(fig, save)
 
 
+#: The fewest images a calibration bin should hold: fewer images get fewer bins.
+MIN_PER_BIN = 5
+
+
 def plot_calibration(
     y: np.ndarray, p: np.ndarray | Mapping[str, np.ndarray], bins: int = 10, save: str | None = None
 ) -> Figure:
     """Reliability diagram (observed share of PNEUMONIA against mean predicted probability,
     Brier score in the legend) above the histogram of the probabilities.
 
-    Each point is one bin of images: the number beside it is how many images the bin holds
-    and its vertical bar the 95% (Wilson) interval of the observed share, so a point that
-    rests on a dozen images is seen to say little.
+    The bins hold equal numbers of images (quantiles of each curve's probabilities), at most
+    ``bins`` of them and fewer when the images are few (:data:`MIN_PER_BIN` at least in each),
+    so no point rests on a handful of images. Each point's area says how many images its bin
+    holds and its vertical bar the 95% (Wilson) interval of the observed share.
 
     Example::
 
@@ -490,8 +612,8 @@ def plot_calibration(
         fig = plots.plot_calibration(y_test, curves)
     """
     curves = _as_curves(p)
-    #: where each curve writes its counts (points of offset): above, below, right
-    offsets = [(0, 7), (0, -12), (9, -3), (-9, -3)]
+    n = len(np.asarray(y))
+    used = max(1, min(bins, n // MIN_PER_BIN))
     with _styled():
         fig, (top, bottom) = plt.subplots(
             2, 1, figsize=(6.5, 7), sharex=True, gridspec_kw={"height_ratios": [3, 1]}
@@ -499,15 +621,22 @@ def plot_calibration(
         top.plot(
             [0, 1], [0, 1], color="gray", linestyle="--", linewidth=1, label="perfectly calibrated"
         )
-        for k, (name, probabilities) in enumerate(curves.items()):
-            result = evaluate.calibration(y, probabilities, bins)
-            table = result.table
+        for name, probabilities in curves.items():
+            table = _equal_count_bins(y, probabilities, used)
+            brier = evaluate.calibration(y, probabilities, bins).brier
             low, high = _wilson(table["fraction_positive"], table["count"])
             (line,) = top.plot(
                 table["mean_predicted"],
                 table["fraction_positive"],
-                marker="o",
-                label=f"{name} (Brier {result.brier:.3f})",
+                label=f"{name} (Brier {brier:.3f})",
+            )
+            top.scatter(
+                table["mean_predicted"],
+                table["fraction_positive"],
+                s=20 + 180 * table["count"] / max(table["count"].max(), 1),
+                color=line.get_color(),
+                edgecolor="white",
+                zorder=3,
             )
             top.errorbar(
                 table["mean_predicted"],
@@ -520,36 +649,40 @@ def plot_calibration(
                 alpha=0.45,
                 linewidth=1.5,
             )
-            dx, dy = offsets[k % len(offsets)]
-            for x_value, y_value, count in table[
-                ["mean_predicted", "fraction_positive", "count"]
-            ].itertuples(index=False):
-                top.annotate(
-                    f"{count:g}",
-                    (x_value, y_value),
-                    xytext=(dx, dy),
-                    textcoords="offset points",
-                    ha="center" if dx == 0 else ("left" if dx > 0 else "right"),
-                    fontsize=8,
-                    color=line.get_color(),
-                )
             bottom.hist(
                 probabilities,
-                bins=np.linspace(0, 1, bins + 1),
+                bins=np.linspace(0, 1, 11),
                 histtype="step",
                 linewidth=2,
                 color=line.get_color(),
             )
+        each = n // used
         top.set(
-            title=f"calibration ({len(np.asarray(y))} images in {bins} bins)\n"
-            "numbers: images in each bin · bars: 95% interval of the share",
+            title=f"calibration: {n} images in {used} equal-count bins (about {each} each)\n"
+            "dot area: images in the bin · bars: 95% interval of the share",
             ylabel="observed share of PNEUMONIA",
             xlim=(0, 1),
             ylim=(-0.08, 1.08),
         )
         bottom.set(xlabel="predicted probability of PNEUMONIA", ylabel="images")
+        bottom.yaxis.set_major_locator(ticker.MaxNLocator(integer=True, nbins=4))
         top.legend(fontsize=9, loc="upper left")
     return _done(fig, save)
+
+
+def _equal_count_bins(y: np.ndarray, p: np.ndarray, bins: int) -> pd.DataFrame:
+    """Mean predicted probability, observed share of PNEUMONIA and image count in ``bins``
+    bins of (about) equal counts, the images sorted by probability."""
+    frame = pd.DataFrame({"y": np.asarray(y, float).ravel(), "p": np.asarray(p, float).ravel()})
+    frame["bin"] = pd.qcut(frame["p"].rank(method="first"), bins, labels=False)
+    grouped = frame.groupby("bin")
+    return pd.DataFrame(
+        {
+            "mean_predicted": grouped["p"].mean(),
+            "fraction_positive": grouped["y"].mean(),
+            "count": grouped["y"].size(),
+        }
+    ).reset_index(drop=True)
 
 
 def _wilson(share: pd.Series, count: pd.Series, z: float = 1.96) -> tuple[np.ndarray, np.ndarray]:
@@ -569,7 +702,8 @@ def plot_model_comparison(
 ) -> Figure:
     """One bar per model of ``metrics_df`` (a :func:`xraylib.results.load_metrics` table) on
     ``split``, best at the top, with the 95% bootstrap interval when the table has one and
-    each value written past the end of its interval.
+    each value written past the end of its interval (a loss) or inside its bar (a score, whose
+    axis ends at 1.0).
 
     Example::
 
@@ -597,12 +731,22 @@ def plot_model_comparison(
         fig, ax = plt.subplots(figsize=(8, 0.5 * len(rows) + 1.5))
         ax.barh(rows["model"], values, xerr=errors, capsize=4, color=sns.color_palette()[0])
         for y_position, (value, at) in enumerate(zip(values, ends, strict=True)):
-            ax.text(at + 0.01 * span, y_position, f"{value:.3f}", va="center", fontsize=9)
+            if lower:  # past the end of the interval
+                ax.text(at + 0.01 * span, y_position, f"{value:.3f}", va="center", fontsize=9)
+            else:  # inside the bar, at its base: the axis stops at 1.0
+                ax.text(
+                    start + 0.01 * span,
+                    y_position,
+                    f"{value:.3f}",
+                    va="center",
+                    fontsize=9,
+                    color="white",
+                    fontweight="bold",
+                )
         better = "lower is better" if lower else "higher is better"
         ax.set(title=f"{metric} on {split} ({better})", xlabel=metric, ylabel="")
-        ax.set_xlim(start, end + 0.16 * span)  # room for the value written past each bar
-        if not lower:  # the room may pass 1.0, a score no model can reach: no tick there
-            ax.set_xticks([t for t in ax.get_xticks() if start <= t <= 1.0])
+        # a loss gets room for the value written past each bar; a score stops at 1.0
+        ax.set_xlim(start, end + 0.16 * span if lower else max(end, 1.0))
     return _done(fig, save)
 
 
@@ -682,7 +826,7 @@ def _seed_labels(ax: Axes, values: np.ndarray, y: float, close: float, color) ->
 
 
 STRESS_PANELS = (
-    ("roc_auc", "ROC AUC (higher is better)", "rocket"),
+    ("roc_auc", "ROC AUC (higher is better; its own narrow colour scale)", "rocket"),
     ("log_loss", "log-loss (lower is better; log colour scale)", "rocket_r"),
 )
 
@@ -691,7 +835,9 @@ def plot_stress(table: pd.DataFrame, save: str | None = None) -> Figure:
     """Validation ROC AUC and log-loss of each model under each declared perturbation (a
     :func:`xraylib.results.load_stress` table: columns ``model, perturbation, roc_auc,
     log_loss``) as two heat tables: one row per perturbation, one column per model, every
-    cell's value written in it, darker = worse, the row's worst model in bold. The row
+    cell's value written in it (three decimals), darker = worse, the row's worst model in bold
+    when it is the only one with that value as written (a tie is not bolded). Each panel has its
+    own colour scale: ROC AUC from the table's lowest to its highest value. The row
     ``none`` (clean validation) is the reference above the line.
 
     Example::
@@ -718,8 +864,8 @@ def plot_stress(table: pd.DataFrame, save: str | None = None) -> Figure:
             lowest, highest = float(np.nanmin(grid)), float(np.nanmax(grid))
             if metric == "log_loss":
                 norm: mcolors.Normalize = mcolors.LogNorm(min(lowest, 0.03), max(highest, 1.0))
-            else:
-                norm = mcolors.Normalize(min(lowest, 0.95), 1.0)
+            else:  # its own scale: the models' AUCs lie close together
+                norm = mcolors.Normalize(lowest, highest if highest > lowest else lowest + 1e-3)
             _heat_table(ax, grid, norm, cmap, worst_is_high=metric == "log_loss")
             bar = fig.colorbar(ax.collections[0], ax=ax, shrink=0.7, pad=0.02, label=metric)
             if metric == "log_loss":
@@ -735,7 +881,7 @@ def plot_stress(table: pd.DataFrame, save: str | None = None) -> Figure:
         axes[1].set_yticklabels([])
         fig.suptitle(
             "stress validation: the validation images under acquisition-style changes\n"
-            "darker = worse · bold = the row's worst model"
+            "darker = worse · bold = the row's worst model (none where several tie)"
         )
     return _done(fig, save)
 
@@ -755,22 +901,23 @@ def _heat_table(
     ax: Axes, grid: np.ndarray, norm: mcolors.Normalize, cmap: str, worst_is_high: bool
 ) -> None:
     """``grid`` (rows × columns) as coloured cells with each value written in it, on an axis
-    whose first row is at the top; the worst cell of each row (when a row has several) bold."""
+    whose first row is at the top, each value with three decimals; the worst cell of each row
+    bold when no other cell of the row is written the same (a tie is not bolded)."""
     colormap = sns.color_palette(cmap, as_cmap=True)
     ax.pcolormesh(grid, cmap=colormap, norm=norm, edgecolors="white", linewidth=1)
     ax.set(xlim=(0, grid.shape[1]), ylim=(grid.shape[0], 0))
     ax.grid(False)
 
     def written(value: float) -> str:
-        return f"{value:.3f}" if value < 0.1 or not worst_is_high else f"{value:.2f}"
+        return f"{value:.3f}"
 
     for i, row in enumerate(grid):
         finite = np.isfinite(row)
         worst = -1
         if finite.sum() > 1:
             worst = int(np.nanargmax(row) if worst_is_high else np.nanargmin(row))
-            best = np.nanargmin(row) if worst_is_high else np.nanargmax(row)
-            if written(row[worst]) == written(row[best]):  # a tie at the precision shown
+            texts = [written(value) for value in row[finite]]
+            if texts.count(written(row[worst])) > 1:  # a tie at the precision shown
                 worst = -1
         for j, value in enumerate(row):
             if not finite[j]:
@@ -789,29 +936,38 @@ def _heat_table(
             )
 
 
-def plot_threshold_spread(thresholds: np.ndarray, chosen: float, save: str | None = None) -> Figure:
+def plot_threshold_spread(
+    thresholds: np.ndarray, chosen: float, save: str | None = None, coverage: float = 0.95
+) -> Figure:
     """Histogram of the thresholds chosen on bootstrap resamples of validation
-    (:func:`xraylib.evaluate.threshold_spread`), with the chosen one and the 95% range.
+    (:func:`xraylib.evaluate.threshold_spread`), with the chosen one and the central
+    ``coverage`` of the resamples (``np.quantile`` at ``(1 ± coverage) / 2``, so a table
+    printed with the same quantiles says the same numbers); the legend is under the axes.
 
     Example::
 
         spread = evaluate.threshold_spread(y_val, p_val, 0.97, groups=patients)
-        fig = plots.plot_threshold_spread(spread, threshold)
+        fig = plots.plot_threshold_spread(spread, threshold, coverage=0.90)
     """
-    low, high = np.quantile(thresholds, [0.025, 0.975])
+    tail = round((1 - coverage) / 2, 10)
+    low, high = np.quantile(thresholds, [tail, 1 - tail])
     with _styled():
-        fig, ax = plt.subplots(figsize=(7, 3.5))
+        fig, ax = plt.subplots(figsize=(7, 4), layout="constrained")
         ax.hist(thresholds, bins=40, color=sns.color_palette()[0], alpha=0.8)
         ax.axvline(chosen, color="black", linestyle="--", label=f"chosen {chosen:.3f}")
         ax.axvspan(
-            low, high, color="gray", alpha=0.15, label=f"95% of resamples {low:.3f}–{high:.3f}"
+            low,
+            high,
+            color="gray",
+            alpha=0.15,
+            label=f"{coverage:.0%} of resamples between {low:.3f} and {high:.3f}",
         )
         ax.set(
             title="how much the threshold depends on which children are in validation",
             xlabel="threshold chosen on a bootstrap resample of validation patients",
             ylabel="resamples",
         )
-        ax.legend(loc="upper left", fontsize=9)
+        fig.legend(loc="outside lower center", ncols=2, fontsize=9)
     return _done(fig, save)
 
 
@@ -847,8 +1003,7 @@ def plot_gradcam(
                                  probabilities=p_val[:8], threshold=0.37)
     """
     n = len(images)
-    ncols = min(ncols, n)
-    nrows = int(np.ceil(n / ncols))
+    nrows, ncols = _grid_shape(n, ncols)
     colormap = plt.get_cmap("jet")
     with _styled():
         fig, axes = plt.subplots(
@@ -859,15 +1014,17 @@ def plot_gradcam(
             layout="constrained",
         )
         for i, ax in enumerate(axes.flat):
+            if i >= n:
+                fig.delaxes(ax)
+                continue
             ax.axis("off")
-            if i < n:
-                ax.imshow(np.asarray(images[i]).squeeze(), cmap="gray", vmin=0, vmax=255)
-                ax.imshow(heatmaps[i], cmap=colormap, alpha=alpha, vmin=0, vmax=1)
-                text, wrong = _gradcam_title(i, titles, true_labels, probabilities, threshold)
-                if text:
-                    ax.set_title(text, fontsize=9, color="firebrick" if wrong else "black")
+            ax.imshow(np.asarray(images[i]).squeeze(), cmap="gray", vmin=0, vmax=255)
+            ax.imshow(heatmaps[i], cmap=colormap, alpha=alpha, vmin=0, vmax=1)
+            text, wrong = _gradcam_title(i, titles, true_labels, probabilities, threshold)
+            if text:
+                ax.set_title(text, fontsize=9, color="firebrick" if wrong else "black")
         heat = plt.cm.ScalarMappable(norm=mcolors.Normalize(0, 1), cmap=colormap)
-        bar = fig.colorbar(heat, ax=axes, shrink=0.8, aspect=30, pad=0.02)
+        bar = fig.colorbar(heat, ax=axes.flat[:n].tolist(), shrink=0.8, aspect=30, pad=0.02)
         bar.set_label("Grad-CAM heat (0 = none, 1 = most evidence)")
         if title:
             fig.suptitle(title)
@@ -933,10 +1090,10 @@ def plot_search_effects(
         fig = plots.plot_search_effects(trials, highlight=handmade,
                                         save="05_search_effects")
     """
-    done = analysis.completed_trials(trials)
+    names = analysis.hyperparameter_columns(trials, exclude=(objective, *exclude))
+    done = _rounded(analysis.completed_trials(trials), names)
     done = done[done[objective].notna()]
     shown, subtitle, dots = analysis.final_round(done)
-    names = analysis.hyperparameter_columns(trials, exclude=(objective, *exclude))
     effects = {name: analysis.effect(name, shown[name], shown[objective]) for name in names}
     names.sort(key=lambda name: -np.nan_to_num(effects[name].size, nan=-1.0))
     marked = done[_is_trial(done.trial_id, highlight)] if highlight is not None else None
@@ -977,6 +1134,8 @@ def plot_search_effects(
             spread = float(np.ptp(values.to_numpy(float))) if effect.segments else 0.0
             color = "gray" if effect.segments else "black"  # thirds of the trials, or values
             for x0, x1, median in segments:
+                if _trials_between(x0, x1, x[: len(shown)], bool(effect.segments)) < FEW_FOR_MEDIAN:
+                    continue  # the dots say it: a median of a few trials would over-state it
                 if x0 == x1 and ax.get_xscale() == "log":  # a third of one trial: widen it
                     x0, x1 = x0 / 1.2, x1 * 1.2
                 elif x0 == x1:
@@ -1001,8 +1160,8 @@ def plot_search_effects(
                     label=_highlight_label(highlight_label, marked, shown),
                 )
             ax.set_title(f"{name}\n{effect.text}", fontsize=10)
-        for ax in axes.flat[len(names) :]:
-            ax.axis("off")
+        for ax in axes.flat[max(len(names), 1) :]:
+            fig.delaxes(ax)
         for ax in axes[:, 0]:
             ax.set_ylabel(f"{objective}\n(lower is better)")
         if not names:
@@ -1011,12 +1170,34 @@ def plot_search_effects(
         if handles:
             fig.legend(handles, labels, loc="outside lower center", ncols=len(handles), fontsize=9)
         fig.suptitle(
-            f"what the search learned: {objective} against each hyper-parameter\n{subtitle}\n"
-            "panels ordered by effect: how far apart the medians lie (black: per value; "
-            "grey: per third of the trials sorted by the value)",
+            f"{objective} against each hyper-parameter, panels by effect; {subtitle}\n"
+            f"lines: medians of ≥{FEW_FOR_MEDIAN} trials (black: per value, grey: per third) · "
+            "ρ: Spearman rank correlation",
             fontsize=11,
         )
     return _done(fig, save)
+
+
+#: A value (or third of the trials) with fewer trials shows its dots without a median line.
+FEW_FOR_MEDIAN = 5
+
+
+def _rounded(trials: pd.DataFrame, names: Sequence[str]) -> pd.DataFrame:
+    """``trials`` with float hyper-parameters rounded to 10 significant digits, so that
+    ``0.3`` and ``0.30000000000000004`` are one value (one tick, one median)."""
+    floats = [name for name in names if name in trials and trials[name].dtype.kind == "f"]
+    return trials.assign(
+        **{name: trials[name].map(lambda v: float(f"{v:.10g}")) for name in floats}
+    )
+
+
+def _trials_between(x0: float, x1: float, x: np.ndarray, continuous: bool) -> int:
+    """How many trials a median line from ``x0`` to ``x1`` rests on: those whose position
+    ``x`` lies between (a continuous value's third) or within its jittered column."""
+    if continuous:
+        return int(((x >= x0) & (x <= x1)).sum())
+    centre = (x0 + x1) / 2
+    return int((np.abs(x - centre) < 0.3).sum())
 
 
 def _is_trial(ids: pd.Series, trial_id: object) -> np.ndarray:
@@ -1092,9 +1273,11 @@ def plot_ood_scores(
     """Out-of-distribution scores (:mod:`xraylib.quality`) of one or more sets of images
     against those of the validation images (``reference``, out of fold), with the gate's
     threshold; logarithmic axis. Sets of :data:`FEW_IMAGES` images or more are histograms,
-    each as a share of its images; a smaller set (a folder of 19 images) is one dot per
-    image in a strip under them, with how many lie above the threshold — a histogram of a
-    dozen images shows bins, not a distribution.
+    each as a share of its images, one panel per set over the validation histogram in gray
+    (small multiples: overlaid histograms hide each other), the legend under the panels; a
+    smaller set (a folder of 19 images) is one dot per image in a strip under them, with how
+    many lie above the threshold — a histogram of a dozen images shows bins, not a
+    distribution.
 
     Example::
 
@@ -1112,43 +1295,63 @@ def plot_ood_scores(
     every = every[every > 0]
     bins = np.geomspace(every.min() * 0.9, every.max() * 1.1, 40).tolist()
     palette = dict(zip(curves, sns.color_palette("deep", len(curves)), strict=True))
+    sets = [name for name in many if name != "validation"] or ["validation"]
+    heights = [2.0] * len(sets) + ([0.6 + 0.45 * len(few)] if few else [])
     with _styled():
-        if few:
-            fig, (ax, strip) = plt.subplots(
-                2,
-                1,
-                sharex=True,
-                figsize=(8, 4.6 + 0.45 * len(few)),
-                gridspec_kw={"height_ratios": [3, 0.6 + 0.45 * len(few)]},
-            )
-        else:
-            fig, ax = plt.subplots(figsize=(8, 4))
-        for name, values in many.items():
-            ax.hist(
-                values,
-                bins=bins,
-                weights=np.full(len(values), 1 / max(len(values), 1)),
-                histtype="stepfilled" if name == "validation" else "step",
-                alpha=0.35 if name == "validation" else 1.0,
-                linewidth=2,
-                color=palette[name],
-                label=f"{name} ({len(values)})",
-            )
-        ax.axvline(threshold, color="black", linestyle="--", label=f"threshold {threshold:.1f}")
-        ax.set(
-            xscale="log",
-            title="how far from the validation X-rays (out-of-distribution score)",
-            ylabel="share of images",
+        fig, axes = plt.subplots(
+            len(heights),
+            1,
+            sharex=True,
+            squeeze=False,
+            figsize=(8, 1.9 * len(sets) + 2.0 + (0.6 + 0.45 * len(few) if few else 0)),
+            gridspec_kw={"height_ratios": heights},
+            layout="constrained",
         )
-        ax.legend(loc="upper right", fontsize=9)
-        bottom = strip if few else ax
+        panels = list(axes[:, 0])
+        for ax, name in zip(panels, sets, strict=False):
+            _share_histogram(ax, curves["validation"], bins, "validation", "lightgray", True)
+            if name != "validation":
+                _share_histogram(ax, many[name], bins, name, palette[name], False)
+                above = int((many[name] > threshold).sum())
+                ax.set_title(
+                    f"{name}: {len(many[name])} images, {above} above the threshold",
+                    fontsize=10,
+                    loc="left",
+                )
+            ax.axvline(threshold, color="black", linestyle="--", label=f"threshold {threshold:.1f}")
+            ax.set(xscale="log", ylabel="share of images")
+        fig.suptitle("how far from the validation X-rays (out-of-distribution score)")
+        own = f"{sets[0]} (" if sets[0] != "validation" else None  # said in its panel's title
+        pairs = zip(*panels[0].get_legend_handles_labels(), strict=True)
+        handles, labels = map(
+            list,
+            zip(*[(h, t) for h, t in pairs if own is None or not t.startswith(own)], strict=True),
+        )
+        fig.legend(handles, labels, loc="outside lower center", ncols=len(handles), fontsize=9)
+        bottom = panels[-1]
         if few:
-            _score_strip(strip, few, threshold, palette)
+            _score_strip(bottom, few, threshold, palette)
         bottom.set_xlabel("Mahalanobis distance of the penultimate-layer features (log scale)")
         bottom.xaxis.set_major_locator(ticker.LogLocator(subs=(1.0, 2.0, 5.0)))
         bottom.xaxis.set_major_formatter(ticker.FuncFormatter(lambda v, _: f"{v:g}"))
         bottom.xaxis.set_minor_formatter(ticker.NullFormatter())
     return _done(fig, save)
+
+
+def _share_histogram(
+    ax: Axes, values: np.ndarray, bins: list[float], name: str, color, filled: bool
+) -> None:
+    """``values`` as a histogram of shares (each bar: the share of the set's images in it),
+    filled (the reference) or as a step line."""
+    ax.hist(
+        values,
+        bins=bins,
+        weights=np.full(len(values), 1 / max(len(values), 1)),
+        histtype="stepfilled" if filled else "step",
+        linewidth=2,
+        color=color,
+        label=f"{name} ({len(values)})",
+    )
 
 
 def _score_strip(
