@@ -15,7 +15,6 @@ from dataclasses import dataclass
 import pandas as pd
 
 from xraylib import results
-from xraylib.errors import XrayError
 from xraylib.results import FIRST_TARGETS, TARGETS_CHANGED_ON, Results, target_check
 
 METRIC_NAMES = {
@@ -237,15 +236,16 @@ def short_name(model: str) -> str:
 @dataclass(frozen=True)
 class Part:
     """The X-rays of one part of the data: ``name`` ("training", "check set", "official
-    test") with ``normal`` healthy X-rays and ``pneumonia`` X-rays with pneumonia."""
+    test"), ``total`` X-rays of which ``pneumonia`` with pneumonia (``None``: not known)."""
 
     name: str
-    normal: int
-    pneumonia: int
+    total: int
+    pneumonia: int | None
 
     @property
-    def total(self) -> int:
-        return self.normal + self.pneumonia
+    def normal(self) -> int | None:
+        """The healthy X-rays (``None``: not known)."""
+        return None if self.pneumonia is None else self.total - self.pneumonia
 
 
 def parts(res: Results) -> list[Part]:
@@ -254,22 +254,21 @@ def parts(res: Results) -> list[Part]:
 
     The check set is split off the pooled train and official val folders, grouped by patient:
     its size is ``n`` of the final model's validation row, and its X-rays with pneumonia
-    ``P`` follow from that row, whose accuracy is (sensitivity · P + specificity · (n − P)) / n.
-    Training is the rest of the pool.
+    ``P`` follow from that row, whose accuracy is (sensitivity · P + specificity · (n − P)) / n
+    (not known when its sensitivity equals its specificity, e.g. a perfect score). Training is
+    the rest of the pool.
     """
     row, counts = res.validation, res.counts
     n = int(row.n)
-    if math.isclose(float(row.sensitivity), float(row.specificity)):
-        raise XrayError(
-            f"{res.results_dir / results.METRICS_FILE}: the check set's classes cannot be "
-            "counted from the final validation row (its sensitivity equals its specificity)"
-        )
-    sick = whole(n * (row.accuracy - row.specificity) / (row.sensitivity - row.specificity))
     pooled = counts.loc[[s for s in ("train", "val") if s in counts.index]].sum()
+    test = Part("official test", res.test_count("total"), res.test_count("PNEUMONIA"))
+    if math.isclose(float(row.sensitivity), float(row.specificity)):
+        return [Part("training", int(pooled.total) - n, None), Part("check set", n, None), test]
+    sick = whole(n * (row.accuracy - row.specificity) / (row.sensitivity - row.specificity))
     return [
-        Part("training", int(pooled.NORMAL) - (n - sick), int(pooled.PNEUMONIA) - sick),
-        Part("check set", n - sick, sick),
-        Part("official test", res.test_count("NORMAL"), res.test_count("PNEUMONIA")),
+        Part("training", int(pooled.total) - n, int(pooled.PNEUMONIA) - sick),
+        Part("check set", n, sick),
+        test,
     ]
 
 
@@ -279,7 +278,9 @@ def trainings_compared(res: Results) -> int:
     averages other trainings)."""
     metrics = res.metrics
     validation = metrics[(metrics.split == "val") & (metrics.n == res.validation.n)]
-    members = pd.to_numeric(validation.get("members", pd.Series(dtype=float)), errors="coerce")
+    members = pd.to_numeric(
+        validation.get("members", pd.Series(index=validation.index, dtype=float)), errors="coerce"
+    )
     single = ~validation.model.astype(str).str.contains("@") & ~(members > 1)
     return int(single.sum())
 
@@ -297,7 +298,9 @@ def chosen_step(res: Results) -> str:
     search's trials, and what the final model is (an average of several trainings when it
     is an ensemble)."""
     trained, trials = trainings_compared(res), search_trials()
-    tried = f"{trained} trainings\ncompared" + (f",\nplus a {trials}-trial\nsearch" if trials else "")
+    tried = f"{trained} training{'s' * (trained != 1)}\ncompared" + (
+        f",\nplus a {trials}-trial\nsearch" if trials else ""
+    )
     validation = res.metrics[res.metrics.split == "val"]
     members = pd.to_numeric(validation.get("members", pd.Series(dtype=float)), errors="coerce")
     k = int(members.max()) if members.notna().any() else 1

@@ -182,13 +182,16 @@ def slide_data(res: results.Results) -> Figure:
     ax = fig.add_axes((0.17, 0.27, 0.47, 0.33))
     shown = parts(res)
     labels = [textwrap.fill(part.name, 12) for part in shown]
-    normal = [part.normal for part in shown]
-    pneumonia = [part.pneumonia for part in shown]
+    normal = [part.normal or 0 for part in shown]
+    pneumonia = [part.pneumonia or 0 for part in shown]
+    unknown = [part.total if part.pneumonia is None else 0 for part in shown]
     ax.barh(labels, normal, 0.6, color=CLEARED, label="healthy (NORMAL)")
     ax.barh(labels, pneumonia, 0.6, left=normal, color=FLAGGED, label="pneumonia")
+    ax.barh(labels, unknown, 0.6, color=MUTED)
+    gap = max(part.total for part in shown) * 0.02
     for k, part in enumerate(shown):
         ax.text(
-            part.total + max(p.total for p in shown) * 0.02,
+            part.total + gap,
             k,
             f"{part.total:,}",
             va="bottom",
@@ -196,14 +199,12 @@ def slide_data(res: results.Results) -> Figure:
             color=INK,
             weight="bold",
         )
-        ax.text(
-            part.total + max(p.total for p in shown) * 0.02,
-            k,
-            f"{part.normal:,} healthy · {part.pneumonia:,} pneumonia",
-            va="top",
-            fontsize=14,
-            color=INK,
+        classes = (
+            "classes not counted"
+            if part.pneumonia is None
+            else f"{part.normal:,} healthy · {part.pneumonia:,} pneumonia"
         )
+        ax.text(part.total + gap, k, classes, va="top", fontsize=14, color=INK)
     ax.invert_yaxis()
     ax.set_xlabel("X-rays", fontsize=14)
     ax.legend(fontsize=15, frameon=False, loc="lower left", bbox_to_anchor=(0, 1), ncol=2)
@@ -428,7 +429,7 @@ def slide_adaptation(res: results.Results) -> Figure:
         fig = _slide(
             "Adjusting to new images without diagnoses",
             f"Decided before the latest read: the model is {handed_over(res)}, to how they "
-            "look; no diagnosis is used. Needless second looks per 100 healthy test X-rays: "
+            "look. Needless second looks per 100 healthy test X-rays: "
             f"{before} as trained, {after} {plain_adaptation(res.adaptation, short=True)}."
             f"{better}",
         )
@@ -470,8 +471,9 @@ def _first_targets(fig: Figure, res: results.Results, x: float, y: float) -> Non
     """The latest read against :data:`xraylib.results.FIRST_TARGETS`, one coloured line per
     metric with the value as trained and adjusted, and whether either result meets all."""
     check = results.target_check(res.plain, res.adapted, results.FIRST_TARGETS)
-    fig.text(x, y, "The first targets,\nlatest read", fontsize=17, weight="bold", color=INK,
-             va="top")
+    fig.text(
+        x, y, "The first targets,\nlatest read", fontsize=17, weight="bold", color=INK, va="top"
+    )
     for k, (metric, rows) in enumerate(check.groupby("metric", sort=False)):
         values = ", ".join(
             f"{item.achieved:.3f} {which_result(item.result, res.adaptation)}"
@@ -565,9 +567,9 @@ def slide_published(res: results.Results) -> Figure:
     ours = res.plain
     caught, cleared = per_100(ours.sensitivity), per_100(ours.specificity)
     headline = (
-        f"On the same official test set, ours (as trained) flags {caught} of 100 pneumonia X-rays and clears "
-        f"{cleared} of 100 healthy ones; {short_name(best.model)} (pre-trained on millions of "
-        "photos)"
+        f"On the same official test set, ours (as trained) flags {caught} of 100 pneumonia "
+        f"X-rays and clears {cleared} of 100 healthy ones; {short_name(best.model)} "
+        "(pre-trained on millions of photos)"
     )
     if pd.notna(best.sensitivity) and pd.notna(best.specificity):
         theirs = per_100(best.sensitivity), per_100(best.specificity)
@@ -651,7 +653,7 @@ def slide_errors(res: results.Results) -> Figure:
     with what the maps do not show."""
     normal = res.test_count("NORMAL")
     wrong = whole((1 - res.adapted.specificity) * normal)
-    model = "adjusted " if not is_none(res.adaptation) else ""
+    model = "" if is_none(res.adaptation) else plain_adaptation(res.adaptation, short=True) + " "
     fig = _slide(
         "Where it found evidence for pneumonia",
         f"{wrong} of the {normal} healthy test X-rays{of_children(res, 'NORMAL')} were flagged "
