@@ -245,6 +245,88 @@ def test_no_slide_shows_jargon_ids_or_hashes():
         assert not re.search(r"\b\d[\d,]* (healthy |sick )?children (in|of) the test", shown)
 
 
+def test_the_check_set_and_training_add_up_to_the_pool_and_the_bars_to_the_total():
+    _fake_results()
+    res = _res()
+    training, check, test = narrative.parts(res)
+    assert check.total == res.validation.n and training.total == 300 + 900 + 8 + 8 - check.total
+    assert training.total + check.total + test.total == res.counts.loc["total", "total"]
+    assert check.pneumonia is None  # a perfect score on the check set: its classes unknown
+    assert "classes not counted" in _shown(presentation.slide_data(res))
+    table = results.load_metrics()  # a check-set row with 30 of 80 pneumonias found
+    final = table.model.str.endswith("@final")
+    table.loc[final, ["n", "sensitivity", "specificity"]] = [200, 0.5, 0.9]
+    table.loc[final, "accuracy"] = (0.5 * 80 + 0.9 * 120) / 200
+    table.to_csv(config.results_dir() / results.METRICS_FILE, index=False)
+    res = _res()
+    training, check, test = narrative.parts(res)
+    assert (check.pneumonia, check.normal) == (80, 120)
+    assert (training.pneumonia, training.normal) == (900 + 8 - 80, 300 + 8 - 120)
+    shown = _shown(presentation.slide_data(res))
+    assert "828 pneumonia" in shown and "80 pneumonia" in shown
+
+
+def test_the_method_slide_counts_trainings_on_the_check_set_and_the_search_trials():
+    _fake_results()
+    method = _shown(presentation.slide_method(_res()))
+    assert "1 training compared; 1 chosen on the check set" in method and "trial" not in method
+    folder = results.search_root() / "cnn_tuned"
+    folder.mkdir(parents=True)
+    pd.DataFrame({"trial_id": range(7)}).to_csv(folder / results.TRIALS_FILE, index=False)
+    assert "plus a 7-trial search" in _shown(presentation.slide_method(_res()))
+
+
+def test_the_cover_and_the_frequencies_lead_with_the_model_as_trained():
+    _fake_results(p_adapted=np.full(200, 0.9))  # adapted: flags every X-ray
+    res = _res()
+    cover = _shown(presentation.slide_title(res))
+    assert f"the model as trained flags {narrative.per_100(res.plain.sensitivity)};" in cover
+    assert "as declared before the read, it flags 100 and sends 100." in cover
+    frequencies = _shown(presentation.slide_frequencies(res))
+    assert f"it flags {narrative.per_100(res.plain.sensitivity)} " in frequencies
+    assert "(official test set, as trained; re-tuned: 100 and 100)" in frequencies
+
+
+def test_the_adaptation_slide_shows_only_as_trained_and_the_declared_adjustment():
+    _fake_results()
+    ax = presentation.slide_adaptation(_res()).axes[0]
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["as trained", "re-tuned"]
+
+
+def test_the_targets_slide_says_when_the_targets_changed_and_shows_the_first_ones():
+    _fake_results()
+    shown = _shown(presentation.slide_target(_res()))
+    assert "targets changed" not in shown and "first targets" not in shown
+    ledger = results.load_ledger()
+    ledger["date"] = "2026-11-23"  # read 1 before the change
+    ledger.to_csv(config.results_dir() / results.LEDGER_FILE, index=False)
+    res = _res()
+    shown = _shown(presentation.slide_target(res))
+    specificity = res.ledger[res.ledger.adaptation == "none"].specificity.min()
+    assert (
+        f"The targets changed on {results.TARGETS_CHANGED_ON}, after read 1 had shown "
+        f"specificity {specificity:.2f} as trained" in shown
+    )
+    first = results.target_check(res.plain, res.adapted, results.FIRST_TARGETS)
+    assert len(first) == 8 and set(first.target) == {0.93, 0.975, 0.97, 0.85}
+    for metric, minimum in [("accuracy", 0.93), ("ROC AUC", 0.975), ("specificity", 0.85)]:
+        assert f"{metric} ≥ {minimum:g}:" in shown
+
+
+def test_the_grad_cam_slide_shows_four_large_panels_and_what_the_maps_mean():
+    _fake_results()
+    fig = presentation.slide_errors(_res())
+    panels = [ax for ax in fig.axes if ax.images]
+    assert len(panels) == len(presentation.GRADCAM_PANELS) == 4
+    assert all(ax.get_position().width > 0.2 for ax in panels)
+    shown = _shown(fig)
+    assert "evidence for pneumonia" in shown and "colours cannot be compared" in shown
+    assert "does not show why it was cleared" in shown and "border" in shown
+    assert "ECG leads" in shown
+    for name, _, _ in presentation.GRADCAM_PANELS:
+        assert len(presentation._panels(config.images_dir() / f"{name}.png")) == 4
+
+
 def test_a_model_handed_over_as_trained_builds_and_says_so(tmp_path):
     _fake_results(declared="none")
     res = _res()
@@ -266,14 +348,45 @@ def test_the_committed_results_make_ten_plain_slides(tmp_path):
     final = ROOT / "data" / "models" / "final.json"
     (config.models_dir() / "final.json").write_text(final.read_text())
     (config.models_dir() / "final.keras").write_bytes(b"")
-    for name in ["01_sample_grid", "06_gradcam_false_positive"]:
+    for name in ["01_sample_grid", *{name for name, _, _ in presentation.GRADCAM_PANELS}]:
         shutil.copy(ROOT / "images" / f"{name}.png", config.images_dir() / f"{name}.png")
+    searches = ROOT / "data" / "tuning"
+    for path in searches.glob(f"*/{results.TRIALS_FILE}"):
+        copy = results.search_root() / path.relative_to(searches)
+        copy.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(path, copy)
     res = _res()
     assert res.adaptation == json.loads(final.read_text()).get("adaptation", res.adaptation)
     shown = _all_shown(res)
     assert len(shown) == len(presentation.SLIDES) == 10
     reads = results.count_test_reads(committed)
     assert f"read {reads} times" in shown[2]
+    # training and check set: the pooled train and val folders, split by the final model's n
+    counts = pd.read_csv(committed / "counts.csv", index_col="split")
+    metrics = pd.read_csv(committed / "metrics.csv")
+    final = metrics[metrics.model.str.endswith("@final")].iloc[0]
+    check = int(final.n)
+    training = int(counts.loc["train", "total"] + counts.loc["val", "total"]) - check
+    assert f"{training:,} X-rays to learn from, {check:,} to check with" in shown[2]
+    parts = narrative.parts(res)
+    assert [p.total for p in parts] == [training, check, int(counts.loc["test", "total"])]
+    assert sum(p.total for p in parts) == counts.loc["total", "total"]
+    assert f"{int(counts.loc['total', 'total']):,} X-rays of children" in shown[1]
+    for part in parts:
+        assert part.normal is not None and part.pneumonia is not None
+        assert f"{part.normal:,} healthy · {part.pneumonia:,} pneumonia" in shown[1]
+    trials = sum(len(pd.read_csv(p)) for p in searches.glob(f"*/{results.TRIALS_FILE}"))
+    assert f"plus a {trials}-trial search" in shown[2]
+    # the cover leads with the model as trained, then the declared adaptation
+    cover = shown[0]
+    plain = cover.index(f"the model as trained flags {narrative.per_100(res.plain.sensitivity)}")
+    assert plain < cover.index(f"it flags {narrative.per_100(res.adapted.sensitivity)} and sends")
+    # the targets slide: the change of targets, from the ledger, and the first targets
+    assert (
+        f"changed on {results.TARGETS_CHANGED_ON}, after reads 1–3 had shown specificity"
+        in (shown[6])
+    )
+    assert "accuracy ≥ 0.93: not met" in shown[6] and "specificity ≥ 0.85" in shown[6]
     for page, text in enumerate(shown, start=1):
         assert not JARGON.search(text), f"page {page}: {JARGON.search(text)}"
         assert not any(h in text for h in _hashes(res)), f"page {page} shows a commit hash"

@@ -14,7 +14,8 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from xraylib.results import Results, target_check
+from xraylib import results
+from xraylib.results import FIRST_TARGETS, TARGETS_CHANGED_ON, Results, target_check
 
 METRIC_NAMES = {
     "accuracy": "accuracy",
@@ -80,11 +81,12 @@ def per_100(rate: float) -> int:
     return whole(100 * float(rate))
 
 
-def flagged_sentence(row: pd.Series) -> str:
+def flagged_sentence(row: pd.Series, who: str = "it") -> str:
     """A test result in natural frequencies, e.g. "Of 100 X-rays with pneumonia, it flags 98;
-    of 100 healthy X-rays, it sends 34 for a needless second look." """
+    of 100 healthy X-rays, it sends 34 for a needless second look." (``who`` in place of the
+    first "it")."""
     return (
-        f"Of 100 X-rays with pneumonia, it flags {per_100(row.sensitivity)}; of 100 healthy "
+        f"Of 100 X-rays with pneumonia, {who} flags {per_100(row.sensitivity)}; of 100 healthy "
         f"X-rays, it sends {per_100(1 - row.specificity)} for a needless second look."
     )
 
@@ -231,14 +233,96 @@ def short_name(model: str) -> str:
     return model.split(" (")[0]
 
 
-def chosen_step(n_models: int, validation: pd.DataFrame) -> str:
-    """The method slide's second box: how many models were tried and what the final one is
-    (an average of several trainings when it is an ensemble)."""
+@dataclass(frozen=True)
+class Part:
+    """The X-rays of one part of the data: ``name`` ("training", "check set", "official
+    test"), ``total`` X-rays of which ``pneumonia`` with pneumonia (``None``: not known)."""
+
+    name: str
+    total: int
+    pneumonia: int | None
+
+    @property
+    def normal(self) -> int | None:
+        """The healthy X-rays (``None``: not known)."""
+        return None if self.pneumonia is None else self.total - self.pneumonia
+
+
+def parts(res: Results) -> list[Part]:
+    """The X-rays by the part they served: training, check set (validation) and official
+    test; they add up to the total of ``counts.csv``.
+
+    The check set is split off the pooled train and official val folders, grouped by patient:
+    its size is ``n`` of the final model's validation row, and its X-rays with pneumonia
+    ``P`` follow from that row, whose accuracy is (sensitivity · P + specificity · (n − P)) / n
+    (not known when its sensitivity equals its specificity, e.g. a perfect score). Training is
+    the rest of the pool.
+    """
+    row, counts = res.validation, res.counts
+    n = int(row.n)
+    pooled = counts.loc[[s for s in ("train", "val") if s in counts.index]].sum()
+    test = Part("official test", res.test_count("total"), res.test_count("PNEUMONIA"))
+    if math.isclose(float(row.sensitivity), float(row.specificity)):
+        return [Part("training", int(pooled.total) - n, None), Part("check set", n, None), test]
+    sick = whole(n * (row.accuracy - row.specificity) / (row.sensitivity - row.specificity))
+    return [
+        Part("training", int(pooled.total) - n, int(pooled.PNEUMONIA) - sick),
+        Part("check set", n, sick),
+        test,
+    ]
+
+
+def trainings_compared(res: Results) -> int:
+    """How many trainings were scored on the check set: the validation rows of single models
+    on as many images as the final model's (not its ``@final`` row, not an ensemble that
+    averages other trainings)."""
+    metrics = res.metrics
+    validation = metrics[(metrics.split == "val") & (metrics.n == res.validation.n)]
+    members = pd.to_numeric(
+        validation.get("members", pd.Series(index=validation.index, dtype=float)), errors="coerce"
+    )
+    single = ~validation.model.astype(str).str.contains("@") & ~(members > 1)
+    return int(single.sum())
+
+
+def search_trials() -> int:
+    """The trials of every committed keras-tuner search (rows of each ``trials.csv`` under
+    :func:`xraylib.results.search_root`); 0 without a search."""
+    return sum(
+        len(pd.read_csv(path)) for path in results.search_root().glob(f"*/{results.TRIALS_FILE}")
+    )
+
+
+def chosen_step(res: Results) -> str:
+    """The method slide's second box: how many trainings were compared on the check set, the
+    search's trials, and what the final model is (an average of several trainings when it
+    is an ensemble)."""
+    trained, trials = trainings_compared(res), search_trials()
+    tried = f"{trained} training{'s' * (trained != 1)}\ncompared" + (
+        f",\nplus a {trials}-trial\nsearch" if trials else ""
+    )
+    validation = res.metrics[res.metrics.split == "val"]
     members = pd.to_numeric(validation.get("members", pd.Series(dtype=float)), errors="coerce")
     k = int(members.max()) if members.notna().any() else 1
     if k > 1:
-        return f"{n_models} models\ntried; the final\naverages {k} trainings"
-    return f"{n_models} models\ntried, 1 chosen\non the check set"
+        return f"{tried};\nthe final averages\n{k} of them"
+    return f"{tried};\n1 chosen on\nthe check set"
+
+
+def cover_sentence(res: Results) -> str:
+    """The cover's headline: the test result as trained first, then with the adjustment
+    declared before the read (when there is one)."""
+    text = (
+        f"Scored on the official test set: {res.test_count('total')} X-rays from the same "
+        f"hospital as its training X-rays. {flagged_sentence(res.plain, 'the model as trained')}"
+    )
+    if is_none(res.adaptation):
+        return text
+    row = res.adapted
+    return (
+        f"{text} {plain_adaptation(res.adaptation).capitalize()}, as declared before the "
+        f"read, it flags {per_100(row.sensitivity)} and sends {per_100(1 - row.specificity)}."
+    )
 
 
 def share_in_words(part: int, total: int) -> str:
@@ -254,6 +338,34 @@ def share_in_words(part: int, total: int) -> str:
         return "all of them"
     share = part / total
     return f"about 1 in {whole(1 / share)}" if share < 0.25 else f"about {whole(10 * share)} in 10"
+
+
+def reads_before_the_change(ledger: pd.DataFrame) -> pd.DataFrame:
+    """The ledger rows of the reads judged against :data:`~xraylib.results.FIRST_TARGETS`
+    (dated before :data:`~xraylib.results.TARGETS_CHANGED_ON`)."""
+    return ledger[ledger["date"].astype(str) < TARGETS_CHANGED_ON]
+
+
+def targets_changed_sentence(res: Results) -> str:
+    """When and after what the targets changed, from the ledger; ``""`` when no read was
+    judged against the first targets."""
+    before = reads_before_the_change(res.ledger)
+    if before.empty:
+        return ""
+    plain = before[before["adaptation"].fillna("none") == "none"]
+    reads = sorted({int(r) for r in before["read"]})
+    which = f"read {reads[0]}" if len(reads) == 1 else f"reads {reads[0]}–{reads[-1]}"
+    first = len({metric for _, metric in FIRST_TARGETS})
+    shown = (
+        f", after {which} had shown specificity {plain.specificity.min():.2f} as trained"
+        if len(plain)
+        else ""
+    )
+    return (
+        f"The targets changed on {TARGETS_CHANGED_ON}{shown}: the {first} first targets, "
+        f"against which {which} had been judged (right), gave way to those now used (left), "
+        "and the specificity target went."
+    )
 
 
 def target_verdict(res: Results) -> str:

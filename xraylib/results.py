@@ -641,7 +641,8 @@ def record_test_read(
     return lines
 
 
-#: The quality targets on the official test set, everything chosen on validation:
+#: The quality targets on the official test set for reads dated from :data:`TARGETS_CHANGED_ON`
+#: on (earlier reads: :data:`FIRST_TARGETS`), everything chosen on validation:
 #: ``(result, metric) → minimum``; ``plain`` is the model as trained, ``adapted`` the model
 #: with its declared label-free adaptation.
 TARGETS: dict[tuple[str, str], float] = {
@@ -652,12 +653,36 @@ TARGETS: dict[tuple[str, str], float] = {
 }
 
 
-def target_check(plain: Mapping, adapted: Mapping) -> pd.DataFrame:
-    """One row per target of :data:`TARGETS`: ``result, metric, target, achieved, met``.
+#: The first quality targets, against which reads 1-3 of the test set were judged (commit
+#: fafaa1b, 2026-11-23): the same minimum for the model as trained and for the adapted model
+#: (a read met them when either result met all four). On :data:`TARGETS_CHANGED_ON`, after
+#: those reads had shown a specificity of 0.57 as trained, commit 2c06fbf replaced them by
+#: :data:`TARGETS`, and the specificity target went.
+FIRST_TARGETS: dict[tuple[str, str], float] = {
+    (result, metric): minimum
+    for result in ("plain", "adapted")
+    for metric, minimum in {
+        "accuracy": 0.93,
+        "roc_auc": 0.975,
+        "sensitivity": 0.97,
+        "specificity": 0.85,
+    }.items()
+}
+#: The day :data:`TARGETS` replaced :data:`FIRST_TARGETS` (commit 2c06fbf): a read dated
+#: before it was judged against the first targets.
+TARGETS_CHANGED_ON = "2026-11-25"
+
+
+def target_check(
+    plain: Mapping, adapted: Mapping, targets: Mapping[tuple[str, str], float] = TARGETS
+) -> pd.DataFrame:
+    """One row per target of ``targets`` (:data:`TARGETS`, or :data:`FIRST_TARGETS`):
+    ``result, metric, target, achieved, met``.
 
     Example::
 
         results.target_check(rows["none"], rows[declared])
+        results.target_check(rows["none"], rows[declared], results.FIRST_TARGETS)
     """
     rows = {"plain": plain, "adapted": adapted}
     return pd.DataFrame(
@@ -669,7 +694,7 @@ def target_check(plain: Mapping, adapted: Mapping) -> pd.DataFrame:
                 "achieved": float(rows[result][metric]),
                 "met": bool(float(rows[result][metric]) >= minimum),
             }
-            for (result, metric), minimum in TARGETS.items()
+            for (result, metric), minimum in targets.items()
         ]
     )
 
