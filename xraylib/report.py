@@ -86,6 +86,97 @@ def ledger_markdown(results_dir: Path | None = None) -> str:
     return "\n".join(lines)
 
 
+#: The targets the reads before 2026-11-25 were judged against (commit fafaa1b), met when the
+#: model as trained or with its adaptation reaches all four. Commit 2c06fbf replaced them by
+#: :data:`xraylib.results.TARGETS`, without a specificity target.
+EARLIER_TARGETS: dict[str, float] = {
+    "accuracy": 0.93,
+    "roc_auc": 0.975,
+    "sensitivity": 0.97,
+    "specificity": 0.85,
+}
+#: The last test read judged against :data:`EARLIER_TARGETS`.
+LAST_READ_OF_EARLIER_TARGETS = 3
+#: The adaptation each test read declared (``data/models/final.json`` of its commit; reads 1-3
+#: reported AdaBN, their only adaptation). A new read adds its entry.
+DECLARED_ADAPTATION: dict[int, str] = {
+    1: "AdaBN",
+    2: "AdaBN",
+    3: "AdaBN",
+    4: "AdaBN + prior shift (EM)",
+    5: "AdaBN",
+    6: "AdaBN",
+}
+_METRIC_NAMES = {"roc_auc": "ROC AUC"}
+
+
+def _missed(row: pd.Series, targets: dict[str, float]) -> list[str]:
+    """``"metric value < target"`` for each of ``targets`` that ``row`` misses."""
+    return [
+        f"{_METRIC_NAMES.get(m, m)} {row[m]:.3f} < {t}" for m, t in targets.items() if row[m] < t
+    ]
+
+
+def targets_markdown(results_dir: Path | None = None) -> str:
+    """Both sets of quality targets, and every test read (its model as trained and with its
+    declared adaptation, from ``test_ledger.csv``) against each, as a sentence and a table.
+
+    Raises :class:`XrayError` (one line) when the ledger is missing or a read has no entry in
+    :data:`DECLARED_ADAPTATION`.
+    """
+    ledger = pd.read_csv(
+        _results_file(results_dir, LEDGER_FILE, RUN_06), dtype={"commit": str, "notebook": str}
+    )
+    earlier = ", ".join(f"{_METRIC_NAMES.get(m, m)} ≥ {t}" for m, t in EARLIER_TARGETS.items())
+    current = "; ".join(
+        f"{_which(result)} {_METRIC_NAMES.get(m, m)} ≥ {t}"
+        for (result, m), t in results.TARGETS.items()
+    )
+    judged_early = ledger[ledger["read"] <= LAST_READ_OF_EARLIER_TARGETS]
+    lowest = judged_early.loc[judged_early.adaptation == "none", "specificity"].min()
+    lines = [
+        f"Reads 1–{LAST_READ_OF_EARLIER_TARGETS} were judged against the earlier targets "
+        f"(commit fafaa1b): {earlier}, all four by the model as trained or with its adaptation. "
+        f"On 2026-11-25, after those reads had shown a test specificity of {lowest:.2f}, commit "
+        f"2c06fbf replaced them by the current targets ({current}), and the specificity target "
+        "went. Every read against both sets:",
+        "",
+        "| read | model | declared adaptation | earlier targets: as trained | earlier targets: "
+        "adapted | current targets |",
+        "|---|---|---|---|---|---|",
+    ]
+    for read, rows in ledger.groupby("read", sort=True):
+        if read not in DECLARED_ADAPTATION:
+            raise XrayError(
+                f"test read {read} has no entry in report.DECLARED_ADAPTATION: add the "
+                "adaptation its final.json declares"
+            )
+        plain = rows[rows.adaptation == "none"].iloc[-1]
+        adapted = rows[rows.adaptation == DECLARED_ADAPTATION[read]].iloc[-1]
+        cells = []
+        for row in (plain, adapted):
+            missed = _missed(row, EARLIER_TARGETS)
+            met = len(EARLIER_TARGETS) - len(missed)
+            cells.append(
+                f"{met} of {len(EARLIER_TARGETS)}"
+                + (f"; missed {', '.join(missed)}" if missed else "")
+            )
+        check = results.target_check(plain, adapted)
+        missed_now = [
+            f"{_which(r.result)} {_METRIC_NAMES.get(r.metric, r.metric)} {r.achieved:.3f} < "
+            f"{r.target}"
+            for r in check[~check.met].itertuples()
+        ]
+        cells.append(
+            f"{int(check.met.sum())} of {len(check)}"
+            + (f"; missed {', '.join(missed_now)}" if missed_now else "")
+        )
+        lines.append(
+            f"| {read} | {plain.model} | {DECLARED_ADAPTATION[read]} | " + " | ".join(cells) + " |"
+        )
+    return "\n".join(lines)
+
+
 def comparison_markdown(results_dir: Path | None = None) -> str:
     """Our test results next to published ones and the "always PNEUMONIA" answer
     (``comparison.csv``, written by notebook 06) as a Markdown table; unknown values are "–".
@@ -138,14 +229,14 @@ GATE_FILE = "gate.csv"
 
 def gate_markdown(results_dir: Path | None = None) -> str:
     """The input-quality gate measured on the declared out-of-distribution set
-    (``data/results/gate.csv``, written by notebook 07) as a Markdown table: share flagged per
+    (``data/results/gate.csv``, written by appendix 09) as a Markdown table: share flagged per
     kind and per check, target and whether it is met. A one-line note when not measured yet.
     """
     from xraylib import quality
 
     path = Path(results_dir or config.results_dir()) / GATE_FILE
     if not path.is_file():
-        return f"Not measured yet: notebook 07 writes `data/results/{GATE_FILE}`."
+        return f"Not measured yet: appendix 09 writes `data/results/{GATE_FILE}`."
     table = pd.read_csv(path)
     codes = [code for code in quality.CODES if code in table.columns]
     header = ["kind", "images", "flagged", *(c.replace("_", " ") for c in codes), "target", "met"]
@@ -207,13 +298,13 @@ ORIGINALS_FILE = "originals.csv"
 def originals_markdown(results_dir: Path | None = None) -> str:
     """What a user with the original downloads should expect: the final model's answers on
     training images read from the copy the committed run used and from originals
-    (``data/results/originals.csv``, written by notebook 07), as one sentence."""
+    (``data/results/originals.csv``, written by appendix 09), as one sentence."""
     path = Path(results_dir or config.results_dir()) / ORIGINALS_FILE
     if not path.is_file():
-        return f"Not measured yet: notebook 07 writes `data/results/{ORIGINALS_FILE}`."
+        return f"Not measured yet: appendix 09 writes `data/results/{ORIGINALS_FILE}`."
     row = pd.read_csv(path).iloc[0]
     return (
-        f"Measured on {int(row.pairs)} training images read from both (notebook 07, final "
+        f"Measured on {int(row.pairs)} training images read from both (appendix 09, final "
         f"model): the probability of pneumonia moves by {row.mean_abs_diff:.4f} on average "
         f"(at most {row.max_abs_diff:.3f}), and {int(row.label_flips)} of {int(row.pairs)} "
         "answers change side of the threshold."
@@ -224,6 +315,7 @@ BLOCKS: dict[str, Callable[[], str]] = {
     "verdict": verdict_markdown,
     "results": results_markdown,
     "ledger": ledger_markdown,
+    "targets": targets_markdown,
     "comparison": comparison_markdown,
     "bench": bench_markdown,
     "gate": gate_markdown,
