@@ -63,7 +63,7 @@ EXEMPT: dict[str, dict[str, str]] = {
         "3.11": "the Python version the project requires (pyproject.toml: requires-python)",
     },
     "notebooks/01_eda_class_imbalance.ipynb": {
-        "0.79": "the data card's measurement (shared/data/README.md), cited as its source",
+        "0.79": "measured when the data copy was prepared (its data card); the prose says so",
     },
 }
 

@@ -12,6 +12,7 @@ import sys
 import pytest
 
 from xraylib import config, report
+from xraylib.errors import XrayError
 
 README = (config.ROOT / "README.md").read_text()
 COMMITTED_RESULTS = config.ROOT / "data" / "results"
@@ -110,7 +111,9 @@ def test_a_missing_generated_block_is_reported_by_name(name):
         report.readme_block(name, text="no blocks here")
 
 
-def test_committed_notebooks_have_no_unfilled_placeholders_and_end_with_what_we_learned():
+def test_committed_notebooks_have_no_unfilled_placeholders_and_core_ones_say_what_we_learned():
+    """Every notebook has its prose written; a core notebook (not an appendix) also says what
+    it learned."""
     import nbformat
 
     for path in sorted((config.ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb")):
@@ -118,5 +121,52 @@ def test_committed_notebooks_have_no_unfilled_placeholders_and_end_with_what_we_
         prose = "\n".join(c.source for c in cells if c.cell_type == "markdown")
         assert "@@" not in prose, f"{path.name} has an unfilled placeholder"
         assert "written from this run's outputs" not in prose, f"{path.name}: prose not written"
-        assert "## What we learned" in prose, path.name
+        if "_appendix_" not in path.stem:
+            assert "## What we learned" in prose, path.name
         assert cells[0].source.startswith("# "), f"{path.name} lacks a title header"
+
+
+def test_readme_targets_block_equals_the_ledger():
+    assert report.readme_block("targets") == report.targets_markdown(COMMITTED_RESULTS)
+
+
+def test_the_latest_read_declared_the_adaptation_of_the_committed_final_model():
+    import pandas as pd
+
+    ledger = pd.read_csv(COMMITTED_RESULTS / "test_ledger.csv")
+    final = json.loads((config.ROOT / "data" / "models" / "final.json").read_text())
+    assert report.DECLARED_ADAPTATION[int(ledger["read"].max())] == final["adaptation"]
+
+
+def _ledger(path, *rows):
+    """A test ledger of ``rows``: ``(read, adaptation, accuracy, sensitivity, specificity,
+    roc_auc)``."""
+    lines = ["read,model,adaptation,accuracy,sensitivity,specificity,roc_auc"]
+    lines += [f"{r},m{r},{a},{acc},{sens},{spec},{auc}" for r, a, acc, sens, spec, auc in rows]
+    (path / "test_ledger.csv").write_text("\n".join(lines) + "\n")
+
+
+def test_every_read_is_shown_against_both_target_sets(tmp_path):
+    _ledger(
+        tmp_path,
+        (1, "none", 0.95, 0.98, 0.90, 0.98),
+        (1, "AdaBN", 0.90, 0.96, 0.80, 0.97),
+        (6, "none", 0.86, 0.99, 0.65, 0.967),
+        (6, "AdaBN", 0.93, 0.97, 0.80, 0.97),
+    )
+    block = report.targets_markdown(tmp_path)
+    assert "specificity ≥ 0.85" in block and "a test specificity of 0.90" in block
+    rows = block.splitlines()[4:]
+    assert rows[0] == (
+        "| 1 | m1 | AdaBN | 4 of 4 | 0 of 4; missed accuracy 0.900 < 0.93, ROC AUC 0.970 < "
+        "0.975, sensitivity 0.960 < 0.97, specificity 0.800 < 0.85 | 3 of 4; missed adapted "
+        "accuracy 0.900 < 0.92 |"
+    )
+    assert rows[1].startswith("| 6 | m6 | AdaBN | 1 of 4; missed accuracy 0.860 < 0.93")
+    assert rows[1].endswith("| 4 of 4 |")
+
+
+def test_a_read_without_a_declared_adaptation_is_reported_by_number(tmp_path):
+    _ledger(tmp_path, (99, "none", 0.9, 0.9, 0.9, 0.9))
+    with pytest.raises(XrayError, match="read 99"):
+        report.targets_markdown(tmp_path)

@@ -250,6 +250,7 @@ def test_readme_blocks_are_made_from_the_results_files():
         "verdict",
         "results",
         "ledger",
+        "targets",
         "comparison",
         "bench",
         "gate",
@@ -286,6 +287,7 @@ def test_the_readme_ledger_block_equals_the_committed_ledger():
     [
         (report.results_markdown, "metrics.csv", "notebook 06"),
         (report.ledger_markdown, "test_ledger.csv", "notebook 06"),
+        (report.targets_markdown, "test_ledger.csv", "notebook 06"),
         (report.comparison_markdown, "comparison.csv", "notebook 06"),
         (report.bench_markdown, "bench.json", "make bench"),
     ],

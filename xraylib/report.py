@@ -14,6 +14,7 @@ from pathlib import Path
 import pandas as pd
 
 from xraylib import config, results
+from xraylib.errors import XrayError
 from xraylib.evaluate import format_with_ci
 from xraylib.results import RUN_06
 
@@ -74,6 +75,87 @@ def ledger_markdown(results_dir: Path | None = None) -> str:
     return "\n".join(lines)
 
 
+#: The adaptation each test read declared (``data/models/final.json`` of its commit; reads 1-3
+#: reported AdaBN, their only adaptation). A new read adds its entry.
+DECLARED_ADAPTATION: dict[int, str] = {
+    1: "AdaBN",
+    2: "AdaBN",
+    3: "AdaBN",
+    4: "AdaBN + prior shift (EM)",
+    5: "AdaBN",
+    6: "AdaBN",
+}
+_METRIC_NAMES = {"roc_auc": "ROC AUC"}
+
+
+def _missed(row: pd.Series, targets: dict[str, float]) -> list[str]:
+    """``"metric value < target"`` for each of ``targets`` that ``row`` misses."""
+    return [
+        f"{_METRIC_NAMES.get(m, m)} {row[m]:.3f} < {t}" for m, t in targets.items() if row[m] < t
+    ]
+
+
+def targets_markdown(results_dir: Path | None = None) -> str:
+    """Both sets of quality targets, and every test read (its model as trained and with its
+    declared adaptation, from ``test_ledger.csv``) against each, as a sentence and a table.
+
+    Raises :class:`XrayError` (one line) when the ledger is missing or a read has no entry in
+    :data:`DECLARED_ADAPTATION`.
+    """
+    ledger = results.load_ledger(results_dir)
+    if ledger.empty:
+        raise XrayError(f"no test read in {results.LEDGER_FILE}: notebook {RUN_06} writes it")
+    first = {m: t for (result, m), t in results.FIRST_TARGETS.items() if result == "plain"}
+    earlier = ", ".join(f"{_METRIC_NAMES.get(m, m)} ≥ {t}" for m, t in first.items())
+    current = "; ".join(
+        f"{_which(result)} {_METRIC_NAMES.get(m, m)} ≥ {t}"
+        for (result, m), t in results.TARGETS.items()
+    )
+    judged_early = ledger[ledger["date"] < results.TARGETS_CHANGED_ON]
+    last_early = int(judged_early["read"].max())
+    lowest = judged_early.loc[judged_early.adaptation == "none", "specificity"].min()
+    lines = [
+        f"Reads 1–{last_early} were judged against the earlier targets "
+        f"(commit fafaa1b): {earlier}, all four by the model as trained or with its adaptation. "
+        f"On {results.TARGETS_CHANGED_ON}, after those reads had shown a test specificity of "
+        f"{lowest:.2f}, commit 2c06fbf replaced them by the current targets ({current}), and "
+        "the specificity target went. Every read against both sets:",
+        "",
+        "| read | model | declared adaptation | earlier targets: as trained | earlier targets: "
+        "adapted | current targets |",
+        "|---|---|---|---|---|---|",
+    ]
+    for read, rows in ledger.groupby("read", sort=True):
+        if read not in DECLARED_ADAPTATION:
+            raise XrayError(
+                f"test read {read} has no entry in report.DECLARED_ADAPTATION: add the "
+                "adaptation its final.json declares"
+            )
+        plain = rows[rows.adaptation == "none"].iloc[-1]
+        adapted = rows[rows.adaptation == DECLARED_ADAPTATION[read]].iloc[-1]
+        cells = []
+        for row in (plain, adapted):
+            missed = _missed(row, first)
+            cells.append(
+                f"{len(first) - len(missed)} of {len(first)}"
+                + (f"; missed {', '.join(missed)}" if missed else "")
+            )
+        check = results.target_check(plain, adapted)
+        missed_now = [
+            f"{_which(r.result)} {_METRIC_NAMES.get(r.metric, r.metric)} {r.achieved:.3f} < "
+            f"{r.target}"
+            for r in check[~check.met].itertuples()
+        ]
+        cells.append(
+            f"{int(check.met.sum())} of {len(check)}"
+            + (f"; missed {', '.join(missed_now)}" if missed_now else "")
+        )
+        lines.append(
+            f"| {read} | {plain.model} | {DECLARED_ADAPTATION[read]} | " + " | ".join(cells) + " |"
+        )
+    return "\n".join(lines)
+
+
 def comparison_markdown(results_dir: Path | None = None) -> str:
     """Our test results next to published ones and the "always PNEUMONIA" answer
     (``comparison.csv``, written by notebook 06) as a Markdown table; unknown values are "–".
@@ -130,14 +212,14 @@ def bench_markdown(results_dir: Path | None = None) -> str:
 
 def gate_markdown(results_dir: Path | None = None) -> str:
     """The input-quality gate measured on the declared out-of-distribution set
-    (``data/results/gate.csv``, written by notebook 07) as a Markdown table: share flagged per
+    (``data/results/gate.csv``, written by appendix 09) as a Markdown table: share flagged per
     kind and per check, target and whether it is met. A one-line note when not measured yet.
     """
     from xraylib import quality
 
     table = results.optional_table(results.GATE_FILE, results_dir)
     if table is None:
-        return f"Not measured yet: notebook 07 writes `data/results/{results.GATE_FILE}`."
+        return f"Not measured yet: appendix 09 writes `data/results/{results.GATE_FILE}`."
     codes = [code for code in quality.CODES if code in table.columns]
     header = ["kind", "images", "flagged", *(c.replace("_", " ") for c in codes), "target", "met"]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
@@ -195,13 +277,13 @@ def _which(result: str) -> str:
 def originals_markdown(results_dir: Path | None = None) -> str:
     """What a user with the original downloads should expect: the final model's answers on
     training images read from the copy the committed run used and from originals
-    (``data/results/originals.csv``, written by notebook 07), as one sentence."""
+    (``data/results/originals.csv``, written by appendix 09), as one sentence."""
     table = results.optional_table(results.ORIGINALS_FILE, results_dir)
     if table is None:
-        return f"Not measured yet: notebook 07 writes `data/results/{results.ORIGINALS_FILE}`."
+        return f"Not measured yet: appendix 09 writes `data/results/{results.ORIGINALS_FILE}`."
     row = table.iloc[0]
     return (
-        f"Measured on {int(row.pairs)} training images read from both (notebook 07, final "
+        f"Measured on {int(row.pairs)} training images read from both (appendix 09, final "
         f"model): the probability of pneumonia moves by {row.mean_abs_diff:.4f} on average "
         f"(at most {row.max_abs_diff:.3f}), and {int(row.label_flips)} of {int(row.pairs)} "
         "answers change side of the threshold."
@@ -212,6 +294,7 @@ BLOCKS: dict[str, Callable[[], str]] = {
     "verdict": verdict_markdown,
     "results": results_markdown,
     "ledger": ledger_markdown,
+    "targets": targets_markdown,
     "comparison": comparison_markdown,
     "bench": bench_markdown,
     "gate": gate_markdown,
