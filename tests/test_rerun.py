@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 
 from xraylib import models, notebook, predict, results, train
+from xraylib.errors import XrayError
 
 SIZE = 16
 
@@ -82,26 +83,28 @@ def test_the_committed_final_model_of_the_same_members_is_loaded_not_fitted(
     assert "are fitted" in capsys.readouterr().out
 
 
-def test_a_notebook_header_states_its_reading_time_and_its_last_full_run() -> None:
+def test_a_notebook_header_states_its_reading_time_and_its_full_profile_run_time() -> None:
     book = {"cells": [{"cell_type": "markdown", "source": "word " * 900 + "[a link](x/y.md)"}]}
     assert notebook.prose_words(book) == 902 and notebook.reading_minutes(book) == 5
-    first = notebook.series()[0].stem
-    runtimes = pd.DataFrame(
-        [
-            {"notebook": first, "profile": "smoke", "seconds": 6.0, "machine": "laptop"},
-            {
-                "notebook": first,
-                "profile": "full",
-                "seconds": 672.0,
-                "machine": "AMD EPYC, 2 cores",
-            },
-        ]
-    )
-    assert "no full-profile run recorded" in notebook.time_line(first[:2], runtimes.iloc[:1])
-    line = notebook.time_line(first, runtimes)
-    assert line.startswith("Reading time about ") and line.endswith(
-        "full-profile run 11.2 min on AMD EPYC, 2 cores (runtime.csv)"
-    )
+    book["cells"][0]["source"] = "# Title\n\n**Time.** old line\n\n**Question.** Why?"
+    notebook.stamp_time(book, 672.0, "AMD EPYC, 2 cores")
+    header = book["cells"][0]["source"]
+    assert "**Time.** old line" not in header and header.endswith("\n\n**Question.** Why?")
+    assert "11.2 min to run under the full profile on AMD EPYC, 2 cores (runtime.csv)." in header
+    with pytest.raises(XrayError, match="no \\*\\*Time"):
+        notebook.stamp_time({"cells": [{"cell_type": "markdown", "source": "# T"}]}, 1.0, "m")
+
+
+def test_every_header_states_the_committed_full_run_of_its_notebook() -> None:
+    import nbformat
+
+    runtimes = results.committed_runtime()
+    full = runtimes[runtimes.profile == "full"].set_index("notebook")
+    for path in notebook.series():
+        book = nbformat.read(path, as_version=4)
+        row = full.loc[path.stem]
+        expected = notebook.time_line(book, row.seconds, row.machine)
+        assert expected in book.cells[0].source, f"{path.name}: header time line is not {expected}"
 
 
 def test_a_read_of_images_under_the_data_folder_is_matched_by_its_relative_paths(

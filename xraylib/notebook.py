@@ -80,12 +80,8 @@ def check_versions(found: dict[str, str]) -> None:
             raise XrayError(f"{name} {found[name]} is older than {minimum}: run `make setup`")
 
 
-def setup(
-    seed: int | None = None, quiet: bool = False, notebook: str | None = None
-) -> config.Profile:
-    """Check versions, seed Python/NumPy/Keras, set the plot style; print the run's settings,
-    first, for a ``notebook`` of the series (e.g. ``"04"``), its reading and run time
-    (:func:`time_line`).
+def setup(seed: int | None = None, quiet: bool = False) -> config.Profile:
+    """Check versions, seed Python/NumPy/Keras, set the plot style; print the run's settings.
 
     Inside a Jupyter kernel, figures are shown inline even when the kernel inherited a
     non-inline ``MPLBACKEND`` (such as ``Agg``). When :data:`LOCK_FILE` exists and a key
@@ -95,7 +91,7 @@ def setup(
 
     Example::
 
-        profile = xraylib.setup(notebook="04")
+        profile = xraylib.setup()
         splits = data.load_splits(profile=profile)
         model = models.build_cnn(profile.image_size)
     """
@@ -118,8 +114,6 @@ def setup(
     pd.set_option("display.precision", 4)  # tables show 4 decimals, not 16
     pd.set_option("display.max_colwidth", 120)  # long model names are not cut
     if not quiet:
-        if notebook is not None:
-            print(time_line(notebook))
         print(
             f"python {platform.python_version()} · tensorflow {tf.__version__} · "
             f"keras {keras.__version__} · scikit-learn {sklearn.__version__}"
@@ -297,7 +291,8 @@ def execute(notebooks: Sequence[Path] | None = None, timeout: int = 3600) -> pd.
     start-up log lines are left out of the saved outputs (:func:`without_startup_noise`). Its row of
     ``runtime.csv`` (notebook, profile, seconds, finished; rows replaced by name) is written
     as soon as it finishes, so an interrupted series keeps the times of the notebooks already
-    done. A failing cell raises :class:`~xraylib.errors.XrayError` naming
+    done; under the full profile the header's time line is rewritten with the measured time
+    (:func:`stamp_time`). A failing cell raises :class:`~xraylib.errors.XrayError` naming
     the notebook and the first line of the error; the notebooks before it stay executed.
     Returns the whole runtime table.
     """
@@ -326,6 +321,8 @@ def execute(notebooks: Sequence[Path] | None = None, timeout: int = 3600) -> pd.
             first = (err.evalue.strip().splitlines() or [""])[0]
             raise XrayError(f"{path.name} failed: {err.ename}: {first}") from None
         seconds = time.perf_counter() - start
+        if profile.name == "full":
+            stamp_time(book, seconds, machine())
         nbformat.write(without_startup_noise(book), path)
         print(f"  done in {seconds / 60:.1f} min", flush=True)
         done = results.record_runtime(
@@ -385,30 +382,31 @@ def reading_minutes(book: dict) -> int:
     return max(1, round(prose_words(book) / WORDS_PER_MINUTE))
 
 
-def time_line(name: str, runtimes: pd.DataFrame | None = None) -> str:
-    """The header line of notebook ``name`` (e.g. ``"04"`` or ``"04_augmentation"``): its reading
-    time (:func:`reading_minutes`) and the wall time of its last full-profile run with the machine
-    that made it, from the committed ``runtime.csv`` (:func:`xraylib.results.committed_runtime`,
-    written by :func:`execute`) unless ``runtimes`` is given.
+#: The header's time line (the first cell's paragraph that starts with ``**Time.**``).
+TIME_LINE = re.compile(r"^\*\*Time\.\*\*.*?(?=\n\n|\Z)", re.MULTILINE | re.DOTALL)
 
-    Example::
 
-        notebook.time_line("04")
-        # 'Reading time about 7 min · full-profile run 26.2 min on AMD EPYC, … (runtime.csv)'
+def time_line(book: dict, seconds: float, machine: str) -> str:
+    """The header's time line of ``book`` (a notebook): its reading time
+    (:func:`reading_minutes`) and the wall time of a full-profile run on ``machine``.
+
+    >>> book = {"cells": [{"cell_type": "markdown", "source": "word " * 400}]}
+    >>> notebook.time_line(book, 90.0, "a 2-core CPU").split("; ")[1]
+    '1.5 min to run under the full profile on a 2-core CPU (runtime.csv).'
     """
-    import nbformat
-
-    found = [path for path in series() if path.stem == name or path.stem.split("_")[0] == name]
-    if not found:
-        raise XrayError(f"no notebook {name!r} in {_shown(config.NOTEBOOKS_DIR)}")
-    path = found[0]
-    line = f"Reading time about {reading_minutes(nbformat.read(path, as_version=4))} min"
-    table = results.committed_runtime() if runtimes is None else runtimes
-    rows = table[(table["notebook"] == path.stem) & (table.get("profile") == "full")]
-    if rows.empty:
-        return f"{line} · no full-profile run recorded yet ({results.RUNTIME_FILE})"
-    row = rows.iloc[-1]
     return (
-        f"{line} · full-profile run {row.seconds / 60:.1f} min on {row.machine} "
-        f"({results.RUNTIME_FILE})"
+        f"**Time.** About {reading_minutes(book)} min to read (the prose at {WORDS_PER_MINUTE} "
+        f"words a minute; figures and code take longer); {seconds / 60:.1f} min to run under "
+        f"the full profile on {machine} ({results.RUNTIME_FILE})."
     )
+
+
+def stamp_time(book: dict, seconds: float, machine: str) -> None:
+    """Write :func:`time_line` into ``book``'s header (its first cell), replacing the time line
+    there. Raises :class:`XrayError` when the header has none."""
+    header = book["cells"][0]
+    source = "".join(header["source"])
+    if not TIME_LINE.search(source):
+        raise XrayError("the notebook's first cell has no **Time.** line to update")
+    line = time_line(book, seconds, machine)
+    header["source"] = TIME_LINE.sub(lambda _: line, source, count=1)
