@@ -92,6 +92,9 @@ _NOT_PROSE = [
     re.compile(r"<[A-Za-z/][^>]*>"),  # an HTML tag and its attributes
     re.compile(r"\b(?:https?://|www\.|doi:)\S+", re.IGNORECASE),  # URL, DOI
     re.compile(r"\bCC[- ]BY(?:[- ](?:SA|NC|ND))*[- ]\d+\.\d+"),  # a licence: CC BY 4.0
+    # a header's time line: written by the full-profile run from runtime.csv, checked against
+    # that file by test_rerun.py
+    re.compile(r"^\*\*Time\.\*\*.*?(?=\n\n|\Z)", re.MULTILINE | re.DOTALL),
 ]
 #: Version strings, IP addresses and dotted dates: three or more dotted parts (2.21.0).
 _VERSION = re.compile(r"\bv?\d+(?:\.\d+){2,}\b")
