@@ -110,3 +110,14 @@ def test_a_rerun_reuses_a_saved_run_of_the_same_design_seed_and_scale(
     wider = TINY.with_changes(layers={**TINY.layers, "dropout": 0.5})  # another design: trained
     experiment.run_seeds("kept", wider, splits, notebook="96", seeds=[1], earlier=earlier)
     assert "reused" not in capsys.readouterr().out
+
+
+def test_a_saved_run_is_the_same_network_whatever_its_augmentation_layers() -> None:
+    # the committed runs were trained with the custom RandomBlur, which later gave way to
+    # Keras' RandomGaussianBlur: a re-run must still recognise them (the policy is compared by
+    # name in the metrics row)
+    old = experiment.final_design("acquisition", 1).build(32, name="a")
+    new = experiment.final_design("exposure", 1).build(32, name="b")
+    other = TINY.build(32, name="c")
+    assert experiment._architecture(old) == experiment._architecture(new)
+    assert experiment._architecture(old) != experiment._architecture(other)

@@ -415,7 +415,10 @@ def _same(found: object, expected: object) -> bool:
 
 def _architecture(model: keras.Model) -> str:
     """The layers of ``model`` and their settings, without layer names: two models with the
-    same text are the same network (weights aside)."""
+    same text are the same network (weights aside). The augmentation block is left out: it acts
+    only in training, its policy is compared by name (the row's ``augment``), and its layers'
+    implementation may change under a saved run (the custom ``RandomBlur`` gave way to Keras'
+    ``RandomGaussianBlur`` after the committed runs were trained)."""
 
     def unnamed(value: object) -> object:
         if isinstance(value, dict):
@@ -424,7 +427,10 @@ def _architecture(model: keras.Model) -> str:
             return [unnamed(v) for v in value]
         return value
 
-    return json.dumps([unnamed(layer.get_config()) for layer in model.layers], default=str)
+    return json.dumps(
+        [unnamed(layer.get_config()) for layer in model.layers if layer.name != "augmentation"],
+        default=str,
+    )
 
 
 def select(query: str) -> pd.Series:
