@@ -140,9 +140,12 @@ def test_the_latest_read_declared_the_adaptation_of_the_committed_final_model():
 
 def _ledger(path, *rows):
     """A test ledger of ``rows``: ``(read, adaptation, accuracy, sensitivity, specificity,
-    roc_auc)``."""
-    lines = ["read,model,adaptation,accuracy,sensitivity,specificity,roc_auc"]
-    lines += [f"{r},m{r},{a},{acc},{sens},{spec},{auc}" for r, a, acc, sens, spec, auc in rows]
+    roc_auc)``; reads 1-3 dated before the targets changed, later ones after."""
+    lines = ["read,date,model,adaptation,accuracy,sensitivity,specificity,roc_auc"]
+    lines += [
+        f"{r},{'2026-11-23' if r <= 3 else '2026-12-01'},m{r},{a},{acc},{sens},{spec},{auc}"
+        for r, a, acc, sens, spec, auc in rows
+    ]
     (path / "test_ledger.csv").write_text("\n".join(lines) + "\n")
 
 

@@ -367,14 +367,17 @@ _WORD = re.compile(r"[^\W_](?:[\w'’.-]*\w)?")
 
 
 def prose_words(book: dict) -> int:
-    """Words of the markdown cells of ``book`` (a notebook), link targets, HTML tags and code
-    spans left out.
+    """Words of the markdown cells of ``book`` (a notebook), link targets, HTML tags, code
+    spans and the header's time line (:data:`TIME_LINE`) left out.
 
     >>> notebook.prose_words({"cells": [{"cell_type": "markdown", "source": "Read [this](a/b)."}]})
     2
     """
     cells = (cell["source"] for cell in book["cells"] if cell["cell_type"] == "markdown")
-    return sum(len(_WORD.findall(_NOT_READ.sub(" ", "".join(source)))) for source in cells)
+    return sum(
+        len(_WORD.findall(_NOT_READ.sub(" ", TIME_LINE.sub(" ", "".join(source)))))
+        for source in cells
+    )
 
 
 def reading_minutes(book: dict) -> int:
@@ -391,7 +394,7 @@ def time_line(book: dict, seconds: float, machine: str) -> str:
     (:func:`reading_minutes`) and the wall time of a full-profile run on ``machine``.
 
     >>> book = {"cells": [{"cell_type": "markdown", "source": "word " * 400}]}
-    >>> notebook.time_line(book, 90.0, "a 2-core CPU").split("; ")[1]
+    >>> notebook.time_line(book, 90.0, "a 2-core CPU").split("); ")[1]
     '1.5 min to run under the full profile on a 2-core CPU (runtime.csv).'
     """
     return (

@@ -102,15 +102,21 @@ def targets_markdown(results_dir: Path | None = None) -> str:
     Raises :class:`XrayError` (one line) when the ledger is missing or a read has no entry in
     :data:`DECLARED_ADAPTATION`.
     """
-    ledger = results.load_ledger(results_dir)
-    if ledger.empty:
-        raise XrayError(f"no test read in {results.LEDGER_FILE}: notebook {RUN_06} writes it")
+    ledger = results.read_table(
+        results.LEDGER_FILE, results_dir, RUN_06, dtype={"commit": str, "notebook": str}
+    )
     first = {m: t for (result, m), t in results.FIRST_TARGETS.items() if result == "plain"}
     earlier = ", ".join(f"{_METRIC_NAMES.get(m, m)} ≥ {t}" for m, t in first.items())
     current = "; ".join(
         f"{_which(result)} {_METRIC_NAMES.get(m, m)} ≥ {t}"
         for (result, m), t in results.TARGETS.items()
     )
+    undeclared = sorted(set(ledger["read"]) - set(DECLARED_ADAPTATION))
+    if undeclared:
+        raise XrayError(
+            f"test read {undeclared[0]} has no entry in report.DECLARED_ADAPTATION: add the "
+            "adaptation its final.json declares"
+        )
     judged_early = ledger[ledger["date"] < results.TARGETS_CHANGED_ON]
     last_early = int(judged_early["read"].max())
     lowest = judged_early.loc[judged_early.adaptation == "none", "specificity"].min()
@@ -126,11 +132,6 @@ def targets_markdown(results_dir: Path | None = None) -> str:
         "|---|---|---|---|---|---|",
     ]
     for read, rows in ledger.groupby("read", sort=True):
-        if read not in DECLARED_ADAPTATION:
-            raise XrayError(
-                f"test read {read} has no entry in report.DECLARED_ADAPTATION: add the "
-                "adaptation its final.json declares"
-            )
         plain = rows[rows.adaptation == "none"].iloc[-1]
         adapted = rows[rows.adaptation == DECLARED_ADAPTATION[read]].iloc[-1]
         cells = []
