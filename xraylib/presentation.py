@@ -625,7 +625,7 @@ GRADCAM_PANELS = (
     ("06_gradcam_false_positive", 1, "healthy, flagged"),
     ("06_gradcam_false_positive", 2, "healthy, flagged"),
     ("06_gradcam_correct_normal", 0, "healthy, cleared:\nheat on the border"),
-    ("06_gradcam_correct_normal", 1, "healthy, cleared:\nheat on the border"),
+    ("06_gradcam_correct_normal", 1, "healthy, cleared"),
 )
 
 
